@@ -1,0 +1,22 @@
+"""The local stack: a real Kafka broker and PostgreSQL server without Docker."""
+
+from services.stack._stack import Stack, StackStatus, UpReport
+from services.stack.exceptions import MissingDependency, PortBusy, StackError, StartFailed
+from services.stack.kafka import KafkaServer, KafkaStatus
+from services.stack.postgres import PostgresServer, PostgresStatus
+from services.stack.settings import StackSettings
+
+__all__ = [
+    "KafkaServer",
+    "KafkaStatus",
+    "MissingDependency",
+    "PortBusy",
+    "PostgresServer",
+    "PostgresStatus",
+    "Stack",
+    "StackError",
+    "StackSettings",
+    "StackStatus",
+    "StartFailed",
+    "UpReport",
+]

@@ -1,0 +1,100 @@
+"""Process bookkeeping shared by the stack's servers: pid files, ports, memory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = [
+    "alive",
+    "cmdline",
+    "port_open",
+    "read_pid",
+    "rss_bytes",
+    "stop_pid",
+    "tail",
+    "wait_until",
+]
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid recorded in `pid_file`, or None when there is none."""
+    try:
+        return int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def cmdline(pid: int) -> str:
+    """The command line of a process, arguments joined by spaces ('' when gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process in bytes, from /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll `check` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def stop_pid(pid: int, timeout: float = 30.0) -> None:
+    """SIGTERM a process (its shutdown hooks run), then SIGKILL it if it lingers."""
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return
+    if not wait_until(lambda: not alive(pid), timeout):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            return
+        wait_until(lambda: not alive(pid), 5.0)
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    """The last `lines` lines of a log file ('' when it does not exist)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
