@@ -24,8 +24,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-stack_app = typer.Typer(help="The local Kafka broker and PostgreSQL server (no Docker).",
-                        no_args_is_help=True)
+stack_app = typer.Typer(
+    help="The local Kafka broker and PostgreSQL server (no Docker).", no_args_is_help=True
+)
 schemas_app = typer.Typer(help="Event schemas for downstream consumers.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
@@ -91,19 +92,48 @@ def stack_smoke() -> None:
         _out.print(f"ok  {line}", highlight=False)
 
 
+@app.command("migrate")
+def migrate() -> None:
+    """Apply pending database migrations to GHL_SYNC_DATABASE_URL."""
+    import asyncpg
+
+    from services.db.migrate import apply_migrations
+    from services.db.settings import DatabaseSettings
+
+    settings = DatabaseSettings()
+
+    async def run() -> list[str]:
+        conn = await asyncpg.connect(settings.url.get_secret_value(), timeout=30)
+        try:
+            return await apply_migrations(conn, schema=settings.schema_name)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    _out.print(f"migrations applied: {', '.join(applied) or 'none pending'}")
+
+
 def _print_status(stack: Stack) -> bool:
     status = stack.status()
     k, p = status.kafka, status.postgres
     rows = [
-        ("kafka", k.version, k.bootstrap, k.pid, f"{_mib(k.rss_bytes)} (heap {k.heap})",
-         k.healthy, k.detail),
+        (
+            "kafka",
+            k.version,
+            k.bootstrap,
+            k.pid,
+            f"{_mib(k.rss_bytes)} (heap {k.heap})",
+            k.healthy,
+            k.detail,
+        ),
         ("postgres", p.version, p.url, p.pid, _mib(p.rss_bytes), p.healthy, p.detail),
     ]
     for name, version, address, pid, memory, healthy, detail in rows:
         _out.print(
             f"{name:<9} {version:<10} {address:<44} pid {pid or '-':<8} rss {memory:<30} "
             f"{'ok' if healthy else 'DOWN'}: {detail}",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
     return status.healthy
 
@@ -128,8 +158,10 @@ def schemas_check(
 
     stale = check_json_schemas(directory)
     if stale:
-        _err.print(f"stale schemas in {directory}: {', '.join(stale)}; run "
-                   f"`ghl-sync schemas export {directory}`")
+        _err.print(
+            f"stale schemas in {directory}: {', '.join(stale)}; run "
+            f"`ghl-sync schemas export {directory}`"
+        )
         raise typer.Exit(1)
     _out.print("schemas are up to date")
 

@@ -11,7 +11,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 

@@ -71,8 +71,10 @@ class PostgresServer:
         found = find_bin_dir(self._s.postgres_bin_dir)
         if found is None and install and os.geteuid() == 0 and shutil.which("apt-get"):
             env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q",
-                                                           _DEBIAN_PACKAGE]):
+            for command in (
+                ["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", _DEBIAN_PACKAGE],
+            ):
                 subprocess.run(command, check=False, env=env, capture_output=True)
             found = find_bin_dir(self._s.postgres_bin_dir)
         if found is None:
@@ -87,7 +89,9 @@ class PostgresServer:
         try:
             done = subprocess.run(
                 [str(self.bin_dir(install=False) / "postgres"), "--version"],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
         except MissingDependency:
             return "not installed"
@@ -128,11 +132,14 @@ class PostgresServer:
             self._run_as_owner(
                 [
                     str(bin_dir / "initdb"),
-                    "-D", str(self.data),
-                    "-U", self._s.postgres_user,
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    self._s.postgres_user,
                     # Local development stack: only loopback and its own socket may connect.
                     "--auth=trust",
-                    "-E", "UTF8",
+                    "-E",
+                    "UTF8",
                     "--locale=C.UTF-8",
                 ],
                 "initdb failed",
@@ -140,10 +147,15 @@ class PostgresServer:
         self._run_as_owner(
             [
                 str(bin_dir / "pg_ctl"),
-                "-D", str(self.data),
-                "-l", str(self.log_file),
-                "-o", self._server_options(),
-                "-w", "-t", str(int(self._s.postgres_start_timeout)),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log_file),
+                "-o",
+                self._server_options(),
+                "-w",
+                "-t",
+                str(int(self._s.postgres_start_timeout)),
                 "start",
             ],
             "pg_ctl start failed",
@@ -157,8 +169,15 @@ class PostgresServer:
         if self.running_pid() is None:
             return False
         self._run_as_owner(
-            [str(self.bin_dir(install=False) / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-             "-w", "stop"],
+            [
+                str(self.bin_dir(install=False) / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
             "pg_ctl stop failed",
         )
         return True
@@ -182,8 +201,9 @@ class PostgresServer:
     def probe(self) -> tuple[bool, str]:
         """Connect over TCP and run a query: the proof that the server serves clients."""
         try:
-            return True, asyncio.run(_server_version(self._s.database_url.rsplit("/", 1)[0]
-                                                     + "/postgres"))
+            return True, asyncio.run(
+                _server_version(self._s.database_url.rsplit("/", 1)[0] + "/postgres")
+            )
         except Exception as exc:  # any driver failure means "not serving"; the text says why
             return False, f"{type(exc).__name__}: {exc}"
 
@@ -218,11 +238,11 @@ class PostgresServer:
         owner = self._owner()
         if owner is not None:
             command = ["runuser", "-u", owner.pw_name, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, check=False,
-                              cwd=self.home)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=self.home)
         if done.returncode != 0:
             raise StartFailed(
-                "PostgreSQL", what,
+                "PostgreSQL",
+                what,
                 (done.stdout + done.stderr).strip() + "\n" + _process.tail(self.log_file, 30),
             )
 

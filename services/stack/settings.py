@@ -48,7 +48,9 @@ class StackSettings(BaseSettings):
         default="postgres",
         description="System account that runs the server when the stack is started as root.",
     )
-    postgres_start_timeout: float = Field(default=60.0, description="Seconds to wait for PostgreSQL.")
+    postgres_start_timeout: float = Field(
+        default=60.0, description="Seconds to wait for PostgreSQL."
+    )
 
     @property
     def root(self) -> Path:

@@ -19,15 +19,20 @@ async def run_smoke(bootstrap: str, database_url: str) -> list[str]:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                    enable_idempotence=True)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+        )
         await producer.start()
         try:
             sent = await producer.send_and_wait(topic, b"ping", key=b"smoke")
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         try:
             record = await consumer.getone()
@@ -35,8 +40,10 @@ async def run_smoke(bootstrap: str, database_url: str) -> list[str]:
             await consumer.stop()
         if record.value != b"ping":
             raise RuntimeError(f"consumed {record.value!r} instead of b'ping'")
-        findings.append(f"kafka: produced and consumed one record on {topic} "
-                        f"(partition {sent.partition}, offset {sent.offset})")
+        findings.append(
+            f"kafka: produced and consumed one record on {topic} "
+            f"(partition {sent.partition}, offset {sent.offset})"
+        )
         await admin.delete_topics([topic])
     finally:
         await admin.close()

@@ -1,0 +1,105 @@
+"""Fixtures that reach the real Kafka broker and PostgreSQL server.
+
+They read `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` (defaults: the local stack of
+`ghl-sync stack up`). A missing server fails the test that needs it, with the command that
+starts it: the suite never skips what it cannot reach.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.db.migrate import apply_migrations
+
+
+class TestSettings(BaseSettings):
+    """Where the tests find the servers."""
+
+    __test__ = False  # not a test class, despite the name
+    model_config = SettingsConfigDict(frozen=True)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"
+
+
+_HOW_TO_START = "start the local stack with `ghl-sync stack up` (or `make stack`)"
+
+
+@pytest.fixture(scope="session")
+def test_settings() -> TestSettings:
+    return TestSettings()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(test_settings: TestSettings) -> str:
+    return test_settings.kafka_bootstrap_servers
+
+
+@pytest.fixture
+async def kafka_admin(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, request_timeout_ms=10000)
+    try:
+        await admin.start()
+    except Exception as exc:
+        pytest.fail(f"Kafka is not reachable at {kafka_bootstrap}: {exc}; {_HOW_TO_START}")
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def new_topic(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[TopicFactory]:
+    """Creates topics with fresh names; deletes them after the test."""
+    created: list[str] = []
+
+    async def make(prefix: str = "test", partitions: int = 1) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
+        await kafka_admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1)]
+        )
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        await kafka_admin.delete_topics(created)
+
+
+@pytest.fixture
+async def pg_schema(test_settings: TestSettings) -> AsyncIterator[str]:
+    """A fresh schema with every migration applied; dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(test_settings.database_url, timeout=10)
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {test_settings.database_url}: {exc}; {_HOW_TO_START}"
+        )
+    try:
+        await apply_migrations(conn, schema=name)
+        yield name
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        await conn.close()
+
+
+@pytest.fixture
+async def pg(test_settings: TestSettings, pg_schema: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose search_path is the test's fresh schema."""
+    conn = await asyncpg.connect(
+        test_settings.database_url, timeout=10, server_settings={"search_path": pg_schema}
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close()
