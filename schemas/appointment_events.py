@@ -1,0 +1,88 @@
+"""Appointment events: `appointment.upserted` (snapshot) and `appointment.deleted` (tombstone).
+
+`appointment.upserted` is at schema version 2: version 1 stored the webhook's nested shape
+`{"appointment": {...}}` as payload; see `schemas.upcasting`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Self
+
+from schemas._envelope import DeletedEvent, Source, UpsertedEvent, _resolve_contact_id
+from schemas.ghl import Appointment
+
+__all__ = ["AppointmentDeleted", "AppointmentUpserted"]
+
+
+class AppointmentUpserted(UpsertedEvent[Appointment]):
+    """An appointment was booked or changed in GHL; the payload is its snapshot (REST shape)."""
+
+    event_type: Literal["appointment.upserted"] = "appointment.upserted"
+    schema_version: Literal[2] = 2
+    entity_type: Literal["appointment"] = "appointment"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        location_id: str,
+        appointment: Appointment,
+        source: Source,
+        observed_at: datetime,
+        contact_id: str | None = None,
+        occurred_at: datetime | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Self:
+        """Make the event for an appointment snapshot, with its deterministic `event_id`.
+
+        The contact is the appointment's `contactId`; `contact_id` is used only when the
+        appointment has none, and `MissingContactIdError` is raised when neither is known.
+        `occurred_at` defaults to the appointment's `dateUpdated`.
+        """
+        return cls._from_snapshot(
+            location_id=location_id,
+            contact_id=_resolve_contact_id(appointment, appointment.contactId, contact_id),
+            payload=appointment,
+            source=source,
+            observed_at=observed_at,
+            occurred_at=occurred_at,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )
+
+
+class AppointmentDeleted(DeletedEvent):
+    """An appointment was deleted in GHL."""
+
+    event_type: Literal["appointment.deleted"] = "appointment.deleted"
+    schema_version: Literal[1] = 1
+    entity_type: Literal["appointment"] = "appointment"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        location_id: str,
+        appointment_id: str,
+        contact_id: str,
+        source: Source,
+        observed_at: datetime,
+        deleted_at: datetime | None = None,
+        occurred_at: datetime | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Self:
+        """Make the tombstone event for an appointment; `occurred_at` defaults to `deleted_at`."""
+        return cls._from_tombstone(
+            location_id=location_id,
+            entity_id=appointment_id,
+            contact_id=contact_id,
+            deleted_at=deleted_at,
+            source=source,
+            observed_at=observed_at,
+            occurred_at=occurred_at,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )

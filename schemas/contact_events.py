@@ -1,0 +1,80 @@
+"""Contact events: `contact.upserted` (full snapshot) and `contact.deleted` (tombstone)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Self
+
+from schemas._envelope import DeletedEvent, Source, UpsertedEvent
+from schemas.ghl import Contact
+
+__all__ = ["ContactDeleted", "ContactUpserted"]
+
+
+class ContactUpserted(UpsertedEvent[Contact]):
+    """A contact was created or changed in GHL; the payload is its snapshot."""
+
+    event_type: Literal["contact.upserted"] = "contact.upserted"
+    schema_version: Literal[1] = 1
+    entity_type: Literal["contact"] = "contact"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        location_id: str,
+        contact: Contact,
+        source: Source,
+        observed_at: datetime,
+        occurred_at: datetime | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Self:
+        """Make the event for a contact snapshot, with its deterministic `event_id`.
+
+        `occurred_at` defaults to the contact's `dateUpdated`.
+        """
+        return cls._from_snapshot(
+            location_id=location_id,
+            contact_id=contact.id,
+            payload=contact,
+            source=source,
+            observed_at=observed_at,
+            occurred_at=occurred_at,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )
+
+
+class ContactDeleted(DeletedEvent):
+    """A contact was deleted in GHL."""
+
+    event_type: Literal["contact.deleted"] = "contact.deleted"
+    schema_version: Literal[1] = 1
+    entity_type: Literal["contact"] = "contact"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        location_id: str,
+        contact_id: str,
+        source: Source,
+        observed_at: datetime,
+        deleted_at: datetime | None = None,
+        occurred_at: datetime | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Self:
+        """Make the tombstone event for a contact; `occurred_at` defaults to `deleted_at`."""
+        return cls._from_tombstone(
+            location_id=location_id,
+            entity_id=contact_id,
+            contact_id=contact_id,
+            deleted_at=deleted_at,
+            source=source,
+            observed_at=observed_at,
+            occurred_at=occurred_at,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )

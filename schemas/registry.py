@@ -1,0 +1,153 @@
+"""The closed event registry: the `Event` union, `decode_event` and `encode_event`.
+
+Decoding never imports or looks up a class by a name read from a message: `event_type` selects
+a member of the fixed discriminated union below, or the message is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, TypeAlias
+
+import pydantic_core
+from pydantic import Field, TypeAdapter, ValidationError
+
+from schemas._envelope import EventEnvelope
+from schemas._reasons import describe_validation_error, short_repr
+from schemas.appointment_events import AppointmentDeleted, AppointmentUpserted
+from schemas.contact_events import ContactDeleted, ContactUpserted
+from schemas.exceptions import UpcastError
+from schemas.note_events import NoteDeleted, NoteUpserted
+from schemas.task_events import TaskDeleted, TaskUpserted
+from schemas.upcasting import upcast
+
+__all__ = [
+    "CURRENT_SCHEMA_VERSIONS",
+    "EVENT_TYPES",
+    "Event",
+    "EventDecodeError",
+    "EventType",
+    "decode_event",
+    "encode_event",
+]
+
+EventType: TypeAlias = Literal[
+    "contact.upserted",
+    "contact.deleted",
+    "task.upserted",
+    "task.deleted",
+    "note.upserted",
+    "note.deleted",
+    "appointment.upserted",
+    "appointment.deleted",
+]
+"""Every event type on `ghl.events`."""
+
+Event: TypeAlias = Annotated[
+    ContactUpserted
+    | ContactDeleted
+    | TaskUpserted
+    | TaskDeleted
+    | NoteUpserted
+    | NoteDeleted
+    | AppointmentUpserted
+    | AppointmentDeleted,
+    Field(discriminator="event_type"),
+]
+"""Any canonical event, discriminated by `event_type`."""
+
+EVENT_TYPES: Mapping[str, type[EventEnvelope]] = MappingProxyType(
+    {
+        "contact.upserted": ContactUpserted,
+        "contact.deleted": ContactDeleted,
+        "task.upserted": TaskUpserted,
+        "task.deleted": TaskDeleted,
+        "note.upserted": NoteUpserted,
+        "note.deleted": NoteDeleted,
+        "appointment.upserted": AppointmentUpserted,
+        "appointment.deleted": AppointmentDeleted,
+    }
+)
+"""The closed registry: event type -> event class."""
+
+CURRENT_SCHEMA_VERSIONS: Mapping[str, int] = MappingProxyType(
+    {name: int(cls.model_fields["schema_version"].default) for name, cls in EVENT_TYPES.items()}
+)
+"""The schema version each event type is written at today."""
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventDecodeError:
+    """Why an event could not be decoded, with its type and version when they were readable."""
+
+    reason: str
+    event_type: str | None = None
+    schema_version: int | None = None
+
+
+def encode_event(event: Event) -> bytes:
+    """Serialise an event as compact JSON (every field written, `null`s included)."""
+    return _EVENT_ADAPTER.dump_json(event)
+
+
+def decode_event(data: bytes | str) -> Event | EventDecodeError:
+    """Decode an event from JSON, upcasting older schema versions first.
+
+    Never raises for bad input: invalid JSON, a non-object, a missing or unknown
+    `event_type`, an unknown `schema_version`, a failed upcast or a validation failure all
+    give an `EventDecodeError` whose `reason` says what (and which field) was wrong.
+    """
+    try:
+        raw: Any = pydantic_core.from_json(data, allow_inf_nan=False)
+    except ValueError as exc:
+        return EventDecodeError(reason=f"not JSON: {exc}")
+    if not isinstance(raw, dict):
+        return EventDecodeError(reason=f"not a JSON object but {type(raw).__name__}")
+
+    event_type = raw.get("event_type")
+    if not isinstance(event_type, str):
+        return EventDecodeError(
+            reason=f"missing or non-string event_type: {short_repr(event_type)}"
+        )
+    if event_type not in EVENT_TYPES:
+        return EventDecodeError(
+            reason=f"unknown event_type {short_repr(event_type)}", event_type=event_type
+        )
+
+    version = raw.get("schema_version")
+    if type(version) is not int:
+        return EventDecodeError(
+            reason=f"missing or non-integer schema_version: {short_repr(version)}",
+            event_type=event_type,
+        )
+    current = CURRENT_SCHEMA_VERSIONS[event_type]
+    document: bytes | str = data
+    if version != current:
+        try:
+            upgraded = upcast(raw)
+        except UpcastError as exc:
+            return EventDecodeError(
+                reason=f"cannot upcast: {exc}", event_type=event_type, schema_version=version
+            )
+        if upgraded.get("schema_version") != current:
+            return EventDecodeError(
+                reason=f"unknown schema_version {version} for {event_type} (current: {current})",
+                event_type=event_type,
+                schema_version=version,
+            )
+        # Strict models read ISO times only from JSON, so the upgraded dict goes back to text.
+        document = json.dumps(upgraded)
+
+    try:
+        return _EVENT_ADAPTER.validate_json(document)
+    except ValidationError as exc:
+        return EventDecodeError(
+            reason=describe_validation_error(exc, drop_prefix=event_type),
+            event_type=event_type,
+            schema_version=version,
+        )

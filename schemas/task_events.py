@@ -1,0 +1,87 @@
+"""Task events: `task.upserted` (full snapshot) and `task.deleted` (tombstone).
+
+GHL sends no TaskUpdate webhook; edits other than completion reach us only through polling.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Self
+
+from schemas._envelope import DeletedEvent, Source, UpsertedEvent, _resolve_contact_id
+from schemas.ghl import Task
+
+__all__ = ["TaskDeleted", "TaskUpserted"]
+
+
+class TaskUpserted(UpsertedEvent[Task]):
+    """A task was created, completed or changed in GHL; the payload is its snapshot."""
+
+    event_type: Literal["task.upserted"] = "task.upserted"
+    schema_version: Literal[1] = 1
+    entity_type: Literal["task"] = "task"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        location_id: str,
+        task: Task,
+        source: Source,
+        observed_at: datetime,
+        contact_id: str | None = None,
+        occurred_at: datetime | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Self:
+        """Make the event for a task snapshot, with its deterministic `event_id`.
+
+        The contact is the task's `contactId`; `contact_id` is used only when the task has
+        none, and `MissingContactIdError` is raised when neither is known. `occurred_at`
+        defaults to the task's `dateUpdated`.
+        """
+        return cls._from_snapshot(
+            location_id=location_id,
+            contact_id=_resolve_contact_id(task, task.contactId, contact_id),
+            payload=task,
+            source=source,
+            observed_at=observed_at,
+            occurred_at=occurred_at,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )
+
+
+class TaskDeleted(DeletedEvent):
+    """A task was deleted in GHL."""
+
+    event_type: Literal["task.deleted"] = "task.deleted"
+    schema_version: Literal[1] = 1
+    entity_type: Literal["task"] = "task"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        location_id: str,
+        task_id: str,
+        contact_id: str,
+        source: Source,
+        observed_at: datetime,
+        deleted_at: datetime | None = None,
+        occurred_at: datetime | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Self:
+        """Make the tombstone event for a task; `occurred_at` defaults to `deleted_at`."""
+        return cls._from_tombstone(
+            location_id=location_id,
+            entity_id=task_id,
+            contact_id=contact_id,
+            deleted_at=deleted_at,
+            source=source,
+            observed_at=observed_at,
+            occurred_at=occurred_at,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )

@@ -1,0 +1,277 @@
+"""The asyncpg layer that executes projection batches.
+
+One batch is one transaction: it locks the consumed partitions' offset rows, skips records
+below the stored offsets (already applied before a crash), writes the newest row image per
+key with a guard that never lets an older stamp overwrite a newer one, hides the children of
+deleted contacts, and stores the new offsets and the applied ranges. Either all of it
+commits or none of it does, so a restart never applies an event twice and never skips one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import asyncpg
+
+from schemas import EventDecodeError, decode_event
+from streams.projections.rows import CHILD_TABLES, COLUMNS, RowImage, newest_rows
+
+__all__ = ["BatchOutcome", "ConsumedRecord", "DeadLetter", "ProjectionStore"]
+
+_TIMESTAMPS: Final = {"date_added", "date_updated", "due_date", "start_time", "end_time"}
+_BOOLEANS: Final = {"completed"}
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    """One record read from the event topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record the projections cannot apply, and why."""
+
+    record: ConsumedRecord
+    reason: str
+    event_type: str | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did."""
+
+    applied: int = 0
+    skipped: int = 0
+    """Records below the stored offset: applied before, not again."""
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rows_written: int = 0
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+
+
+def _sql_type(column: str) -> str:
+    if column in _TIMESTAMPS:
+        return "timestamptz"
+    if column in _BOOLEANS:
+        return "boolean"
+    return "text"
+
+
+_GUARD: Final = (
+    '(t.version, t.deleted_at IS NOT NULL, t.event_id COLLATE "C") < '
+    '(EXCLUDED.version, EXCLUDED.deleted_at IS NOT NULL, EXCLUDED.event_id COLLATE "C")'
+)
+
+
+def _upsert_sql(table: str) -> str:
+    typed = list(COLUMNS[table])
+    own = ["contact_id"] if table in CHILD_TABLES else ["tags"]
+    names = ["location_id", "id", *own, *typed, "data", "version", "event_id", "deleted_at"]
+    types = {
+        "location_id": "text",
+        "id": "text",
+        "contact_id": "text",
+        "tags": "text",
+        "data": "text",
+        "version": "timestamptz",
+        "event_id": "text",
+        "deleted_at": "timestamptz",
+    } | {c: _sql_type(c) for c in typed}
+    params = ", ".join(f"${i}::{types[n]}[]" for i, n in enumerate(names, start=1))
+    select = [
+        # Tags travel as JSON text: unnest cannot take a ragged two-dimensional array.
+        "ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb))" if n == "tags"
+        else "u.data::jsonb" if n == "data"
+        else f"u.{n}"
+        for n in names
+    ]  # fmt: skip
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
+    return (
+        f"INSERT INTO {table} AS t ({', '.join(names)}) "
+        f"SELECT {', '.join(select)} FROM unnest({params}) AS u({', '.join(names)}) "
+        f"ON CONFLICT (location_id, id) DO UPDATE SET {updates} WHERE {_GUARD}"
+    )
+
+
+def _cascade_sql(table: str) -> str:
+    cleared = ", ".join(f"{c} = NULL" for c in COLUMNS[table])
+    return (
+        f"UPDATE {table} AS t SET {cleared}, data = jsonb_build_object('id', t.id), "
+        "version = c.version, event_id = c.event_id, deleted_at = c.version "
+        "FROM contacts AS c "
+        "WHERE c.location_id = t.location_id AND c.id = t.contact_id "
+        "AND c.deleted_at IS NOT NULL "
+        'AND (t.version, t.deleted_at IS NOT NULL, t.event_id COLLATE "C") '
+        '< (c.version, true, c.event_id COLLATE "C") '
+        "AND (t.location_id, t.contact_id) IN "
+        "(SELECT * FROM unnest($1::text[], $2::text[]))"
+    )
+
+
+def _columns_of(table: str, rows: Sequence[RowImage]) -> list[list[Any]]:
+    typed = COLUMNS[table]
+    own: list[list[Any]] = (
+        [[r.contact_id for r in rows]]
+        if table in CHILD_TABLES
+        else [[json.dumps(r.tags) for r in rows]]
+    )
+    return [
+        [r.location_id for r in rows],
+        [r.id for r in rows],
+        *own,
+        *([r.columns.get(c) for r in rows] for c in typed),
+        [r.data for r in rows],
+        [r.stamp.version for r in rows],
+        [r.stamp.event_id for r in rows],
+        [r.deleted_at for r in rows],
+    ]
+
+
+class ProjectionStore:
+    """Applies batches of event records to the projection tables of one connection.
+
+    The connection's `search_path` selects the schema, so the same store builds the live
+    tables and a replay's fresh ones.
+    """
+
+    def __init__(self, consumer: str) -> None:
+        self.consumer = consumer
+        self._upserts = {table: _upsert_sql(table) for table in COLUMNS}
+        self._cascades = {table: _cascade_sql(table) for table in CHILD_TABLES}
+
+    async def stored_offsets(self, conn: asyncpg.Connection, topic: str) -> dict[int, int]:
+        """The next offset to apply, per partition of `topic`."""
+        rows = await conn.fetch(
+            "SELECT partition, next_offset FROM consumer_offsets"
+            " WHERE consumer = $1 AND topic = $2",
+            self.consumer,
+            topic,
+        )
+        return {row["partition"]: row["next_offset"] for row in rows}
+
+    async def apply(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[ConsumedRecord],
+        *,
+        dead_letters: DeadLetterSink | None = None,
+    ) -> BatchOutcome:
+        """Apply one batch in one transaction; dead letters are handed over before commit."""
+        outcome = BatchOutcome()
+        async with conn.transaction():
+            fresh = await self._claim(conn, records, outcome)
+            events = []
+            for record in fresh:
+                decoded = decode_event(record.value or b"")
+                if isinstance(decoded, EventDecodeError):
+                    outcome.dead_letters.append(
+                        DeadLetter(record, decoded.reason, decoded.event_type)
+                    )
+                else:
+                    events.append(decoded)
+            outcome.applied = len(events)
+            outcome.rows_written = await self._write(conn, newest_rows(events).values())
+            if outcome.dead_letters and dead_letters is not None:
+                # Before the commit: if handing them over fails, the batch is retried whole.
+                await dead_letters(outcome.dead_letters)
+            await self._record(conn, fresh, outcome)
+        return outcome
+
+    async def _claim(
+        self, conn: asyncpg.Connection, records: Sequence[ConsumedRecord], outcome: BatchOutcome
+    ) -> list[ConsumedRecord]:
+        partitions = sorted({(r.topic, r.partition) for r in records})
+        if not partitions:
+            return []
+        topics, numbers = [t for t, _ in partitions], [p for _, p in partitions]
+        await conn.execute(
+            "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset)"
+            " SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
+            " ON CONFLICT DO NOTHING",
+            self.consumer,
+            topics,
+            numbers,
+        )
+        # The row lock makes a second worker on the same partitions (a zombie after a
+        # rebalance) wait, then see the advanced offsets and skip what this one applied.
+        locked = await conn.fetch(
+            "SELECT topic, partition, next_offset FROM consumer_offsets"
+            " WHERE consumer = $1 AND (topic, partition) IN"
+            " (SELECT * FROM unnest($2::text[], $3::int[])) ORDER BY topic, partition"
+            " FOR UPDATE",
+            self.consumer,
+            topics,
+            numbers,
+        )
+        next_offsets = {(r["topic"], r["partition"]): r["next_offset"] for r in locked}
+        fresh = [r for r in records if r.offset >= next_offsets[(r.topic, r.partition)]]
+        outcome.skipped = len(records) - len(fresh)
+        outcome.next_offsets = next_offsets
+        return fresh
+
+    async def _write(self, conn: asyncpg.Connection, rows: Iterable[RowImage]) -> int:
+        by_table: dict[str, list[RowImage]] = defaultdict(list)
+        for row in rows:
+            by_table[row.table].append(row)
+        written = 0
+        for table in ("contacts", *CHILD_TABLES):
+            batch = by_table.get(table)
+            if batch:
+                status = await conn.execute(self._upserts[table], *_columns_of(table, batch))
+                written += int(status.rsplit(" ", 1)[-1])
+        # Contacts whose deletion may hide children: those deleted now, and the parents of
+        # children written now (their contact may have been deleted in an earlier batch).
+        parents = {(r.location_id, r.id) for r in by_table.get("contacts", ()) if r.stamp.deleted}
+        for table in CHILD_TABLES:
+            parents.update((r.location_id, r.contact_id) for r in by_table.get(table, ()))
+        if parents:
+            locations, contacts = [p[0] for p in parents], [p[1] for p in parents]
+            for table in CHILD_TABLES:
+                await conn.execute(self._cascades[table], locations, contacts)
+        return written
+
+    async def _record(
+        self, conn: asyncpg.Connection, fresh: Sequence[ConsumedRecord], outcome: BatchOutcome
+    ) -> None:
+        ranges: dict[tuple[str, int], list[int]] = {}
+        for r in fresh:
+            span = ranges.setdefault((r.topic, r.partition), [r.offset, r.offset, 0])
+            span[0], span[1], span[2] = min(span[0], r.offset), max(span[1], r.offset), span[2] + 1
+        if not ranges:
+            return
+        keys = sorted(ranges)
+        await conn.execute(
+            "UPDATE consumer_offsets AS o SET next_offset = u.n, updated_at = now()"
+            " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)"
+            " WHERE o.consumer = $1 AND o.topic = u.t AND o.partition = u.p",
+            self.consumer,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [ranges[k][1] + 1 for k in keys],
+        )
+        await conn.execute(
+            "INSERT INTO applied_batches"
+            " (consumer, topic, partition, from_offset, to_offset, events)"
+            " SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[],"
+            " $6::int[])",
+            self.consumer,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [ranges[k][0] for k in keys],
+            [ranges[k][1] for k in keys],
+            [ranges[k][2] for k in keys],
+        )
+        for k in keys:
+            outcome.next_offsets[k] = ranges[k][1] + 1

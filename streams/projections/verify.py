@@ -1,0 +1,82 @@
+"""Compare projection tables: with each other (live vs rebuild) or with expected rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import asyncpg
+
+from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage
+
+__all__ = ["TableRows", "diff_tables", "dump_tables", "rows_from_images"]
+
+TableRows = dict[Key, dict[str, Any]]
+"""Rows by (table, location_id, id), each a dict of column → value (data parsed)."""
+
+
+def _own(table: str) -> str:
+    return "contact_id" if table in CHILD_TABLES else "tags"
+
+
+async def dump_tables(conn: asyncpg.Connection) -> TableRows:
+    """Every projection row of the connection's schema."""
+    rows: TableRows = {}
+    for table, typed in COLUMNS.items():
+        names = [_own(table), *typed, "data", "version", "event_id", "deleted_at"]
+        records = await conn.fetch(f"SELECT location_id, id, {', '.join(names)} FROM {table}")
+        for record in records:
+            values = {name: record[name] for name in names}
+            values["data"] = json.loads(values["data"])
+            rows[(table, record["location_id"], record["id"])] = values
+    return rows
+
+
+def rows_from_images(images: Iterable[RowImage]) -> TableRows:
+    """Row images as `dump_tables` would read them back."""
+    rows: TableRows = {}
+    for image in images:
+        values: dict[str, Any] = {
+            _own(image.table): image.contact_id
+            if image.table in CHILD_TABLES
+            else list(image.tags),
+            **{c: image.columns.get(c) for c in COLUMNS[image.table]},
+            "data": json.loads(image.data),
+            "version": image.stamp.version,
+            "event_id": image.stamp.event_id,
+            "deleted_at": image.deleted_at,
+        }
+        rows[image.key] = values
+    return rows
+
+
+def diff_tables(
+    left: Mapping[Key, Mapping[str, Any]],
+    right: Mapping[Key, Mapping[str, Any]],
+    *,
+    left_name: str = "left",
+    right_name: str = "right",
+    limit: int = 50,
+) -> list[str]:
+    """Human-readable differences, at most `limit` of them (then a count of the rest)."""
+    lines: list[str] = []
+    total = 0
+    for key in sorted(set(left) | set(right)):
+        a, b = left.get(key), right.get(key)
+        if a == b:
+            continue
+        total += 1
+        if len(lines) >= limit:
+            continue
+        table, location, id_ = key
+        if a is None:
+            lines.append(f"{table} {location}/{id_}: only in {right_name}")
+        elif b is None:
+            lines.append(f"{table} {location}/{id_}: only in {left_name}")
+        else:
+            fields = [f"{c}: {a.get(c)!r} != {b.get(c)!r}" for c in a if a.get(c) != b.get(c)]
+            lines.append(f"{table} {location}/{id_}: " + "; ".join(fields))
+    if total > len(lines):
+        lines.append(f"... and {total - len(lines)} more")
+    return lines

@@ -1,0 +1,186 @@
+"""Synthetic GHL histories as canonical events, for projection tests and benchmarks."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+
+from schemas import (
+    Appointment,
+    AppointmentDeleted,
+    AppointmentUpserted,
+    Contact,
+    ContactDeleted,
+    ContactUpserted,
+    Event,
+    Note,
+    NoteDeleted,
+    NoteUpserted,
+    Task,
+    TaskDeleted,
+    TaskUpserted,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """An event and when it reached us (the order a perfect source would deliver it)."""
+
+    at: datetime
+    event: Event
+
+
+def _contact(cid: str, loc: str, n: int, at: datetime, tags: list[str]) -> Contact:
+    return Contact(
+        id=cid, locationId=loc, firstName=f"First{n}", lastName=f"Last-{cid}",
+        email=f"{cid}.{n}@example.com", phone=f"+1555{n:07d}", tags=tags,
+        dateAdded=T0, dateUpdated=at,
+    )  # fmt: skip
+
+
+def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> list[Observed]:
+    """A contact's snapshots, its tasks, notes and appointment, maybe its deletion."""
+    out: list[Observed] = []
+    t = start
+    for n in range(rng.randint(1, 3)):
+        t += timedelta(minutes=rng.randint(1, 30))
+        contact = _contact(cid, loc, n, t, rng.sample(["vip", "lead", "customer", "new"], 2))
+        for source in rng.sample(["webhook", "poll"], rng.randint(1, 2)):
+            seen = t + timedelta(seconds=rng.randint(1, 90))
+            out.append(
+                Observed(
+                    seen,
+                    ContactUpserted.build(
+                        location_id=loc, contact=contact, source=source, observed_at=seen
+                    ),
+                )
+            )  # type: ignore[arg-type]
+    for k in range(rng.randint(0, 2)):
+        tid, tt = f"{cid}-task{k}", start
+        for n in range(rng.randint(1, 3)):
+            tt += timedelta(minutes=rng.randint(1, 30))
+            task = Task(
+                id=tid,
+                title=f"Call {n}",
+                body="b",
+                contactId=cid,
+                completed=n == 2,
+                dueDate=T0 + timedelta(days=n),
+                dateUpdated=tt,
+            )
+            seen = tt + timedelta(seconds=rng.randint(1, 90))
+            out.append(
+                Observed(
+                    seen,
+                    TaskUpserted.build(location_id=loc, task=task, source="poll", observed_at=seen),
+                )
+            )
+        if rng.random() < 0.3:
+            seen = tt + timedelta(minutes=5)
+            out.append(
+                Observed(
+                    seen,
+                    TaskDeleted.build(
+                        location_id=loc,
+                        task_id=tid,
+                        contact_id=cid,
+                        source="webhook",
+                        observed_at=seen,
+                    ),
+                )
+            )
+    for k in range(rng.randint(0, 2)):
+        nid = f"{cid}-note{k}"
+        seen = start + timedelta(minutes=rng.randint(1, 60))
+        note = Note(id=nid, body=f"note {k}", contactId=cid, dateAdded=start)
+        out.append(
+            Observed(
+                seen,
+                NoteUpserted.build(location_id=loc, note=note, source="webhook", observed_at=seen),
+            )
+        )
+        if rng.random() < 0.3:
+            later = seen + timedelta(minutes=1)
+            out.append(
+                Observed(
+                    later,
+                    NoteDeleted.build(
+                        location_id=loc,
+                        note_id=nid,
+                        contact_id=cid,
+                        source="webhook",
+                        observed_at=later,
+                    ),
+                )
+            )
+    if rng.random() < 0.5:
+        at = start + timedelta(minutes=rng.randint(1, 60))
+        appt = Appointment(
+            id=f"{cid}-appt",
+            contactId=cid,
+            calendarId="cal1",
+            title="Demo",
+            appointmentStatus=rng.choice(["confirmed", "cancelled"]),
+            startTime=T0,
+            endTime=T0 + timedelta(minutes=30),
+            dateUpdated=at,
+        )
+        out.append(
+            Observed(
+                at,
+                AppointmentUpserted.build(
+                    location_id=loc, appointment=appt, source="webhook", observed_at=at
+                ),
+            )
+        )
+        if rng.random() < 0.2:
+            out.append(
+                Observed(
+                    at + timedelta(seconds=1),
+                    AppointmentDeleted.build(
+                        location_id=loc,
+                        appointment_id=f"{cid}-appt",
+                        contact_id=cid,
+                        source="webhook",
+                        observed_at=at + timedelta(seconds=1),
+                    ),
+                )
+            )
+    if rng.random() < 0.3:
+        # Deletion is final in GHL: it comes after everything else known of the contact.
+        last = max(o.at for o in out)
+        gone = last + timedelta(minutes=1)
+        deleted_at = gone if rng.random() < 0.5 else None
+        out.append(
+            Observed(
+                gone,
+                ContactDeleted.build(
+                    location_id=loc,
+                    contact_id=cid,
+                    source="webhook",
+                    observed_at=gone,
+                    deleted_at=deleted_at,
+                ),
+            )
+        )
+    return out
+
+
+def history(seed: int, contacts: int = 4, locations: int = 2) -> list[Event]:
+    """A random but reproducible history, in the order the facts happened."""
+    rng = random.Random(seed)
+    observed: list[Observed] = []
+    for c in range(contacts):
+        loc = f"loc{c % locations}"
+        observed.extend(contact_history(rng, loc, f"c{c}", T0 + timedelta(hours=c)))
+    observed.sort(key=lambda o: (o.at, o.event.event_id))
+    return [o.event for o in observed]
+
+
+histories = st.builds(history, st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 2))
+"""Hypothesis strategy of histories."""

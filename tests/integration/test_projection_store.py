@@ -1,0 +1,112 @@
+"""The projection store on real PostgreSQL: exact under duplication, reordering and crashes."""
+
+from __future__ import annotations
+
+import random
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas import encode_event
+from streams.projections import (
+    ConsumedRecord,
+    ProjectionStore,
+    diff_tables,
+    dump_tables,
+    reference_tables,
+    rows_from_images,
+)
+from tests.factories import histories, history
+
+pytestmark = pytest.mark.integration
+
+_TABLES = "contacts, tasks, notes, appointments, consumer_offsets, applied_batches"
+
+
+def _records(events: list, topic: str = "events", partitions: int = 3) -> list[ConsumedRecord]:
+    offsets = [0] * partitions
+    out = []
+    for event in events:
+        p = hash(event.key) % partitions
+        out.append(ConsumedRecord(topic, p, offsets[p], encode_event(event), event.key.encode()))
+        offsets[p] += 1
+    return out
+
+
+def _batches(records: list[ConsumedRecord], rnd: random.Random) -> list[list[ConsumedRecord]]:
+    out, i = [], 0
+    while i < len(records):
+        n = rnd.randint(1, 40)
+        out.append(records[i : i + n])
+        i += n
+    return out
+
+
+async def _apply_all(pg: asyncpg.Connection, batches: list[list[ConsumedRecord]]) -> None:
+    store = ProjectionStore("test")
+    for batch in batches:
+        await store.apply(pg, batch)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=histories, rnd=st.randoms(use_true_random=False))
+async def test_any_duplication_and_reordering_yields_the_in_order_tables(
+    pg: asyncpg.Connection, events: list, rnd: random.Random
+) -> None:
+    expected = rows_from_images(reference_tables(events).values())
+
+    await pg.execute(f"TRUNCATE {_TABLES}")
+    await _apply_all(pg, [[r] for r in _records(events)])
+    in_order = await dump_tables(pg)
+    assert diff_tables(in_order, expected, left_name="in order", right_name="spec") == []
+
+    delivered = events + rnd.sample(events, k=len(events) // 2)
+    rnd.shuffle(delivered)
+    await pg.execute(f"TRUNCATE {_TABLES}")
+    await _apply_all(pg, _batches(_records(delivered), rnd))
+    assert (
+        diff_tables(await dump_tables(pg), in_order, left_name="shuffled", right_name="in order")
+        == []
+    )
+
+
+async def test_a_batch_applied_again_changes_nothing_and_is_skipped(pg: asyncpg.Connection) -> None:
+    records = _records(history(seed=7, contacts=5))
+    store = ProjectionStore("test")
+    first = await store.apply(pg, records)
+    before = await dump_tables(pg)
+    again = await store.apply(pg, records)
+    assert first.applied == len(records)
+    assert (again.applied, again.skipped) == (0, len(records))
+    assert await dump_tables(pg) == before
+    spans = await pg.fetch("SELECT partition, from_offset, to_offset FROM applied_batches")
+    assert sum(s["to_offset"] - s["from_offset"] + 1 for s in spans) == len(records)
+
+
+async def test_a_failed_batch_leaves_neither_rows_nor_offsets(pg: asyncpg.Connection) -> None:
+    records = _records(history(seed=3, contacts=3))
+    store = ProjectionStore("test")
+
+    async def broken_sink(letters: object) -> None:
+        raise ConnectionError("dead-letter topic unreachable")
+
+    poison = ConsumedRecord("events", 0, 10_000, b'{"event_type": "contact.exploded"}')
+    with pytest.raises(ConnectionError):
+        await store.apply(pg, [*records, poison], dead_letters=broken_sink)
+    assert await pg.fetchval("SELECT count(*) FROM contacts") == 0
+    assert await pg.fetchval("SELECT count(*) FROM consumer_offsets") == 0
+
+    handed: list = []
+
+    async def sink(letters: list) -> None:
+        handed.extend(letters)
+
+    outcome = await store.apply(pg, [*records, poison], dead_letters=sink)
+    assert outcome.applied == len(records)
+    assert [d.record.offset for d in handed] == [10_000]
+    assert "contact.exploded" in handed[0].reason
+    assert await pg.fetchval("SELECT count(*) FROM contacts") > 0
