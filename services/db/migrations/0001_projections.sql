@@ -1,7 +1,10 @@
 -- The projections APPNAME reads, and the Kafka positions they were built from.
--- Every table is keyed by (location_id, id); `version` is the time of the snapshot held
--- (GHL's dateUpdated where it exists, else when it was observed); `deleted_at` marks a
--- tombstone, which hides the row until a newer snapshot says otherwise.
+-- Every table is keyed by (location_id, id). A row holds the newest fact known about its
+-- entity, ordered by the stamp (version, deleted_at IS NOT NULL, event_id): `version` is the
+-- time of the snapshot (GHL's dateUpdated where it exists, else when it was observed), a
+-- tombstone wins a tie, and the event id breaks the rest, so any order of the same events
+-- ends in the same row. `deleted_at` marks a tombstone, which hides the row until a newer
+-- snapshot says otherwise. Tags live in `contacts.tags` (GIN-indexed for tag lookups).
 
 CREATE TABLE contacts (
     location_id   text        NOT NULL,
@@ -27,14 +30,6 @@ CREATE INDEX contacts_phone_idx ON contacts (location_id, phone);
 CREATE INDEX contacts_updated_idx ON contacts (location_id, date_updated);
 CREATE INDEX contacts_assigned_idx ON contacts (location_id, assigned_to);
 CREATE INDEX contacts_tags_idx ON contacts USING gin (tags);
-
-CREATE TABLE contact_tags (
-    location_id  text NOT NULL,
-    contact_id   text NOT NULL,
-    tag          text NOT NULL,
-    PRIMARY KEY (location_id, contact_id, tag)
-);
-CREATE INDEX contact_tags_tag_idx ON contact_tags (location_id, tag);
 
 CREATE TABLE tasks (
     location_id   text        NOT NULL,
@@ -89,11 +84,26 @@ CREATE INDEX appointments_contact_idx ON appointments (location_id, contact_id);
 CREATE INDEX appointments_start_idx ON appointments (location_id, start_time);
 
 -- The next offset to consume per (consumer, topic, partition), written in the same
--- transaction as the rows a batch changed.
+-- transaction as the rows a batch changed: after a crash, what is below it was applied and
+-- is skipped, what is at or above it was not.
 CREATE TABLE consumer_offsets (
-    consumer     text   NOT NULL,
-    topic        text   NOT NULL,
-    partition    int    NOT NULL,
-    next_offset  bigint NOT NULL,
+    consumer     text        NOT NULL,
+    topic        text        NOT NULL,
+    partition    int         NOT NULL,
+    next_offset  bigint      NOT NULL,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, topic, partition)
+);
+
+-- One row per applied batch and partition: the offsets it covered. Overlapping ranges
+-- would mean an event applied twice; the crash tests check there are none.
+CREATE TABLE applied_batches (
+    consumer     text        NOT NULL,
+    topic        text        NOT NULL,
+    partition    int         NOT NULL,
+    from_offset  bigint      NOT NULL,
+    to_offset    bigint      NOT NULL,
+    events       int         NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, topic, partition, from_offset)
 );
