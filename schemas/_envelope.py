@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Generic, Literal, Self, TypeAlias, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from schemas.exceptions import MissingContactIdError
 from schemas.ghl import GhlEntity
@@ -131,6 +131,14 @@ class EventEnvelope(_EventModel):
     """Id of the message (raw webhook, command) that caused this event."""
     correlation_id: str | None = None
     """Id shared by every message of one flow, e.g. an APPNAME command and its results."""
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _integer_version(cls, value: object) -> object:
+        # JSON `true` equals 1 to a Literal[1]; a version is a number, never a flag.
+        if isinstance(value, bool):
+            raise ValueError("schema_version must be an integer, not a boolean")
+        return value
 
     @property
     def key(self) -> str:

@@ -113,6 +113,17 @@ def migrate() -> None:
     _out.print(f"migrations applied: {', '.join(applied) or 'none pending'}")
 
 
+@app.command("worker")
+def worker(
+    loglevel: Annotated[str, typer.Option(help="Log level of the worker.")] = "info",
+) -> None:
+    """Run the stream processors: projections from ghl.events into PostgreSQL."""
+    from streams.settings import StreamsSettings
+    from streams.worker import run_worker
+
+    run_worker(StreamsSettings(), loglevel=loglevel)
+
+
 def _print_status(stack: Stack) -> bool:
     status = stack.status()
     k, p = status.kafka, status.postgres

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["StreamsSettings"]
@@ -20,7 +20,26 @@ class StreamsSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     app_id: str = Field(default="ghl-sync", description="Faust app id (consumer group prefix).")
     app_name: str = Field(default="appname", description="Topic prefix of the connected app.")
+    topic_prefix: str = Field(
+        default="", description="Prepended to every topic name (isolates tests or tenants)."
+    )
     topic_partitions: int = Field(default=6, ge=1, description="Partitions of every topic.")
     store: str = Field(default="memory://", description="Faust table store.")
     web_port: int = Field(default=6066, description="Port of the worker's web endpoint.")
     web_enabled: bool = Field(default=False)
+
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        description="Where the projections live (secret: it may hold a password).",
+    )
+    database_schema: str = Field(default="public", description="Schema of the projections.")
+    projection_consumer: str = Field(
+        default="projections", description="Name under which projection offsets are stored."
+    )
+    batch_size: int = Field(default=2000, ge=1, description="Most events in one transaction.")
+    batch_wait: float = Field(
+        default=0.2, gt=0, description="Seconds to wait for a batch to fill before applying it."
+    )
+    retry_backoff_max: float = Field(
+        default=30.0, gt=0, description="Longest pause between retries of a failing batch."
+    )

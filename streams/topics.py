@@ -31,14 +31,14 @@ class TopicNames:
 
 
 def topic_names(settings: StreamsSettings) -> TopicNames:
-    """The topic names for these settings (the app's prefix applies to its own topics)."""
-    app = settings.app_name
+    """The topic names for these settings (the app's name prefixes its own topics)."""
+    p, app = settings.topic_prefix, settings.app_name
     return TopicNames(
-        raw="ghl.raw.v1",
-        raw_dead_letters="ghl.raw.dlq.v1",
-        events="ghl.events.v1",
-        events_dead_letters="ghl.events.dlq.v1",
-        commands=f"{app}.commands.v1",
-        command_results=f"{app}.command-results.v1",
-        commands_dead_letters=f"{app}.commands.dlq.v1",
+        raw=f"{p}ghl.raw.v1",
+        raw_dead_letters=f"{p}ghl.raw.dlq.v1",
+        events=f"{p}ghl.events.v1",
+        events_dead_letters=f"{p}ghl.events.dlq.v1",
+        commands=f"{p}{app}.commands.v1",
+        command_results=f"{p}{app}.command-results.v1",
+        commands_dead_letters=f"{p}{app}.commands.dlq.v1",
     )

@@ -171,12 +171,15 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
     return out
 
 
-def history(seed: int, contacts: int = 4, locations: int = 2) -> list[Event]:
-    """A random but reproducible history, in the order the facts happened."""
+def history(seed: int, contacts: int = 4, locations: int = 2, prefix: str = "") -> list[Event]:
+    """A random but reproducible history, in the order the facts happened.
+
+    `prefix` starts every location id, so histories with different prefixes never share a row.
+    """
     rng = random.Random(seed)
     observed: list[Observed] = []
     for c in range(contacts):
-        loc = f"loc{c % locations}"
+        loc = f"{prefix}loc{c % locations}"
         observed.extend(contact_history(rng, loc, f"c{c}", T0 + timedelta(hours=c)))
     observed.sort(key=lambda o: (o.at, o.event.event_id))
     return [o.event for o in observed]

@@ -16,7 +16,7 @@ tombstone hid.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TypeAlias
@@ -169,24 +169,18 @@ def _tombstone(table: str, location_id: str, id_: str, contact_id: str, stamp: S
     )
 
 
+def _stamp(event: Event) -> Stamp:
+    return Stamp(event.version, type(event) in _DELETED, event.event_id)
+
+
 def row_for(event: Event) -> RowImage:
     """The row image an event writes, if its stamp is the newest for the row."""
     table = TABLES[event.entity_type]
-    stamp = Stamp(event.version, isinstance(event, _DELETED), event.event_id)
-    if isinstance(event, _DELETED):
+    stamp = _stamp(event)
+    if stamp.deleted:
         return _tombstone(table, event.location_id, event.entity_id, event.contact_id, stamp)
-    data = event.payload.model_dump_json(exclude_none=True)
-    if isinstance(event, ContactUpserted):
-        columns = _contact_columns(event.payload)
-        tags = tuple(event.payload.tags or ())
-    elif isinstance(event, TaskUpserted):
-        columns, tags = _task_columns(event.payload), ()
-    elif isinstance(event, NoteUpserted):
-        columns, tags = _note_columns(event.payload), ()
-    elif isinstance(event, AppointmentUpserted):
-        columns, tags = _appointment_columns(event.payload), ()
-    else:  # pragma: no cover - the Event union is closed
-        raise TypeError(f"no projection for {type(event).__name__}")
+    columns = _MAPPERS[type(event)](event.payload)
+    tags = tuple(event.payload.tags or ()) if isinstance(event, ContactUpserted) else ()
     return RowImage(
         table=table,
         location_id=event.location_id,
@@ -194,23 +188,32 @@ def row_for(event: Event) -> RowImage:
         contact_id=event.contact_id,
         stamp=stamp,
         columns=columns,
-        data=data,
+        data=event.payload.model_dump_json(exclude_none=True),
         tags=tags,
     )
 
 
-_DELETED = (ContactDeleted, TaskDeleted, NoteDeleted, AppointmentDeleted)
+_DELETED: Final = frozenset({ContactDeleted, TaskDeleted, NoteDeleted, AppointmentDeleted})
+_MAPPERS: Final[Mapping[type, Callable[[Any], dict[str, Any]]]] = {
+    ContactUpserted: _contact_columns,
+    TaskUpserted: _task_columns,
+    NoteUpserted: _note_columns,
+    AppointmentUpserted: _appointment_columns,
+}
 
 
 def newest_rows(events: Iterable[Event]) -> dict[Key, RowImage]:
     """The newest row image per row among `events` (duplicates and order do not matter)."""
-    newest: dict[Key, RowImage] = {}
+    # Pick the winning event per row first: most of a busy batch is superseded, and only the
+    # winners are worth turning into rows.
+    winners: dict[Key, tuple[Stamp, Event]] = {}
     for event in events:
-        row = row_for(event)
-        held = newest.get(row.key)
-        if held is None or held.stamp < row.stamp:
-            newest[row.key] = row
-    return newest
+        key = (TABLES[event.entity_type], event.location_id, event.entity_id)
+        stamp = _stamp(event)
+        held = winners.get(key)
+        if held is None or held[0] < stamp:
+            winners[key] = (stamp, event)
+    return {key: row_for(event) for key, (_, event) in winners.items()}
 
 
 def hidden_by_contact(child: RowImage, contact: RowImage | None) -> RowImage:

@@ -17,10 +17,18 @@ from typing import Any, Final
 
 import asyncpg
 
-from schemas import EventDecodeError, decode_event
-from streams.projections.rows import CHILD_TABLES, COLUMNS, RowImage, newest_rows
+from schemas import Event, EventDecodeError, decode_event
+from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage, newest_rows
 
-__all__ = ["BatchOutcome", "ConsumedRecord", "DeadLetter", "ProjectionStore"]
+__all__ = [
+    "BatchOutcome",
+    "Connection",
+    "ConsumedRecord",
+    "DeadLetter",
+    "DeadLetterSink",
+    "PreparedBatch",
+    "ProjectionStore",
+]
 
 _TIMESTAMPS: Final = {"date_added", "date_updated", "due_date", "start_time", "end_time"}
 _BOOLEANS: Final = {"completed"}
@@ -56,6 +64,19 @@ class BatchOutcome:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rows_written: int = 0
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+"""A plain connection or one borrowed from a pool."""
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Records with their decoded events and the newest row per key among them."""
+
+    records: list[ConsumedRecord]
+    decoded: list[Event | EventDecodeError]
+    rows: dict[Key, RowImage]
 
 
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
@@ -151,7 +172,7 @@ class ProjectionStore:
         self._upserts = {table: _upsert_sql(table) for table in COLUMNS}
         self._cascades = {table: _cascade_sql(table) for table in CHILD_TABLES}
 
-    async def stored_offsets(self, conn: asyncpg.Connection, topic: str) -> dict[int, int]:
+    async def stored_offsets(self, conn: Connection, topic: str) -> dict[int, int]:
         """The next offset to apply, per partition of `topic`."""
         rows = await conn.fetch(
             "SELECT partition, next_offset FROM consumer_offsets"
@@ -161,28 +182,49 @@ class ProjectionStore:
         )
         return {row["partition"]: row["next_offset"] for row in rows}
 
+    @staticmethod
+    def prepare(records: Sequence[ConsumedRecord]) -> PreparedBatch:
+        """Decode a batch and pick its newest rows: the CPU work, done outside any transaction."""
+        decoded = [decode_event(r.value or b"") for r in records]
+        valid = [d for d in decoded if not isinstance(d, EventDecodeError)]
+        return PreparedBatch(list(records), decoded, newest_rows(valid))
+
     async def apply(
         self,
-        conn: asyncpg.Connection,
-        records: Sequence[ConsumedRecord],
+        conn: Connection,
+        batch: PreparedBatch | Sequence[ConsumedRecord],
         *,
         dead_letters: DeadLetterSink | None = None,
     ) -> BatchOutcome:
         """Apply one batch in one transaction; dead letters are handed over before commit."""
+        prepared = batch if isinstance(batch, PreparedBatch) else self.prepare(batch)
         outcome = BatchOutcome()
         async with conn.transaction():
-            fresh = await self._claim(conn, records, outcome)
-            events = []
-            for record in fresh:
-                decoded = decode_event(record.value or b"")
-                if isinstance(decoded, EventDecodeError):
+            fresh = await self._claim(conn, prepared.records, outcome)
+            rows = prepared.rows
+            decoded = prepared.decoded
+            if outcome.skipped:
+                # Part of the batch was applied before a crash: only the rest counts.
+                keep = {(r.topic, r.partition, r.offset) for r in fresh}
+                decoded = [
+                    d
+                    for r, d in zip(prepared.records, prepared.decoded, strict=True)
+                    if (r.topic, r.partition, r.offset) in keep
+                ]
+                rows = newest_rows(d for d in decoded if not isinstance(d, EventDecodeError))
+            fresh_pairs = (
+                zip(prepared.records, prepared.decoded, strict=True)
+                if not outcome.skipped
+                else zip(fresh, decoded, strict=True)
+            )
+            for record, result in fresh_pairs:
+                if isinstance(result, EventDecodeError):
                     outcome.dead_letters.append(
-                        DeadLetter(record, decoded.reason, decoded.event_type)
+                        DeadLetter(record, result.reason, result.event_type)
                     )
                 else:
-                    events.append(decoded)
-            outcome.applied = len(events)
-            outcome.rows_written = await self._write(conn, newest_rows(events).values())
+                    outcome.applied += 1
+            outcome.rows_written = await self._write(conn, rows.values())
             if outcome.dead_letters and dead_letters is not None:
                 # Before the commit: if handing them over fails, the batch is retried whole.
                 await dead_letters(outcome.dead_letters)
@@ -190,7 +232,7 @@ class ProjectionStore:
         return outcome
 
     async def _claim(
-        self, conn: asyncpg.Connection, records: Sequence[ConsumedRecord], outcome: BatchOutcome
+        self, conn: Connection, records: Sequence[ConsumedRecord], outcome: BatchOutcome
     ) -> list[ConsumedRecord]:
         partitions = sorted({(r.topic, r.partition) for r in records})
         if not partitions:
@@ -221,7 +263,7 @@ class ProjectionStore:
         outcome.next_offsets = next_offsets
         return fresh
 
-    async def _write(self, conn: asyncpg.Connection, rows: Iterable[RowImage]) -> int:
+    async def _write(self, conn: Connection, rows: Iterable[RowImage]) -> int:
         by_table: dict[str, list[RowImage]] = defaultdict(list)
         for row in rows:
             by_table[row.table].append(row)
@@ -243,7 +285,7 @@ class ProjectionStore:
         return written
 
     async def _record(
-        self, conn: asyncpg.Connection, fresh: Sequence[ConsumedRecord], outcome: BatchOutcome
+        self, conn: Connection, fresh: Sequence[ConsumedRecord], outcome: BatchOutcome
     ) -> None:
         ranges: dict[tuple[str, int], list[int]] = {}
         for r in fresh:
