@@ -55,8 +55,9 @@ class _EventModel(BaseModel):
         extra="forbid",
         strict=True,
         use_attribute_docstrings=True,
-        # encode_event writes every field, defaults included; the published schema says so.
-        json_schema_serialization_defaults_required=True,
+        # encode_event leaves out null fields (absent means null); the published schema
+        # therefore lists only the fields that always have a value as required.
+        json_schema_serialization_defaults_required=False,
     )
 
 

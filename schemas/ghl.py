@@ -34,9 +34,9 @@ class _GhlModel(BaseModel):
         # GHL is loose with scalars (a phone or postal code may arrive as a number); keeping
         # it as text is better than dead-lettering the whole record.
         coerce_numbers_to_str=True,
-        # Our encoder writes every declared field, so the published (serialization) JSON
-        # Schema marks them all as present.
-        json_schema_serialization_defaults_required=True,
+        # GHL omits what it does not know; our encoder leaves out null fields the same way
+        # (absent means null), so the published schema requires only `id`.
+        json_schema_serialization_defaults_required=False,
     )
 
 

@@ -92,8 +92,12 @@ class EventDecodeError:
 
 
 def encode_event(event: Event) -> bytes:
-    """Serialise an event as compact JSON (every field written, `null`s included)."""
-    return _EVENT_ADAPTER.dump_json(event)
+    """Serialise an event as compact JSON, leaving out null fields (absent means null).
+
+    Leaving them out shrinks a contact event by a third and its decoding by as much; the
+    projections decode every event, so this is their largest cost.
+    """
+    return _EVENT_ADAPTER.dump_json(event, exclude_none=True)
 
 
 _EVENT_TYPE_FIELD = re.compile(rb'"event_type"\s*:\s*"([a-z.]{1,64})"')

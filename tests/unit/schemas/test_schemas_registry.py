@@ -53,11 +53,14 @@ def test_registry_is_closed_and_consistent() -> None:
     assert {v for k, v in CURRENT_SCHEMA_VERSIONS.items() if k != "appointment.upserted"} == {1}
 
 
-def test_encoding_is_compact_json_with_every_field() -> None:
+def test_encoding_is_compact_json_without_nulls() -> None:
     encoded = encode_event(ContactUpserted.model_validate_json(json.dumps(_valid())))
     assert b"\n" not in encoded
     assert b'", "' not in encoded
-    assert json.loads(encoded)["correlation_id"] is None
+    document = json.loads(encoded)
+    assert "correlation_id" not in document
+    assert document["schema_version"] == 1
+    assert None not in document["payload"].values()
 
 
 def test_valid_document_decodes() -> None:

@@ -1,0 +1,182 @@
+"""OAuth without a database: consent URL, code exchange, refresh timing, secrets kept out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from ghl_helpers import CID, LOC, ClientFactory, fast_settings
+from pydantic import SecretStr
+
+from services.ghl import AuthError, GhlSettings, ValidationFailed
+from services.ghl._crypto import TokenCipher, generate_key
+from services.ghl._oauth import OAuthClient
+from services.ghl.tokens import InMemoryTokenStore, OAuthTokenProvider, StoredToken
+
+SECRETS = ("app-secret-value", "access-old", "refresh-old", "access-new", "refresh-new")
+
+
+def _token_endpoint(log: list[dict[str, str]]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        log.append(form)
+        if form.get("refresh_token") not in (None, "refresh-old"):
+            return httpx.Response(400, json={"error": "invalid_grant"})
+        return httpx.Response(
+            200,
+            json={
+                "access_token": "access-new",
+                "refresh_token": "refresh-new",
+                "expires_in": 86399,
+                "locationId": LOC,
+                "scope": "contacts.readonly",
+            },
+        )
+
+    return httpx.MockTransport(handler)
+
+
+async def _store(expires_in: float) -> InMemoryTokenStore:
+    store = InMemoryTokenStore()
+    await store.save(
+        StoredToken(
+            location_id=LOC,
+            access_token=SecretStr("access-old"),
+            refresh_token=SecretStr("refresh-old"),
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        )
+    )
+    return store
+
+
+def test_consent_url_names_the_app_redirect_and_scopes() -> None:
+    settings = fast_settings(redirect_uri="http://127.0.0.1:9/cb", scopes="contacts.readonly x.y")
+    url = OAuthClient(settings).consent_url(state="abc")
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert url.startswith("https://marketplace.gohighlevel.com/v2/oauth/chooselocation?")
+    assert query == {
+        "response_type": "code",
+        "client_id": "app-client",
+        "redirect_uri": "http://127.0.0.1:9/cb",
+        "scope": "contacts.readonly x.y",
+        "state": "abc",
+    }
+    assert "app-secret-value" not in url
+
+
+async def test_code_exchange_posts_the_form_and_returns_the_pair() -> None:
+    forms: list[dict[str, str]] = []
+    oauth = OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    grant = await oauth.exchange_code("the-code")
+    assert forms[0]["grant_type"] == "authorization_code"
+    assert forms[0]["code"] == "the-code"
+    assert forms[0]["user_type"] == "Location"
+    assert grant.access_token.get_secret_value() == "access-new"
+    assert grant.location_id == LOC
+    assert StoredToken.from_grant(grant).location_id == LOC
+    await oauth.aclose()
+
+
+async def test_tokens_refresh_before_expiry_once_for_concurrent_callers() -> None:
+    forms: list[dict[str, str]] = []
+    store = await _store(expires_in=120)  # inside the 300 s margin
+    provider = OAuthTokenProvider(
+        store, OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    )
+    tokens = await asyncio.gather(*(provider.access_token(LOC) for _ in range(20)))
+    assert set(tokens) == {"access-new"}
+    assert len(forms) == 1
+    stored = await store.load(LOC)
+    assert stored is not None
+    assert stored.refresh_token == SecretStr("refresh-new")
+
+
+async def test_a_fresh_token_is_not_refreshed() -> None:
+    forms: list[dict[str, str]] = []
+    store = await _store(expires_in=3600)
+    provider = OAuthTokenProvider(
+        store, OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    )
+    assert await provider.access_token(LOC) == "access-old"
+    assert forms == []
+
+
+async def test_client_401_refreshes_through_the_provider(make_client: ClientFactory) -> None:
+    forms: list[dict[str, str]] = []
+    store = await _store(expires_in=3600)
+    provider = OAuthTokenProvider(
+        store, OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    )
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.headers["Authorization"] == "Bearer access-old":
+            return httpx.Response(401, json={"message": "Invalid token: access token is invalid"})
+        return httpx.Response(200, json={"contact": {"id": CID}})
+
+    async with make_client(api, tokens=provider) as client:
+        assert (await client.get_contact(LOC, CID)).id == CID
+    assert len(forms) == 1
+
+
+def test_settings_never_show_their_secrets() -> None:
+    key = generate_key()
+    settings = GhlSettings.model_validate(
+        {
+            "client_secret": "app-secret-value",
+            "private_integration_token": "pit-very-secret",
+            "token_encryption_key": key,
+        }
+    )
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    for secret in ("app-secret-value", "pit-very-secret", key):
+        assert secret not in shown
+    assert key not in repr(TokenCipher(settings.token_encryption_key))
+
+
+async def test_no_secret_in_logs_or_errors(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    forms: list[dict[str, str]] = []
+    store = await _store(expires_in=3600)
+    provider = OAuthTokenProvider(
+        store, OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    )
+    answers = iter(
+        [
+            httpx.Response(401, json={"message": "Invalid token"}),
+            httpx.Response(429, json={"message": "slow"}),
+            httpx.Response(503),
+            httpx.Response(422, json={"message": ["property additionalEmails should not exist"]}),
+        ]
+    )
+    async with make_client(lambda request: next(answers), tokens=provider) as client:
+        with pytest.raises(ValidationFailed) as info:
+            await client.get_contact(LOC, CID)
+    refused = OAuthTokenProvider(
+        InMemoryTokenStore(), OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    )
+    with pytest.raises(AuthError) as auth:
+        await refused.access_token(LOC)
+    bad_refresh = OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    with pytest.raises(AuthError) as grant:
+        await bad_refresh.refresh(SecretStr("refresh-stale"))
+    shown = "\n".join(
+        [
+            caplog.text,
+            str(info.value),
+            str(auth.value),
+            str(grant.value),
+            repr(provider),
+            repr(store),
+            repr(await store.load(LOC)),
+        ]
+    )
+    assert "401" in caplog.text or "refreshing" in caplog.text
+    for secret in (*SECRETS, "refresh-stale"):
+        assert secret not in shown, secret
