@@ -1,0 +1,22 @@
+"""The GHL simulator: GoHighLevel's API v2 contacts, tasks, notes and appointments, OAuth,
+rate limits, signed webhooks, an activity generator and fault injection, in one FastAPI app.
+
+`create_app(settings)` builds it; `seed_state(...)` builds deterministic ground truth;
+`ghl-sync simulator` serves it. See `README.md` for every choice GHL does not document.
+"""
+
+from __future__ import annotations
+
+from services.simulator.app import create_app
+from services.simulator.seed import seed_state
+from services.simulator.settings import FaultSettings, PrivateIntegrationToken, SimulatorSettings
+from services.simulator.state import SimulatorState
+
+__all__ = [
+    "FaultSettings",
+    "PrivateIntegrationToken",
+    "SimulatorSettings",
+    "SimulatorState",
+    "create_app",
+    "seed_state",
+]

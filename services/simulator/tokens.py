@@ -1,0 +1,166 @@
+"""OAuth codes, access tokens and single-use rotating refresh tokens, plus configured PITs.
+
+Tokens are opaque random strings (real GHL access tokens are JWTs; nothing should parse them).
+Every refresh token belongs to a *family* started by one authorization-code exchange; each
+refresh spends the presented token and issues the next one of the family.
+
+UNCONFIRMED choices:
+
+- Reusing a spent refresh token answers 400 `Invalid grant: refresh token is invalid` and, when
+  `refresh_reuse_revokes_family` is on (the default), also revokes the family's live refresh
+  token, so the location is locked out until re-authorised (reuse detection as in the OAuth
+  security BCP). Access tokens already issued stay valid until they expire.
+- Only location tokens (`userType: Location`) are simulated; there are no agency tokens.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from services.simulator.settings import SimulatorSettings
+
+__all__ = ["AccessGrant", "AuthCode", "TokenError", "TokenPair", "TokenStore"]
+
+
+class TokenError(Exception):
+    """A code or refresh token that cannot be exchanged; the message is GHL's."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """What a bearer token may do: one location, some scopes, until `expires_at`."""
+
+    location_id: str
+    scopes: frozenset[str]
+    budget: str
+    """Rate-limit budget owner: the OAuth app's client id, or `pit:<location>`."""
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthCode:
+    """An authorization code handed out by the consent page."""
+
+    client_id: str
+    redirect_uri: str
+    location_id: str
+    scopes: frozenset[str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """A freshly issued access and refresh token."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    location_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Refresh:
+    family: str
+    location_id: str
+    scopes: frozenset[str]
+    expires_at: datetime
+    spent: bool = False
+
+
+@dataclass
+class TokenStore:
+    """Every credential the simulator has issued; never dumped, never logged."""
+
+    settings: SimulatorSettings
+    clock: Callable[[], datetime]
+    _access: dict[str, AccessGrant] = field(default_factory=dict)
+    _codes: dict[str, AuthCode] = field(default_factory=dict)
+    _refresh: dict[str, _Refresh] = field(default_factory=dict)
+    _live: dict[str, str] = field(default_factory=dict)
+    """Family -> its current (unspent) refresh token."""
+
+    def __post_init__(self) -> None:
+        for pit in self.settings.private_integration_tokens:
+            self._access[pit.token.get_secret_value()] = AccessGrant(
+                location_id=pit.location_id,
+                scopes=frozenset(pit.scopes),
+                budget=f"pit:{pit.location_id}",
+            )
+
+    def lookup(self, token: str) -> AccessGrant | None:
+        """The grant of a live access token or PIT, else None (unknown or expired)."""
+        grant = self._access.get(token)
+        if grant is None:
+            return None
+        if grant.expires_at is not None and grant.expires_at <= self.clock():
+            del self._access[token]
+            return None
+        return grant
+
+    def issue_code(
+        self, *, client_id: str, redirect_uri: str, location_id: str, scopes: frozenset[str]
+    ) -> str:
+        """A single-use authorization code."""
+        code = secrets.token_hex(20)
+        ttl = timedelta(seconds=self.settings.authorization_code_ttl_seconds)
+        self._codes[code] = AuthCode(
+            client_id, redirect_uri, location_id, scopes, self.clock() + ttl
+        )
+        return code
+
+    def exchange_code(self, code: str, *, client_id: str, redirect_uri: str | None) -> TokenPair:
+        """Spend a code for a new token family."""
+        grant = self._codes.pop(code, None)
+        if grant is None or grant.expires_at <= self.clock() or grant.client_id != client_id:
+            raise TokenError("Invalid grant: authorization code is invalid")
+        if redirect_uri is not None and redirect_uri != grant.redirect_uri:
+            raise TokenError("Invalid grant: redirect_uri does not match")
+        return self.mint(grant.location_id, grant.scopes)
+
+    def mint(
+        self,
+        location_id: str,
+        scopes: frozenset[str],
+        *,
+        family: str | None = None,
+        expires_in: int | None = None,
+    ) -> TokenPair:
+        """Issue an access token and the next refresh token of `family` (new family if None)."""
+        now = self.clock()
+        expires_in = expires_in or self.settings.access_token_ttl_seconds
+        access = secrets.token_urlsafe(32)
+        refresh = secrets.token_urlsafe(32)
+        family = family or secrets.token_hex(8)
+        self._access[access] = AccessGrant(
+            location_id=location_id,
+            scopes=scopes,
+            budget=self.settings.client_id,
+            expires_at=now + timedelta(seconds=expires_in),
+        )
+        self._refresh[refresh] = _Refresh(
+            family=family,
+            location_id=location_id,
+            scopes=scopes,
+            expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
+        )
+        self._live[family] = refresh
+        return TokenPair(access, refresh, expires_in, location_id, scopes)
+
+    def refresh(self, token: str) -> TokenPair:
+        """Spend a refresh token for the next pair of its family."""
+        record = self._refresh.get(token)
+        invalid = TokenError("Invalid grant: refresh token is invalid")
+        if record is None or record.expires_at <= self.clock():
+            raise invalid
+        if record.spent or self._live.get(record.family) != token:
+            if self.settings.refresh_reuse_revokes_family:
+                live = self._live.pop(record.family, None)
+                if live is not None:
+                    self._refresh[live].spent = True
+            raise invalid
+        record.spent = True
+        return self.mint(record.location_id, record.scopes, family=record.family)
