@@ -1,0 +1,392 @@
+"""Per-location request budgets, served by priority.
+
+GHL allows 100 requests per 10 s and 200,000 per day for each location. Every process of a
+deployment books its requests from one shared ledger per location (`PostgresRateLimiter`; the
+`InMemoryRateLimiter` keeps the same ledger in a dict for tests and single-process tools).
+
+The ledger paces requests instead of letting them burst (GCRA: one "theoretical arrival time"
+per location). Slots are `interval * (1 + margin) / (max - 1)` apart, so any window of
+`interval` seconds, however GHL aligns it, holds at most `max` requests: ~98.5% of the budget
+is usable, and the pacing never depends on knowing when GHL's window starts.
+
+Priorities (`WRITE > WEBHOOK_ENRICHMENT > POLL > BACKFILL`) work two ways:
+
+- in each process, a per-location dispatcher serves waiting callers highest priority first;
+- across processes, a priority may only book slots up to its *horizon* ahead of now (writes
+  10 s, backfill 0.5 s). Low priorities use the whole budget when alone, but never hold more
+  than their horizon of future slots, so a write waits at most about that long behind them.
+
+GHL's `X-RateLimit-*` headers correct the ledger; where they say less is left, GHL is believed:
+a lower `Max`/`Interval` slows the pacing, a lower daily remainder raises the day's count, and
+a `Remaining` lower than our own use explains is counted as someone else's use, which slows
+our pacing for one interval. A 429 pushes the location's next slot past its `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Protocol
+
+from services.ghl._exceptions import RateLimited
+from services.ghl.settings import GhlSettings
+
+__all__ = [
+    "DEFAULT_HORIZONS",
+    "Booking",
+    "InMemoryRateLimiter",
+    "Permit",
+    "Priority",
+    "RateLimitHeaders",
+    "RateLimiter",
+]
+
+_DAY = 86_400.0
+
+
+class Priority(IntEnum):
+    """Who is asking; lower values are served first."""
+
+    WRITE = 0
+    WEBHOOK_ENRICHMENT = 1
+    POLL = 2
+    BACKFILL = 3
+
+
+DEFAULT_HORIZONS: Mapping[Priority, float] = {
+    Priority.WRITE: 10.0,
+    Priority.WEBHOOK_ENRICHMENT: 2.0,
+    Priority.POLL: 1.0,
+    Priority.BACKFILL: 0.5,
+}
+"""Seconds ahead of now each priority may book slots."""
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """One granted request slot: its place in the location's sequence and its time."""
+
+    location_id: str
+    seq: int
+    slot_at: float
+    """When the slot opens, in the ledger's clock (epoch seconds)."""
+    priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """What a ledger granted: `granted` consecutive slots, `spacing` apart, from `first_at`."""
+
+    granted: int
+    first_seq: int = 0
+    first_at: float = 0.0
+    delay: float = 0.0
+    """Seconds from now until the first slot."""
+    spacing: float = 0.0
+    retry_in: float = 0.0
+    """When nothing was granted: seconds until a slot may be bookable at this horizon."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHeaders:
+    """GHL's `X-RateLimit-*` answer headers (absent ones are `None`)."""
+
+    max: int | None = None
+    remaining: int | None = None
+    interval: float | None = None
+    daily_limit: int | None = None
+    daily_remaining: int | None = None
+
+    @classmethod
+    def parse(cls, headers: Mapping[str, str]) -> RateLimitHeaders | None:
+        """Read the headers; `None` when GHL sent none of them."""
+
+        def number(name: str) -> int | None:
+            value = headers.get(name)
+            if value is None:
+                return None
+            try:
+                return int(float(value))
+            except ValueError:
+                return None
+
+        interval_ms = number("x-ratelimit-interval-milliseconds")
+        parsed = cls(
+            max=number("x-ratelimit-max"),
+            remaining=number("x-ratelimit-remaining"),
+            interval=interval_ms / 1000 if interval_ms else None,
+            daily_limit=number("x-ratelimit-limit-daily"),
+            daily_remaining=number("x-ratelimit-daily-remaining"),
+        )
+        return None if parsed == cls() else parsed
+
+
+class RateLimiter(Protocol):
+    """A per-location request budget shared by every caller that holds the same ledger."""
+
+    async def acquire(self, location_id: str, priority: Priority) -> Permit:
+        """Wait for, and return, the caller's slot; raises `RateLimited` if it is too far off."""
+        ...
+
+    async def observe(self, permit: Permit, headers: RateLimitHeaders) -> None:
+        """Correct the ledger from GHL's headers on the answer to `permit`'s request."""
+        ...
+
+    async def penalize(self, location_id: str, seconds: float) -> None:
+        """GHL answered 429: open no slot of this location for `seconds`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the dispatchers; pending callers get `RateLimited`."""
+        ...
+
+
+@dataclass
+class _Waiter:
+    priority: Priority
+    future: asyncio.Future[tuple[Permit, float]]
+
+
+@dataclass
+class _Queue:
+    heap: list[tuple[int, int, _Waiter]] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class _Dispatching:
+    """Per-location priority queues in front of a ledger; subclasses implement `_book`."""
+
+    _max_batch = 64
+
+    def __init__(
+        self,
+        *,
+        max_wait: float,
+        horizons: Mapping[Priority, float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._max_wait = max_wait
+        self._horizons = dict(horizons or DEFAULT_HORIZONS)
+        self._sleep = sleep
+        self._queues: dict[str, _Queue] = {}
+        self._order = itertools.count()
+        self._closed = False
+
+    async def _book(self, location_id: str, count: int, horizon: float) -> Booking:
+        raise NotImplementedError
+
+    async def acquire(self, location_id: str, priority: Priority) -> Permit:
+        if self._closed:
+            raise RateLimited("rate limiter is closed", retry_after=0.0)
+        queue = self._queues.get(location_id)
+        if queue is None:
+            queue = self._queues[location_id] = _Queue()
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(priority, loop.create_future())
+        top = queue.heap[0][0] if queue.heap else None
+        heapq.heappush(queue.heap, (int(priority), next(self._order), waiter))
+        # Wake a dispatcher that is sleeping on behalf of a lower priority: this caller may
+        # be allowed a nearer slot (a longer horizon).
+        if top is None or priority < top:
+            queue.wakeup.set()
+        if queue.task is None or queue.task.done():
+            queue.task = asyncio.create_task(self._dispatch(location_id, queue))
+        permit, due = await waiter.future
+        delay = due - loop.time()
+        if delay > 0:
+            await self._sleep(delay)
+        return permit
+
+    async def _dispatch(self, location_id: str, queue: _Queue) -> None:
+        loop = asyncio.get_running_loop()
+        while queue.heap:
+            while queue.heap and queue.heap[0][2].future.done():
+                heapq.heappop(queue.heap)
+            if not queue.heap:
+                break
+            priority = queue.heap[0][2].priority
+            wanted = sum(
+                1
+                for _, _, w in itertools.islice(queue.heap, self._max_batch)
+                if w.priority == priority and not w.future.done()
+            )
+            try:
+                booking = await self._book(location_id, max(wanted, 1), self._horizons[priority])
+            except Exception as exc:  # the ledger failed: every waiter learns why
+                self._fail_all(queue, exc)
+                return
+            if booking.granted == 0:
+                if booking.retry_in > self._max_wait:
+                    self._fail_all(
+                        queue,
+                        RateLimited(
+                            f"no request slot for location {location_id} within "
+                            f"{self._max_wait:.0f}s",
+                            retry_after=booking.retry_in,
+                        ),
+                    )
+                    return
+                queue.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        queue.wakeup.wait(), timeout=max(booking.retry_in, 0.001)
+                    )
+                continue
+            now = loop.time()
+            for i in range(booking.granted):
+                while queue.heap and queue.heap[0][2].future.done():
+                    heapq.heappop(queue.heap)
+                if not queue.heap:
+                    break  # callers went away; their slots stay unused
+                _, _, waiter = heapq.heappop(queue.heap)
+                permit = Permit(
+                    location_id,
+                    booking.first_seq + i,
+                    booking.first_at + i * booking.spacing,
+                    waiter.priority,
+                )
+                waiter.future.set_result((permit, now + booking.delay + i * booking.spacing))
+
+    @staticmethod
+    def _fail_all(queue: _Queue, exc: BaseException) -> None:
+        while queue.heap:
+            _, _, waiter = heapq.heappop(queue.heap)
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for queue in self._queues.values():
+            self._fail_all(queue, RateLimited("rate limiter is closed", retry_after=0.0))
+            if queue.task is not None:
+                queue.task.cancel()
+        tasks = [q.task for q in self._queues.values() if q.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def pacing(requests: int, interval: float, margin: float, others: int = 0) -> float:
+    """Seconds between slots so any `interval` window holds at most `requests`.
+
+    With slots `s` apart, a closed window of length `interval` holds `floor(interval/s) + 1`;
+    `others` is GHL-reported use that is not ours, which our pacing must leave room for.
+    """
+    usable = max(requests - 1 - others, 1)
+    return interval * (1 + margin) / usable
+
+
+@dataclass
+class _Ledger:
+    tat: float = 0.0
+    seq: int = 0
+    day: int = -1
+    day_count: int = 0
+    max_requests: int = 0
+    interval: float = 0.0
+    daily_limit: int = 0
+    others: int = 0
+    others_until: float = 0.0
+    recent: deque[float] = field(default_factory=deque)
+
+
+class InMemoryRateLimiter(_Dispatching):
+    """The ledger in this process's memory: for tests and single-process tools."""
+
+    def __init__(
+        self,
+        *,
+        requests: int = 100,
+        interval: float = 10.0,
+        daily: int = 200_000,
+        margin: float = 0.01,
+        max_wait: float = 120.0,
+        horizons: Mapping[Priority, float] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(max_wait=max_wait, horizons=horizons, sleep=sleep)
+        self._requests = requests
+        self._interval = interval
+        self._daily = daily
+        self._margin = margin
+        self._clock = clock
+        self._ledgers: dict[str, _Ledger] = {}
+        self.penalties: list[tuple[str, float]] = []
+        """Every 429 wait imposed, for inspection."""
+
+    @classmethod
+    def from_settings(cls, settings: GhlSettings) -> InMemoryRateLimiter:
+        """A limiter with the settings' budget."""
+        return cls(
+            requests=settings.rate_limit_requests,
+            interval=settings.rate_limit_interval,
+            daily=settings.rate_limit_daily,
+            margin=settings.rate_limit_margin,
+            max_wait=settings.rate_limit_max_wait,
+        )
+
+    def _ledger(self, location_id: str) -> _Ledger:
+        ledger = self._ledgers.get(location_id)
+        if ledger is None:
+            ledger = self._ledgers[location_id] = _Ledger(
+                max_requests=self._requests, interval=self._interval, daily_limit=self._daily
+            )
+        return ledger
+
+    async def _book(self, location_id: str, count: int, horizon: float) -> Booking:
+        ledger = self._ledger(location_id)
+        now = self._clock()
+        day = int(now // _DAY)
+        if day != ledger.day:
+            ledger.day, ledger.day_count = day, 0
+        others = ledger.others if now < ledger.others_until else 0
+        spacing = pacing(ledger.max_requests, ledger.interval, self._margin, others)
+        start = max(ledger.tat, now)
+        wait = start - now
+        if wait > horizon:
+            return Booking(0, retry_in=wait - horizon)
+        left_today = ledger.daily_limit - ledger.day_count
+        if left_today <= 0:
+            return Booking(0, retry_in=(day + 1) * _DAY - now)
+        granted = min(count, math.floor((horizon - wait) / spacing) + 1, left_today)
+        first_seq = ledger.seq + 1
+        for i in range(granted):
+            ledger.recent.append(start + i * spacing)
+        while len(ledger.recent) > ledger.max_requests:
+            ledger.recent.popleft()
+        ledger.tat = start + granted * spacing
+        ledger.seq += granted
+        ledger.day_count += granted
+        return Booking(granted, first_seq, start, wait, spacing)
+
+    async def observe(self, permit: Permit, headers: RateLimitHeaders) -> None:
+        ledger = self._ledger(permit.location_id)
+        now = self._clock()
+        if headers.max and headers.max < ledger.max_requests:
+            ledger.max_requests = headers.max
+        if headers.interval and headers.interval > ledger.interval:
+            ledger.interval = headers.interval
+        if headers.daily_limit and headers.daily_limit < ledger.daily_limit:
+            ledger.daily_limit = headers.daily_limit
+        if headers.daily_remaining is not None:
+            ledger.day_count = max(ledger.day_count, ledger.daily_limit - headers.daily_remaining)
+        if headers.remaining is not None:
+            window_start = permit.slot_at - ledger.interval
+            ours = sum(1 for at in ledger.recent if window_start < at <= permit.slot_at)
+            others = (headers.max or ledger.max_requests) - headers.remaining - ours
+            if others > 0:
+                ledger.others = max(others, ledger.others if now < ledger.others_until else 0)
+                ledger.others_until = now + ledger.interval
+
+    async def penalize(self, location_id: str, seconds: float) -> None:
+        ledger = self._ledger(location_id)
+        self.penalties.append((location_id, seconds))
+        ledger.tat = max(ledger.tat, self._clock() + seconds)

@@ -1,0 +1,95 @@
+"""`PostgresRateLimiter`: the per-location ledger in PostgreSQL, shared by every process.
+
+The ledger's arithmetic lives in the functions of migration `0011_ghl_rate_limits.sql`, each
+one statement under the location row's lock, so concurrent bookings from any number of
+processes never hand out the same slot. Times come from the database's clock, and callers
+get a relative delay, so process clocks need not agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+import asyncpg
+
+from services.ghl._ratelimit import Booking, Permit, Priority, RateLimitHeaders, _Dispatching
+from services.ghl.settings import GhlSettings
+
+__all__ = ["PostgresRateLimiter"]
+
+# A response whose headers agree with the ledger changes nothing; only these are written back.
+_DAILY_CHECK_EVERY = 100
+
+
+class PostgresRateLimiter(_Dispatching):
+    """Budgets in table `ghl_rate_limits`; `pool` connections must see it on their search_path."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: GhlSettings,
+        *,
+        horizons: Mapping[Priority, float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(max_wait=settings.rate_limit_max_wait, horizons=horizons, sleep=sleep)
+        self._pool = pool
+        self._max = settings.rate_limit_requests
+        self._interval = settings.rate_limit_interval
+        self._daily = settings.rate_limit_daily
+        self._margin = settings.rate_limit_margin
+        self._responses: dict[str, int] = {}
+
+    async def _book(self, location_id: str, count: int, horizon: float) -> Booking:
+        row = await self._pool.fetchrow(
+            "SELECT * FROM ghl_rate_book($1, $2, $3, $4, $5, $6, $7)",
+            location_id,
+            count,
+            horizon,
+            self._max,
+            self._interval,
+            self._daily,
+            self._margin,
+        )
+        assert row is not None  # the function always returns one row
+        return Booking(
+            granted=row["granted"],
+            first_seq=row["first_seq"],
+            first_at=row["first_at"],
+            delay=row["delay"],
+            spacing=row["spacing"],
+            retry_in=row["retry_in"],
+        )
+
+    async def observe(self, permit: Permit, headers: RateLimitHeaders) -> None:
+        seen = self._responses.get(permit.location_id, 0) + 1
+        self._responses[permit.location_id] = seen
+        limit = headers.max or self._max
+        tells_something = (
+            (headers.remaining is not None and headers.remaining <= limit // 2)
+            or (headers.max is not None and headers.max < self._max)
+            or (headers.interval is not None and headers.interval > self._interval)
+            or (headers.daily_limit is not None and headers.daily_limit < self._daily)
+            or (headers.daily_remaining is not None and seen % _DAILY_CHECK_EVERY == 0)
+        )
+        if not tells_something:
+            return
+        await self._pool.execute(
+            "SELECT ghl_rate_observe($1, $2, $3, $4, $5, $6, $7)",
+            permit.location_id,
+            permit.slot_at,
+            headers.max,
+            headers.remaining,
+            headers.interval,
+            headers.daily_limit,
+            headers.daily_remaining,
+        )
+
+    async def penalize(self, location_id: str, seconds: float) -> None:
+        await self._pool.execute(
+            "UPDATE ghl_rate_limits SET tat = greatest(tat, extract(epoch FROM clock_timestamp())"
+            " + $2), updated_at = now() WHERE location_id = $1",
+            location_id,
+            seconds,
+        )
