@@ -14,7 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.ghl.cli import register as register_ghl
+from services.simulator.cli import register as register_simulator
 from services.stack import Stack, StackError, StackSettings
+from streams.projections.cli import register as register_projections
 
 __all__ = ["app", "main"]
 
@@ -30,6 +33,9 @@ stack_app = typer.Typer(
 schemas_app = typer.Typer(help="Event schemas for downstream consumers.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
+register_simulator(app)
+register_ghl(app)
+register_projections(app)
 
 _out = Console()
 _err = Console(stderr=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +30,10 @@ class StreamsSettings(BaseSettings):
     web_port: int = Field(default=6066, description="Port of the worker's web endpoint.")
     web_enabled: bool = Field(default=False)
 
+    processors: list[Literal["projections", "normalize"]] = Field(
+        default=["projections", "normalize"],
+        description='Processors this worker runs, as a JSON list (e.g. ["projections"]).',
+    )
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
         description="Where the projections live (secret: it may hold a password).",

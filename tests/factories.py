@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from aiokafka import AIOKafkaProducer
 from hypothesis import strategies as st
 
 from schemas import (
@@ -22,6 +24,7 @@ from schemas import (
     Task,
     TaskDeleted,
     TaskUpserted,
+    encode_event,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -187,3 +190,51 @@ def history(seed: int, contacts: int = 4, locations: int = 2, prefix: str = "") 
 
 histories = st.builds(history, st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 2))
 """Hypothesis strategy of histories."""
+
+
+def event_stream(
+    total: int, *, seed: int = 1, contacts_per_history: int = 50, prefix: str = ""
+) -> Iterator[Event]:
+    """About `total` events: contact, task, note and appointment snapshots and deletions.
+
+    Histories of `contacts_per_history` contacts are generated with different seeds and
+    distinct contact ids until `total` events exist.
+    """
+    produced, round_ = 0, 0
+    while produced < total:
+        rows = history(
+            seed * 1_000_003 + round_, contacts=contacts_per_history, prefix=f"{prefix}r{round_}-"
+        )
+        for event in rows:
+            if produced >= total:
+                return
+            yield event
+            produced += 1
+        round_ += 1
+
+
+async def produce(bootstrap: str, topic: str, events: list[bytes], keys: list[bytes]) -> None:
+    """Send encoded events with their keys, acks=all, and wait for every confirmation."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=1 << 20,
+        compression_type=None,
+    )
+    await producer.start()
+    try:
+        pending = [
+            await producer.send(topic, value, key=key)
+            for value, key in zip(events, keys, strict=True)
+        ]
+        for future in pending:
+            await future
+    finally:
+        await producer.stop()
+
+
+def encoded(events: list[Event]) -> tuple[list[bytes], list[bytes]]:
+    """Values and keys of events as they travel on the topic."""
+    return [encode_event(e) for e in events], [e.key.encode() for e in events]

@@ -110,6 +110,10 @@ class ProjectionConsumer:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 << 20,
             fetch_max_bytes=16 << 20,
+            # A worker killed without leaving the group holds its partitions until its session
+            # expires; the broker's minimum keeps that wait short.
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
         )
         self._consumer.subscribe([self.topics.events], listener=_SeekToStored(self))
         await self._producer.start()

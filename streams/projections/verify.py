@@ -10,7 +10,13 @@ import asyncpg
 
 from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage
 
-__all__ = ["TableRows", "diff_tables", "dump_tables", "rows_from_images"]
+__all__ = [
+    "TableRows",
+    "diff_against_ground_truth",
+    "diff_tables",
+    "dump_tables",
+    "rows_from_images",
+]
 
 TableRows = dict[Key, dict[str, Any]]
 """Rows by (table, location_id, id), each a dict of column → value (data parsed)."""
@@ -77,6 +83,71 @@ def diff_tables(
         else:
             fields = [f"{c}: {a.get(c)!r} != {b.get(c)!r}" for c in a if a.get(c) != b.get(c)]
             lines.append(f"{table} {location}/{id_}: " + "; ".join(fields))
+    if total > len(lines):
+        lines.append(f"... and {total - len(lines)} more")
+    return lines
+
+
+# What the ground truth comparison checks per table: (GHL field, projection column).
+_TRUTH_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "contacts": (
+        ("email", "email"), ("firstName", "first_name"), ("lastName", "last_name"),
+        ("phone", "phone"), ("assignedTo", "assigned_to"),
+    ),
+    "tasks": (("title", "title"), ("completed", "completed"), ("contactId", "contact_id")),
+    "notes": (("body", "body"), ("contactId", "contact_id")),
+    "appointments": (("title", "title"), ("contactId", "contact_id")),
+}  # fmt: skip
+_STATE_KEYS = {"contacts": "contacts", "tasks": "tasks", "notes": "notes",
+               "appointments": "appointments"}  # fmt: skip
+
+
+def diff_against_ground_truth(
+    rows: Mapping[Key, Mapping[str, Any]], state: Mapping[str, Any], *, limit: int = 50
+) -> list[str]:
+    """Differences between the live projection rows and a GHL state dump.
+
+    `state` has the shape of the simulator's `/_admin/state`: `{"locations": {id: {"contacts":
+    [...], "tasks": [...], "notes": [...], "appointments": [...]}}}` in GHL's REST shapes.
+    Only locations present in `state` are compared. Deleted rows must be absent from GHL;
+    live rows must exist in GHL with the same key fields (and the same tags for contacts).
+    """
+    expected: dict[Key, dict[str, Any]] = {}
+    locations = state.get("locations", {})
+    for location_id, location in locations.items():
+        for table, state_key in _STATE_KEYS.items():
+            for obj in location.get(state_key, []):
+                expected[(table, location_id, obj["id"])] = obj
+    live = {
+        key: row
+        for key, row in rows.items()
+        if row.get("deleted_at") is None and key[1] in locations
+    }
+    lines: list[str] = []
+    total = 0
+    for key in sorted(set(expected) | set(live)):
+        table, location, id_ = key
+        obj, row = expected.get(key), live.get(key)
+        problem = ""
+        if row is None:
+            problem = "in GHL, missing from the projection"
+        elif obj is None:
+            problem = "in the projection, not in GHL"
+        else:
+            fields = [
+                f"{col}: {row.get(col)!r} != GHL {obj.get(ghl)!r}"
+                for ghl, col in _TRUTH_FIELDS[table]
+                if row.get(col) != obj.get(ghl)
+            ]
+            if table == "contacts" and sorted(row.get("tags") or []) != sorted(
+                obj.get("tags") or []
+            ):
+                fields.append(f"tags: {sorted(row.get('tags') or [])} != GHL {obj.get('tags')}")
+            problem = "; ".join(fields)
+        if problem:
+            total += 1
+            if len(lines) < limit:
+                lines.append(f"{table} {location}/{id_}: {problem}")
     if total > len(lines):
         lines.append(f"... and {total - len(lines)} more")
     return lines

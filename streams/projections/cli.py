@@ -1,0 +1,97 @@
+"""`ghl-sync replay`, `ghl-sync verify` and `ghl-sync lag`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import asyncpg
+import httpx
+import typer
+from rich.console import Console
+
+from streams.projections.lag import projection_lag
+from streams.projections.replay import rebuild, replay
+from streams.projections.verify import diff_against_ground_truth, diff_tables, dump_tables
+from streams.settings import StreamsSettings
+
+__all__ = ["register", "verify_against_ground_truth", "verify_against_rebuild"]
+
+_out = Console()
+
+
+async def verify_against_rebuild(settings: StreamsSettings) -> list[str]:
+    """Rebuild the projections into a scratch schema and diff them with the live tables."""
+    report = await rebuild(settings)
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        await conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        live = await dump_tables(conn)
+        await conn.execute(f'SET search_path TO "{report.schema}"')
+        rebuilt = await dump_tables(conn)
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{report.schema}" CASCADE')
+        await conn.close()
+    return diff_tables(live, rebuilt, left_name="live", right_name="rebuild")
+
+
+async def verify_against_ground_truth(settings: StreamsSettings, simulator_url: str) -> list[str]:
+    """Diff the live tables with the simulator's ground truth (`/_admin/state`)."""
+    async with httpx.AsyncClient(base_url=simulator_url, timeout=60) as client:
+        response = await client.get("/_admin/state")
+        response.raise_for_status()
+        state = response.json()
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.database_schema},
+    )
+    try:
+        live = await dump_tables(conn)
+    finally:
+        await conn.close()
+    return diff_against_ground_truth(live, state)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the projection commands to `app`."""
+
+    @app.command("replay")
+    def replay_command() -> None:
+        """Rebuild every projection from the start of ghl.events and swap it in atomically."""
+        report = asyncio.run(replay(StreamsSettings()))
+        _out.print(
+            f"replayed {report.events} events in {report.seconds:.1f}s "
+            f"({report.events_per_second:,.0f}/s), {report.dead_letters} dead letters; "
+            "the rebuilt tables are live"
+        )
+
+    @app.command("verify")
+    def verify_command(
+        simulator: Annotated[
+            str | None,
+            typer.Option(help="Compare with this GHL simulator's ground truth instead."),
+        ] = None,
+    ) -> None:
+        """Compare the projections with a rebuild from the log (or the simulator); exit 1 on any
+        difference."""
+        settings = StreamsSettings()
+        if simulator:
+            differences = asyncio.run(verify_against_ground_truth(settings, simulator))
+        else:
+            differences = asyncio.run(verify_against_rebuild(settings))
+        for line in differences:
+            _out.print(line, highlight=False)
+        if differences:
+            raise typer.Exit(1)
+        _out.print("the projections match" + (" GHL" if simulator else " a rebuild"))
+
+    @app.command("lag")
+    def lag_command() -> None:
+        """Events in ghl.events not yet in the projection tables, per partition."""
+        lags = asyncio.run(projection_lag(StreamsSettings()))
+        for lag in lags:
+            _out.print(
+                f"partition {lag.partition}: end {lag.end_offset}, next {lag.next_offset}, "
+                f"lag {lag.lag}"
+            )
+        _out.print(f"total lag {sum(lag.lag for lag in lags)}")

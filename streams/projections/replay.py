@@ -1,0 +1,205 @@
+"""Rebuilding the projections from the start of `ghl.events`, and swapping them in.
+
+`rebuild` reads the whole event log into fresh tables in a schema of their own while the
+live tables keep serving. `replay` then swaps them in atomically:
+
+1. in one transaction it locks the live consumer's offset rows, which pauses the live
+   consumer before its next batch (its first statement waits for those rows);
+2. the rebuild catches up to the live offsets, so it holds at least every event the live
+   tables hold;
+3. the live tables move to a scrap schema, the rebuilt ones into their place, and the live
+   offsets advance to the rebuild's position (the live consumer skips what the rebuild
+   already applied);
+4. commit: readers and the live consumer see the new tables at once; the old ones are
+   dropped.
+
+PostgreSQL re-resolves table names in prepared statements after DDL, so the live consumer
+keeps working on the new tables without a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.db.migrate import apply_migrations
+from streams.admin import partitions_of
+from streams.projections.rows import COLUMNS
+from streams.projections.store import ConsumedRecord, ProjectionStore
+from streams.settings import StreamsSettings
+from streams.topics import topic_names
+
+__all__ = ["RebuildReport", "rebuild", "replay"]
+
+_REBUILD_CONSUMER = "rebuild"
+
+
+@dataclass
+class RebuildReport:
+    """What a rebuild read and how long it took."""
+
+    schema: str
+    events: int = 0
+    dead_letters: int = 0
+    seconds: float = 0.0
+    offsets: dict[int, int] = field(default_factory=dict)
+    swapped: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        """Throughput of the rebuild."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+class _Reader:
+    """Reads the event topic from the beginning, partition by partition, up to given ends."""
+
+    def __init__(self, settings: StreamsSettings) -> None:
+        self.bootstrap = settings.kafka_bootstrap_servers
+        self.topic = topic_names(settings).events
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=4 << 20,
+            fetch_max_bytes=16 << 20,
+        )
+        self.partitions: list[TopicPartition] = []
+
+    async def start(self) -> dict[int, int]:
+        numbers = await partitions_of(self.bootstrap, self.topic)
+        if not numbers:
+            raise RuntimeError(f"topic {self.topic} does not exist")
+        await self.consumer.start()
+        self.partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
+        self.consumer.assign(self.partitions)
+        await self.consumer.seek_to_beginning(*self.partitions)
+        ends = await self.consumer.end_offsets(self.partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    async def read_until(self, ends: dict[int, int], max_records: int) -> list[ConsumedRecord]:
+        """Up to `max_records` records below `ends`; [] once every partition reached its end."""
+        pending = [
+            tp for tp in self.partitions if await self.consumer.position(tp) < ends[tp.partition]
+        ]
+        if not pending:
+            return []
+        fetched = await self.consumer.getmany(*pending, timeout_ms=1000, max_records=max_records)
+        return [
+            ConsumedRecord(r.topic, r.partition, r.offset, r.value, r.key)
+            for records in fetched.values()
+            for r in records
+            if r.offset < ends[r.partition]
+        ]
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+
+async def _connect(settings: StreamsSettings, schema: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        settings.database_url.get_secret_value(), server_settings={"search_path": schema}
+    )
+
+
+async def rebuild(
+    settings: StreamsSettings, *, schema: str | None = None, batch_size: int = 5000
+) -> RebuildReport:
+    """Build fresh projection tables from the whole event log into `schema` (created)."""
+    target = schema or f"{settings.database_schema}_rebuild_{int(time.time())}"
+    report = RebuildReport(schema=target)
+    admin = await _connect(settings, settings.database_schema)
+    try:
+        await apply_migrations(admin, schema=target)
+    finally:
+        await admin.close()
+    reader = _Reader(settings)
+    ends = await reader.start()
+    conn = await _connect(settings, target)
+    store = ProjectionStore(_REBUILD_CONSUMER)
+    started = time.perf_counter()
+    try:
+        await _apply_until(reader, store, conn, ends, report, batch_size)
+    finally:
+        report.seconds = time.perf_counter() - started
+        await reader.stop()
+        await conn.close()
+    report.offsets = ends
+    return report
+
+
+async def _apply_until(
+    reader: _Reader,
+    store: ProjectionStore,
+    conn: asyncpg.Connection,
+    ends: dict[int, int],
+    report: RebuildReport,
+    batch_size: int,
+) -> None:
+    while records := await reader.read_until(ends, batch_size):
+        outcome = await store.apply(conn, records)
+        report.events += outcome.applied
+        report.dead_letters += len(outcome.dead_letters)
+
+
+async def replay(settings: StreamsSettings, *, batch_size: int = 5000) -> RebuildReport:
+    """Rebuild every projection from offset zero and swap the result in atomically."""
+    live_schema = settings.database_schema
+    report = await rebuild(settings, batch_size=batch_size)
+    topic = topic_names(settings).events
+    live = await _connect(settings, live_schema)
+    target = await _connect(settings, report.schema)
+    reader = _Reader(settings)
+    await reader.start()
+    try:
+        async with live.transaction():
+            locked = await live.fetch(
+                "SELECT partition, next_offset FROM consumer_offsets"
+                " WHERE consumer = $1 AND topic = $2 ORDER BY partition FOR UPDATE",
+                settings.projection_consumer,
+                topic,
+            )
+            live_offsets = {r["partition"]: r["next_offset"] for r in locked}
+            position = {
+                p: max(report.offsets.get(p, 0), live_offsets.get(p, 0))
+                for p in set(report.offsets) | set(live_offsets)
+            }
+            # Catch up: everything the live tables hold must be in the rebuilt ones.
+            for tp in reader.partitions:
+                reader.consumer.seek(tp, report.offsets.get(tp.partition, 0))
+            await _apply_until(
+                reader, ProjectionStore(_REBUILD_CONSUMER), target, position, report, batch_size
+            )
+            await _swap(live, report.schema, live_schema)
+            await live.execute(
+                "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset)"
+                " SELECT $1, $2, p, n FROM unnest($3::int[], $4::bigint[]) AS u(p, n)"
+                " ON CONFLICT (consumer, topic, partition)"
+                " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+                settings.projection_consumer,
+                topic,
+                list(position),
+                list(position.values()),
+            )
+        report.offsets = position
+        report.swapped = True
+    finally:
+        await reader.stop()
+        await target.close()
+    try:
+        await live.execute(f'DROP SCHEMA IF EXISTS "{report.schema}" CASCADE')
+        await live.execute(f'DROP SCHEMA IF EXISTS "{report.schema}_replaced" CASCADE')
+    finally:
+        await live.close()
+    return report
+
+
+async def _swap(live: asyncpg.Connection, rebuilt: str, live_schema: str) -> None:
+    # Index names are per schema: the old tables leave before the new ones arrive.
+    scrap = f"{rebuilt}_replaced"
+    await live.execute(f'CREATE SCHEMA "{scrap}"')
+    for table in COLUMNS:
+        await live.execute(f'ALTER TABLE "{live_schema}"."{table}" SET SCHEMA "{scrap}"')
+        await live.execute(f'ALTER TABLE "{rebuilt}"."{table}" SET SCHEMA "{live_schema}"')
