@@ -8,6 +8,7 @@ import faust
 
 from streams.admin import ensure_topics
 from streams.app import create_app
+from streams.normalize import register_normalize
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -18,12 +19,15 @@ __all__ = ["build_worker_app", "run_worker"]
 def build_worker_app(settings: StreamsSettings) -> faust.App:
     """The Faust app with every processor of the worker attached."""
     app = create_app(settings)
-    projections = ProjectionConsumer(settings)
+    if "projections" in settings.processors:
+        projections = ProjectionConsumer(settings)
 
-    async def run_projections() -> None:
-        await projections.run()
+        async def run_projections() -> None:
+            await projections.run()
 
-    app.task(run_projections)
+        app.task(run_projections)
+    if "normalize" in settings.processors:
+        register_normalize(app, settings)
     return app
 
 

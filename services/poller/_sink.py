@@ -1,0 +1,47 @@
+"""Producing canonical events straight to `ghl.events.v1` (idempotent, `acks=all`).
+
+The poller and the backfill read full snapshots, so there is nothing for normalize to add;
+writing them to `ghl.raw` would only add a second record format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import Event, encode_event
+
+__all__ = ["EventSink"]
+
+
+class EventSink:
+    """Sends events and waits until the broker confirmed all of them."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._topic = topic
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        )
+
+    async def start(self) -> None:
+        """Connect."""
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush and disconnect."""
+        await self._producer.stop()
+
+    async def emit(self, events: Iterable[Event]) -> int:
+        """Send every event; returns how many, once all are acknowledged."""
+        futures: list[asyncio.Future[Any]] = []
+        for event in events:
+            futures.append(
+                await self._producer.send(
+                    self._topic, value=encode_event(event), key=event.key.encode()
+                )
+            )
+        await asyncio.gather(*futures)
+        return len(futures)

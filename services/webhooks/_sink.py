@@ -1,0 +1,110 @@
+"""Writing deliveries to `ghl.raw.v1`: an idempotent producer with `acks=all`.
+
+`write` returns only after the broker confirmed the record, or raises `SinkUnavailable`
+within `produce_timeout_seconds`. The producer is started lazily, so the receiver starts (and
+answers 429) while Kafka is down, and recovers without a restart when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services.webhooks.exceptions import SinkUnavailable
+from services.webhooks.raw import RawDelivery
+
+__all__ = ["KafkaRawSink", "RawSink", "Written"]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Where the broker stored a record."""
+
+    partition: int
+    offset: int
+
+
+class RawSink(Protocol):
+    """Where verified deliveries go."""
+
+    async def write(self, delivery: RawDelivery) -> Written:
+        """Persist one delivery; raise `SinkUnavailable` when it could not be confirmed."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush and stop."""
+        ...
+
+
+class KafkaRawSink:
+    """`RawSink` on a Kafka topic."""
+
+    def __init__(self, bootstrap: str, topic: str, *, timeout: float) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._timeout = timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=1,
+                    request_timeout_ms=max(1000, int(self._timeout * 1000)),
+                )
+                try:
+                    await asyncio.wait_for(producer.start(), self._timeout)
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    raise SinkUnavailable(f"Kafka unreachable: {type(exc).__name__}") from exc
+                self._producer = producer
+        return self._producer
+
+    async def write(self, delivery: RawDelivery) -> Written:
+        """Send and wait for the broker's ack (all in-sync replicas)."""
+        producer = await self._started()
+        # Not wait_for: cancelling aiokafka's send mid-way is not supported; an abandoned
+        # send may still land, which only makes a harmless duplicate after GHL's retry.
+        task = asyncio.ensure_future(self._send(producer, delivery))
+        done, _ = await asyncio.wait({task}, timeout=self._timeout)
+        if not done:
+            task.add_done_callback(_swallow)
+            raise SinkUnavailable("Kafka did not confirm in time")
+        try:
+            return task.result()
+        except (KafkaError, OSError) as exc:
+            raise SinkUnavailable(f"Kafka refused the record: {type(exc).__name__}") from exc
+
+    async def _send(self, producer: AIOKafkaProducer, delivery: RawDelivery) -> Written:
+        metadata: Any = await producer.send_and_wait(
+            self._topic,
+            value=delivery.body,
+            key=delivery.key.encode(),
+            headers=delivery.headers(),
+            timestamp_ms=delivery.timestamp_ms,
+        )
+        return Written(partition=int(metadata.partition), offset=int(metadata.offset))
+
+    async def aclose(self) -> None:
+        """Stop the producer (flushing what is buffered)."""
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(KafkaError, OSError):
+                await producer.stop()
+
+
+def _swallow(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,287 @@
+"""The webhook receiver: an ASGI app that verifies, deduplicates and persists GHL deliveries.
+
+One POST at `settings.path`, checked in this order (the first failure answers):
+
+| check                                   | answer |
+|-----------------------------------------|--------|
+| body over `max_body_bytes`              | 413    |
+| no `X-GHL-Signature`/`X-WH-Signature`   | 401 `missing_signature` |
+| signature does not verify               | 401 `bad_signature` |
+| body not JSON / not an object           | 400 `malformed_json` / `not_an_object` |
+| `timestamp` missing / unreadable        | 400 `missing_timestamp` / `bad_timestamp` |
+| `timestamp` outside the window          | 401 `stale_timestamp` / `future_timestamp` |
+| `webhookId` already persisted           | 200 `duplicate` (dropped) |
+| `webhookId` being persisted elsewhere   | 429 |
+| Kafka did not confirm                   | 429 + `Retry-After` |
+| written to `ghl.raw.v1`, acks=all       | 200 `accepted` |
+
+Why 429 when persisting fails: GHL's current policy (WH-GUIDE, 2026-08) retries any non-2xx up
+to 12 times, but its 2025-10 edition retried *only* 429; 429 is retried under both. A 2xx is
+never sent for a delivery Kafka has not confirmed. Every rejection is counted
+(`ghl_webhooks_rejected{reason}`) and logged with its reason, the peer and the body size; never
+the body, a header value or the database URL.
+
+Failure policy: Kafka down -> 429 (GHL retries; the poller covers what GHL gives up on);
+PostgreSQL down -> persist without the replay check (a duplicate raw record is harmless,
+normalize is idempotent), counted as `ghl_webhooks_dedupe_unavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pydantic_core
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from schemas import parse_ghl_time
+from services.webhooks._metrics import ReceiverMetrics
+from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
+from services.webhooks._signature import SignatureVerifier
+from services.webhooks._sink import KafkaRawSink, RawSink
+from services.webhooks.exceptions import ReceiptStoreError, SinkUnavailable
+from services.webhooks.raw import RawDelivery, raw_key, webhook_id_of
+from services.webhooks.settings import WebhookSettings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_PRUNE_EVERY = 600.0
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _raw_topic(settings: WebhookSettings) -> str:
+    # The same name streams.topics gives it; kept here so the receiver needs no Faust import.
+    return f"{settings.topic_prefix}ghl.raw.v1"
+
+
+class _Receiver:
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        *,
+        sink: RawSink,
+        receipts: ReceiptStore | None,
+        metrics: ReceiverMetrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.s = settings
+        self.sink = sink
+        self.receipts = receipts
+        self.metrics = metrics
+        self.clock = clock
+        self.verifier = SignatureVerifier(settings)
+
+    async def read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.s.max_body_bytes:
+            raise _Rejected(413, "body_too_large")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.s.max_body_bytes:
+                raise _Rejected(413, "body_too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def check_time(self, data: dict[str, Any], now: datetime) -> None:
+        stamp = data.get("timestamp")
+        if stamp is None:
+            if self.s.require_timestamp:
+                raise _Rejected(400, "missing_timestamp")
+            return
+        try:
+            sent = parse_ghl_time(stamp)
+        except ValueError:
+            raise _Rejected(400, "bad_timestamp") from None
+        if sent < now - timedelta(seconds=self.s.max_age_seconds):
+            raise _Rejected(401, "stale_timestamp")
+        if sent > now + timedelta(seconds=self.s.max_future_seconds):
+            raise _Rejected(401, "future_timestamp")
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        received_at = self.clock()
+        body = await self.read_body(request)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        check = self.verifier.verify(body, headers)
+        if not check.ok:
+            raise _Rejected(401, check.reason)
+        try:
+            data = pydantic_core.from_json(body, allow_inf_nan=False)
+        except ValueError:
+            raise _Rejected(400, "malformed_json") from None
+        if not isinstance(data, dict):
+            raise _Rejected(400, "not_an_object")
+        self.check_time(data, received_at)
+
+        delivery = RawDelivery(
+            body=body,
+            received_at=received_at,
+            webhook_id=webhook_id_of(body, data),
+            key=raw_key(data),
+            signature_scheme=check.scheme,
+            signature=check.signature,
+        )
+        token = uuid.uuid4()
+        claimed = await self._claim(delivery, token)
+        if claimed is Claim.DUPLICATE:
+            self.metrics.duplicates.inc()
+            return JSONResponse({"status": "duplicate"}, status_code=200)
+        if claimed is Claim.IN_FLIGHT:
+            self.metrics.not_persisted.labels("in_flight").inc()
+            return self._retry_later("in_flight")
+        try:
+            written = await self.sink.write(delivery)
+        except SinkUnavailable as exc:
+            self.metrics.not_persisted.labels("kafka").inc()
+            log.warning(
+                "webhook not persisted, answering 429: webhook_id=%s type=%s error=%s",
+                delivery.webhook_id, data.get("type"), exc,
+            )  # fmt: skip
+            if claimed is Claim.OWNED and self.receipts is not None:
+                with contextlib.suppress(ReceiptStoreError):
+                    await self.receipts.release(delivery.webhook_id, token)
+            return self._retry_later("kafka")
+        if claimed is Claim.OWNED and self.receipts is not None:
+            try:
+                await self.receipts.confirm(
+                    delivery.webhook_id, token, partition=written.partition, offset=written.offset
+                )
+            except ReceiptStoreError as exc:
+                # Kafka holds the record, so the answer is still 2xx; the unconfirmed claim
+                # expires and a redelivery becomes a harmless duplicate.
+                log.warning("webhook persisted but not confirmed: webhook_id=%s error=%s",
+                            delivery.webhook_id, exc)  # fmt: skip
+        self.metrics.accepted.inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return JSONResponse({"status": "accepted"}, status_code=200)
+
+    async def _claim(self, delivery: RawDelivery, token: uuid.UUID) -> Claim | None:
+        if self.receipts is None:
+            return None
+        try:
+            return await self.receipts.claim(delivery.webhook_id, token)
+        except ReceiptStoreError as exc:
+            self.metrics.dedupe_unavailable.inc()
+            log.warning("replay check unavailable, persisting anyway: webhook_id=%s error=%s",
+                        delivery.webhook_id, exc)  # fmt: skip
+            return None
+
+    def _retry_later(self, reason: str) -> Response:
+        return JSONResponse(
+            {"status": "retry", "reason": reason},
+            status_code=429,
+            headers={"Retry-After": str(self.s.retry_after_seconds)},
+        )
+
+
+def create_app(
+    settings: WebhookSettings,
+    *,
+    sink: RawSink | None = None,
+    receipts: ReceiptStore | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The receiver. Without `sink`/`receipts` it builds the Kafka sink and the PostgreSQL
+    receipt store from `settings` when it starts (lifespan), and closes them on shutdown."""
+    metrics = ReceiverMetrics(registry or CollectorRegistry())
+    owned_sink = sink is None
+    receiver = _Receiver(
+        settings,
+        sink=sink
+        or KafkaRawSink(
+            settings.kafka_bootstrap_servers,
+            _raw_topic(settings),
+            timeout=settings.produce_timeout_seconds,
+        ),
+        receipts=receipts,
+        metrics=metrics,
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pool: asyncpg.Pool | None = None
+        pruner: asyncio.Task[None] | None = None
+        if receipts is None:
+            # min_size=0: no connection at start, so the receiver comes up without PostgreSQL.
+            pool = await asyncpg.create_pool(
+                settings.database_url.get_secret_value(),
+                min_size=0,
+                max_size=10,
+                server_settings={"search_path": settings.database_schema},
+            )
+            store = PostgresReceiptStore(pool, lease_seconds=settings.claim_lease_seconds)
+            receiver.receipts = store
+            pruner = asyncio.create_task(_prune_forever(store, settings))
+        try:
+            yield
+        finally:
+            if pruner is not None:
+                pruner.cancel()
+                await asyncio.gather(pruner, return_exceptions=True)
+            if owned_sink:
+                await receiver.sink.aclose()
+            if pool is not None:
+                await pool.close()
+
+    app = FastAPI(title="ghl-sync webhook receiver", lifespan=lifespan)
+    app.state.receiver = receiver
+
+    @app.post(settings.path)
+    async def receive(request: Request) -> Response:
+        try:
+            return await receiver.handle(request)
+        except _Rejected as rejected:
+            metrics.rejected.labels(rejected.reason).inc()
+            peer = request.client.host if request.client else "-"
+            log.warning(
+                "webhook rejected: status=%d reason=%s peer=%s bytes=%s",
+                rejected.status, rejected.reason, peer, request.headers.get("content-length"),
+            )  # fmt: skip
+            return JSONResponse(
+                {"status": "rejected", "reason": rejected.reason}, status_code=rejected.status
+            )
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _prune_forever(store: PostgresReceiptStore, settings: WebhookSettings) -> None:
+    # An id older than the timestamp window can only come back as a stale (rejected) delivery.
+    keep = max(
+        settings.receipt_retention_seconds,
+        settings.max_age_seconds + settings.max_future_seconds + settings.claim_lease_seconds,
+    )
+    while True:
+        await asyncio.sleep(_PRUNE_EVERY)
+        try:
+            await store.prune(keep)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("pruning webhook receipts failed: %s", type(exc).__name__)

@@ -1,0 +1,97 @@
+"""Settings of the webhook receiver (`ghl-sync webhooks`, env prefix `GHL_SYNC_WEBHOOKS_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["GHL_ED25519_PUBLIC_KEY", "GHL_RSA_PUBLIC_KEY", "WebhookSettings"]
+
+GHL_ED25519_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=
+-----END PUBLIC KEY-----
+"""
+"""GHL's published Ed25519 key for `X-GHL-Signature` (WH-GUIDE, REFERENCE.md section 3)."""
+
+GHL_RSA_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAokvo/r9tVgcfZ5DysOSC
+Frm602qYV0MaAiNnX9O8KxMbiyRKWeL9JpCpVpt4XHIcBOK4u3cLSqJGOLaPuXw6
+dO0t6Q/ZVdAV5Phz+ZtzPL16iCGeK9po6D6JHBpbi989mmzMryUnQJezlYJ3DVfB
+csedpinheNnyYeFXolrJvcsjDtfAeRx5ByHQmTnSdFUzuAnC9/GepgLT9SM4nCpv
+uxmZMxrJt5Rw+VUaQ9B8JSvbMPpez4peKaJPZHBbU3OdeCVx5klVXXZQGNHOs8gF
+3kvoV5rTnXV0IknLBXlcKKAQLZcY/Q9rG6Ifi9c+5vqlvHPCUJFT5XUGG5RKgOKU
+J062fRtN+rLYZUV+BjafxQauvC8wSWeYja63VSUruvmNj8xkx2zE/Juc+yjLjTXp
+IocmaiFeAO6fUtNjDeFVkhf5LNb59vECyrHD2SQIrhgXpO4Q3dVNA5rw576PwTzN
+h/AMfHKIjE4xQA1SZuYJmNnmVZLIZBlQAF9Ntd03rfadZ+yDiOXCCs9FkHibELhC
+HULgCsnuDJHcrGNd5/Ddm5hxGQ0ASitgHeMZ0kcIOwKDOzOU53lDza6/Y09T7sYJ
+PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
+T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
+-----END PUBLIC KEY-----
+"""
+"""GHL's published RSA key for the legacy `X-WH-Signature` (deprecated 2026-09-01)."""
+
+
+class WebhookSettings(BaseSettings):
+    """Where the receiver listens, whom it trusts, what it accepts and where it persists.
+
+    Public keys are not secrets; the database URL is (it may hold a password).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GHL_SYNC_WEBHOOKS_", frozen=True)
+
+    host: str = Field(default="127.0.0.1", description="Address `ghl-sync webhooks` binds.")
+    port: int = Field(default=8710, description="Port `ghl-sync webhooks` binds.")
+    path: str = Field(default="/webhooks/ghl", description="Path GHL posts deliveries to.")
+
+    ed25519_public_keys: tuple[str, ...] = Field(
+        default=(GHL_ED25519_PUBLIC_KEY,),
+        description="PEM Ed25519 keys for X-GHL-Signature; several during a rotation.",
+    )
+    rsa_public_keys: tuple[str, ...] = Field(
+        default=(GHL_RSA_PUBLIC_KEY,), description="PEM RSA keys for the legacy X-WH-Signature."
+    )
+    accept_legacy_rsa: bool = Field(
+        default=True, description="Accept X-WH-Signature when X-GHL-Signature is absent."
+    )
+    verify_reserialized: bool = Field(
+        default=True,
+        description="If the raw body fails, also try its compact re-serialisation (GHL's own "
+        "examples sign JSON.stringify(body); UNCONFIRMED which one real deliveries use).",
+    )
+
+    max_body_bytes: int = Field(default=256 * 1024, ge=1, description="Larger bodies get 413.")
+    max_age_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Deliveries whose `timestamp` is older are rejected. GHL retries with the "
+        "same timestamp for a while, so this is wider than a replay window would be alone; "
+        "webhookId dedupe is the replay defence, the window bounds how long ids are kept.",
+    )
+    max_future_seconds: float = Field(
+        default=300.0, ge=0, description="Clock skew allowed for a `timestamp` in the future."
+    )
+    require_timestamp: bool = Field(default=True, description="Reject bodies without one.")
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
+    produce_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Longest wait for Kafka's ack before answering 429."
+    )
+    retry_after_seconds: int = Field(
+        default=30, ge=1, description="Retry-After sent with 429 when persisting failed."
+    )
+
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        description="Holds the webhookId receipts (secret: it may hold a password).",
+    )
+    database_schema: str = Field(default="public")
+    claim_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A claim not confirmed within this time (a crashed receiver) may be "
+        "taken over by a redelivery.",
+    )
+    receipt_retention_seconds: float = Field(
+        default=2 * 86400.0, gt=0, description="Receipts older than this are pruned."
+    )

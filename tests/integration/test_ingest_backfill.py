@@ -1,0 +1,119 @@
+"""Backfill against the simulator, Kafka and PostgreSQL: interrupted mid-way, resumed, and
+every entity of the location is in `ghl.events.v1` with no gap."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
+
+from schemas import Event, EventDecodeError, decode_event
+from services.ghl import GhlSettings, InMemoryRateLimiter, StaticTokenProvider, build_client
+from services.poller import EventSink
+from services.poller.backfill import Backfill
+from services.simulator import SimulatorSettings, create_app
+from streams.admin import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+SIM = "http://simulator.test"
+
+
+class _Killed(Exception):
+    pass
+
+
+class _DiesAfter(EventSink):
+    """A sink whose process 'dies' on the n-th batch, before producing it."""
+
+    def __init__(self, bootstrap: str, topic: str, batches: int) -> None:
+        super().__init__(bootstrap, topic)
+        self.left = batches
+
+    async def emit(self, events: Iterable[Event]) -> int:
+        if self.left == 0:
+            raise _Killed
+        self.left -= 1
+        return await super().emit(events)
+
+
+async def _events(bootstrap: str, topic: str) -> list[Event]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[Event] = []
+    try:
+        while batch := await consumer.getmany(timeout_ms=1500):
+            for records in batch.values():
+                for r in records:
+                    event = decode_event(r.value)
+                    assert not isinstance(event, EventDecodeError)
+                    out.append(event)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def test_backfill_resumes_after_a_kill_without_gaps(
+    kafka_bootstrap: str, pg: asyncpg.Connection, pg_schema: str, test_settings: Any
+) -> None:
+    topic = f"test-{uuid.uuid4().hex[:10]}.ghl.events.v1"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=3)
+    sim = httpx.ASGITransport(
+        app=create_app(
+            SimulatorSettings(seed=5, locations=1, contacts_per_location=230, rate_limit_max=10**6)
+        )
+    )
+    async with httpx.AsyncClient(transport=sim, base_url=SIM) as admin:
+        state = (await admin.get("/_admin/state")).json()["locations"]
+        [(location_id, truth)] = state.items()
+        token = (await admin.post("/_admin/tokens", json={"locationId": location_id})).json()
+    ghl = GhlSettings(base_url=SIM, rate_limit_requests=100_000, rate_limit_interval=1.0)
+    client = build_client(
+        ghl,
+        token_provider=StaticTokenProvider(SecretStr(token["access_token"])),
+        rate_limiter=InMemoryRateLimiter.from_settings(ghl),
+        transport=sim,
+    )
+    pool = await asyncpg.create_pool(
+        test_settings.database_url, server_settings={"search_path": pg_schema}
+    )
+    try:
+        dying = _DiesAfter(kafka_bootstrap, topic, batches=1)
+        await dying.start()
+        with pytest.raises(_Killed):
+            await Backfill(client, pool, dying, location_id).run()
+        await dying.stop()
+        saved = await pg.fetchrow("SELECT phase, contacts_done FROM backfill_progress")
+        assert saved is not None
+        assert (saved["phase"], saved["contacts_done"]) == ("contacts", 100)
+
+        sink = EventSink(kafka_bootstrap, topic)
+        await sink.start()
+        reports: list[int] = []
+        done = await Backfill(client, pool, sink, location_id).run(
+            lambda p, *, requests_left: reports.append(requests_left)
+        )
+        await sink.stop()
+    finally:
+        await pool.close()
+        await client.aclose()
+    assert done.phase == "done"
+    assert reports[-1] == 0
+    assert reports == sorted(reports, reverse=True)
+
+    events = await _events(kafka_bootstrap, topic)
+    assert {e.source for e in events} == {"backfill"}
+    for kind, key in (
+        ("contact", "contacts"), ("task", "tasks"), ("note", "notes"),
+        ("appointment", "appointments"),
+    ):  # fmt: skip
+        got = {e.entity_id for e in events if e.entity_type == kind}
+        assert got == {item["id"] for item in truth[key]}, kind

@@ -1,0 +1,157 @@
+"""The webhook receiver against the real Kafka broker and PostgreSQL: accepted deliveries are
+on `ghl.raw.v1`, replays are dropped across instances, a dead broker gets 429, and a claim left
+by a crashed receiver does not swallow the redelivery."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from services.webhooks import RawDelivery, WebhookSettings, create_app
+from streams.admin import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+KEY = ed25519.Ed25519PrivateKey.generate()
+PEM = (
+    KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+URL = "/webhooks/ghl"
+
+
+def _signed(**fields: Any) -> tuple[bytes, dict[str, str]]:
+    data = {
+        "type": "ContactCreate",
+        "locationId": "locA",
+        "id": "c1",
+        "webhookId": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).isoformat(),
+        **fields,
+    }
+    raw = json.dumps(data).encode()
+    return raw, {"X-GHL-Signature": base64.b64encode(KEY.sign(raw)).decode()}
+
+
+@pytest.fixture
+async def receiver_settings(
+    kafka_bootstrap: str, pg_schema: str, test_settings: Any
+) -> WebhookSettings:
+    prefix = f"test-{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, [f"{prefix}ghl.raw.v1"], partitions=3)
+    return WebhookSettings.model_validate(
+        {
+            "ed25519_public_keys": (PEM,),
+            "kafka_bootstrap_servers": kafka_bootstrap,
+            "topic_prefix": prefix,
+            "database_url": test_settings.database_url,
+            "database_schema": pg_schema,
+        }
+    )
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Any]:
+    stack: list[Any] = []
+
+    async def start(settings: WebhookSettings) -> httpx.AsyncClient:
+        app = create_app(settings)
+        ctx = app.router.lifespan_context(app)
+        await ctx.__aenter__()
+        stack.append(ctx)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r")
+
+    yield start
+    for ctx in reversed(stack):
+        await ctx.__aexit__(None, None, None)
+
+
+async def _raw_records(settings: WebhookSettings, bootstrap: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        f"{settings.topic_prefix}ghl.raw.v1",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        records: list[Any] = []
+        while True:
+            batch = await consumer.getmany(timeout_ms=1500)
+            if not batch:
+                return records
+            records.extend(r for rs in batch.values() for r in rs)
+    finally:
+        await consumer.stop()
+
+
+async def test_accepted_delivery_is_on_the_raw_topic(
+    receiver_settings: WebhookSettings, serve: Any, kafka_bootstrap: str, pg: asyncpg.Connection
+) -> None:
+    client = await serve(receiver_settings)
+    raw, headers = _signed()
+    response = await client.post(URL, content=raw, headers=headers)
+    assert response.status_code == 200
+    [record] = await _raw_records(receiver_settings, kafka_bootstrap)
+    delivery = RawDelivery.from_record(record.value, record.key, record.headers)
+    assert delivery.body == raw
+    assert record.key == b"locA:c1"
+    assert delivery.webhook_id == json.loads(raw)["webhookId"]
+    row = await pg.fetchrow("SELECT state, raw_offset FROM webhook_receipts")
+    assert row is not None
+    assert (row["state"], row["raw_offset"]) == ("persisted", record.offset)
+
+
+async def test_replay_is_dropped_across_instances(
+    receiver_settings: WebhookSettings, serve: Any, kafka_bootstrap: str
+) -> None:
+    first, second = await serve(receiver_settings), await serve(receiver_settings)
+    raw, headers = _signed()
+    assert (await first.post(URL, content=raw, headers=headers)).json()["status"] == "accepted"
+    again = await second.post(URL, content=raw, headers=headers)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    assert len(await _raw_records(receiver_settings, kafka_bootstrap)) == 1
+
+
+async def test_broker_down_answers_429_and_records_nothing(
+    receiver_settings: WebhookSettings, serve: Any, pg: asyncpg.Connection
+) -> None:
+    dead = receiver_settings.model_copy(
+        update={"kafka_bootstrap_servers": "127.0.0.1:1", "produce_timeout_seconds": 1.0}
+    )
+    client = await serve(dead)
+    raw, headers = _signed()
+    response = await client.post(URL, content=raw, headers=headers)
+    assert response.status_code == 429
+    assert response.headers["retry-after"]
+    assert await pg.fetchval("SELECT count(*) FROM webhook_receipts") == 0
+
+
+async def test_a_crashed_receivers_claim_does_not_swallow_the_redelivery(
+    receiver_settings: WebhookSettings, serve: Any, kafka_bootstrap: str, pg: asyncpg.Connection
+) -> None:
+    raw, headers = _signed()
+    webhook_id = json.loads(raw)["webhookId"]
+    # What a receiver killed between its claim and Kafka's ack leaves behind.
+    await pg.execute(
+        "INSERT INTO webhook_receipts (webhook_id, state, claim_token, claimed_at) "
+        "VALUES ($1, 'claimed', $2, now() - interval '1 hour')",
+        webhook_id,
+        uuid.uuid4(),
+    )
+    client = await serve(receiver_settings)
+    response = await client.post(URL, content=raw, headers=headers)
+    assert response.json()["status"] == "accepted"
+    assert len(await _raw_records(receiver_settings, kafka_bootstrap)) == 1
