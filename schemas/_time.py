@@ -41,6 +41,16 @@ def parse_ghl_time(value: object) -> datetime:
 
     Raises `ValueError` for anything else, including the empty string and booleans.
     """
+    # Fast path for what nearly every value is, an ISO date-time ("YYYY-..."): the checks
+    # below would give the same answer, only slower. Digit strings (epoch ms) never have a
+    # dash at index 4, so they keep their meaning.
+    if type(value) is str and len(value) >= 10 and value[4] == "-":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if isinstance(value, datetime):
         return _aware(value)
     # bool is a subclass of int; `true` is never a time.

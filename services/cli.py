@@ -15,8 +15,10 @@ import typer
 from rich.console import Console
 
 from services.ghl.cli import register as register_ghl
+from services.poller.cli import register as register_poller
 from services.simulator.cli import register as register_simulator
 from services.stack import Stack, StackError, StackSettings
+from services.webhooks.cli import register as register_webhooks
 from streams.projections.cli import register as register_projections
 
 __all__ = ["app", "main"]
@@ -35,6 +37,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 register_simulator(app)
 register_ghl(app)
+register_webhooks(app)
+register_poller(app)
 register_projections(app)
 
 _out = Console()

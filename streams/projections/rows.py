@@ -15,11 +15,11 @@ tombstone hid.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
+
+from pydantic_core import to_json
 
 from schemas import (
     Appointment,
@@ -64,8 +64,9 @@ Key: TypeAlias = tuple[str, str, str]
 """(table, location_id, id)."""
 
 
-@dataclass(frozen=True, order=True)
-class Stamp:
+# Both are named tuples rather than frozen dataclasses: the projections build one per event,
+# and a tuple is built and compared several times faster.
+class Stamp(NamedTuple):
     """The order of row images: newer version, then tombstone over snapshot, then event id."""
 
     version: datetime
@@ -73,8 +74,7 @@ class Stamp:
     event_id: str
 
 
-@dataclass(frozen=True)
-class RowImage:
+class RowImage(NamedTuple):
     """Everything one projection row holds after an event."""
 
     table: str
@@ -82,9 +82,9 @@ class RowImage:
     id: str
     contact_id: str
     stamp: Stamp
-    columns: Mapping[str, Any] = field(default_factory=dict)
+    columns: Mapping[str, Any]
     """Typed columns; all None for a tombstone."""
-    data: str = "{}"
+    data: str
     """The full GHL object as JSON text (a tombstone holds only the id)."""
     tags: tuple[str, ...] = ()
 
@@ -165,7 +165,7 @@ def _tombstone(table: str, location_id: str, id_: str, contact_id: str, stamp: S
         contact_id=contact_id,
         stamp=stamp,
         columns=dict.fromkeys(COLUMNS[table]),
-        data=json.dumps({"id": id_}),
+        data=to_json({"id": id_}).decode(),
     )
 
 

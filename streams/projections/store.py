@@ -9,13 +9,13 @@ commits or none of it does, so a restart never applies an event twice and never 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import asyncpg
+from pydantic_core import to_json
 
 from schemas import Event, EventDecodeError, decode_event
 from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage, newest_rows
@@ -146,7 +146,7 @@ def _columns_of(table: str, rows: Sequence[RowImage]) -> list[list[Any]]:
     own: list[list[Any]] = (
         [[r.contact_id for r in rows]]
         if table in CHILD_TABLES
-        else [[json.dumps(r.tags) for r in rows]]
+        else [[to_json(r.tags).decode() for r in rows]]
     )
     return [
         [r.location_id for r in rows],

@@ -1,0 +1,244 @@
+"""Projection benchmark: batched worker vs a naive agent, replay of 1,000,000 events.
+
+Runs against the local stack (`ghl-sync stack up`), Kafka and PostgreSQL on this machine.
+
+    .venv/bin/python bench/projections.py [--events 300000] [--naive-seconds 30]
+        [--replay-events 1000000]
+
+1. Produces a realistic mix of contact, task, note and appointment snapshots and deletions
+   to a fresh `ghl.events.v1` (6 partitions).
+2. Starts `ghl-sync worker` (projections only) and times it from its first applied batch to
+   its last: sustained events per second, and the worker's peak resident memory.
+3. Runs a naive Faust agent on the same topic: one upsert and one commit per event.
+4. Produces `--replay-events` events to another topic and times `replay` on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import faust
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.db.migrate import apply_migrations
+from streams.admin import ensure_topics
+from streams.app import create_app
+from streams.projections.lag import projection_lag
+from streams.projections.replay import replay
+from streams.projections.store import ConsumedRecord, ProjectionStore
+from streams.settings import StreamsSettings
+from streams.topics import topic_names
+from tests.factories import encoded, event_stream, produce
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+GHL_SYNC = Path(sys.executable).with_name("ghl-sync")
+
+
+async def _fresh(tag: str) -> StreamsSettings:
+    run = uuid.uuid4().hex[:8]
+    schema = f"bench_{tag}_{run}"
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await apply_migrations(conn, schema=schema)
+    finally:
+        await conn.close()
+    settings = StreamsSettings(
+        kafka_bootstrap_servers=BOOTSTRAP,
+        topic_prefix=f"bench-{tag}-{run}.",
+        app_id=f"bench-{tag}-{run}",
+        database_url=SecretStr(DATABASE_URL),
+        database_schema=schema,
+        batch_size=5000,
+    )
+    await ensure_topics(BOOTSTRAP, topic_names(settings).all(), partitions=6)
+    return settings
+
+
+async def _load(settings: StreamsSettings, total: int, seed: int) -> float:
+    started = time.perf_counter()
+    events = list(event_stream(total, seed=seed))
+    values, keys = encoded(events)
+    del events
+    chunk = 100_000
+    for i in range(0, len(values), chunk):
+        await produce(BOOTSTRAP, topic_names(settings).events, values[i : i + chunk],
+                      keys[i : i + chunk])  # fmt: skip
+    return time.perf_counter() - started
+
+
+async def _drop(settings: StreamsSettings) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def _caught_up(settings: StreamsSettings) -> bool:
+    lags = await projection_lag(settings)
+    return bool(lags) and all(p.lag == 0 for p in lags)
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def bench_worker(
+    settings: StreamsSettings, total: int, workers: int = 1
+) -> tuple[float, float]:
+    """(events/s from first to last batch, peak RSS MiB per process) of `ghl-sync worker`s.
+
+    Several workers split the topic's partitions through their consumer group.
+    """
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "GHL_SYNC_STREAMS_TOPIC_PREFIX": settings.topic_prefix,
+        "GHL_SYNC_STREAMS_APP_ID": settings.app_id,
+        "GHL_SYNC_STREAMS_DATABASE_URL": DATABASE_URL,
+        "GHL_SYNC_STREAMS_DATABASE_SCHEMA": settings.database_schema,
+        "GHL_SYNC_STREAMS_BATCH_SIZE": str(settings.batch_size),
+        "GHL_SYNC_STREAMS_PROCESSORS": '["projections"]',
+    }
+    processes = [
+        await asyncio.create_subprocess_exec(
+            str(GHL_SYNC),
+            "worker",
+            "--loglevel",
+            "warning",
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        # Polls the broker and the database: there is no event to wait on.
+        while not await _caught_up(settings):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        peak = max(_peak_rss_mib(p.pid) for p in processes)
+    finally:
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            await asyncio.wait_for(p.wait(), timeout=60)
+    conn = await asyncpg.connect(
+        DATABASE_URL, server_settings={"search_path": settings.database_schema}
+    )
+    try:
+        row = await conn.fetchrow(
+            "SELECT sum(events) AS n, extract(epoch FROM max(applied_at) - min(applied_at)) AS s"
+            " FROM applied_batches"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert row["n"] == total, row
+    return float(row["n"]) / float(row["s"]), peak
+
+
+async def bench_naive(settings: StreamsSettings, seconds: float) -> float:
+    """Events per second of a Faust agent doing one upsert and one commit per event."""
+    app = create_app(settings, app_id=f"{settings.app_id}-naive")
+    topic = app.topic(
+        topic_names(settings).events, key_type=bytes, value_type=bytes,
+        key_serializer="raw", value_serializer="raw", partitions=6,
+    )  # fmt: skip
+    store = ProjectionStore("naive")
+    conn = await asyncpg.connect(
+        DATABASE_URL, server_settings={"search_path": settings.database_schema}
+    )
+    count = 0
+    first: float | None = None
+
+    @app.agent(topic)
+    async def naive(stream: faust.StreamT[bytes]) -> None:
+        nonlocal count, first
+        async for event in stream.events():
+            m = event.message
+            await store.apply(conn, [ConsumedRecord(m.topic, m.partition, m.offset, m.value)])
+            first = first or time.perf_counter()
+            count += 1
+
+    await app.start()
+    try:
+        while first is None:  # noqa: ASYNC110 - the agent sets it; polling keeps it simple
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(seconds)
+        elapsed, done = time.perf_counter() - first, count
+    finally:
+        await app.stop()
+        await conn.close()
+    return done / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--naive-seconds", type=float, default=30.0)
+    parser.add_argument("--replay-events", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (max 6)")
+    args = parser.parse_args()
+
+    single = await _fresh("one")
+    load = await _load(single, args.events, seed=1)
+    print(f"produced {args.events:,} events in {load:.1f}s")
+    one_rate, peak = await bench_worker(single, args.events)
+    print(f"1 batched worker: {one_rate:,.0f} events/s sustained, peak RSS {peak:.0f} MiB")
+    await _drop(single)
+    settings = await _fresh("live")
+    await _load(settings, args.events, seed=1)
+    rate, peak = await bench_worker(settings, args.events, workers=args.workers)
+    print(
+        f"{args.workers} batched workers: {rate:,.0f} events/s sustained, "
+        f"peak RSS {peak:.0f} MiB per worker"
+    )
+    naive_settings = await _fresh("naive")
+    await _drop(naive_settings)
+    naive_settings = naive_settings.model_copy(
+        update={"database_schema": settings.database_schema + "_naive"}
+    )
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await apply_migrations(conn, schema=naive_settings.database_schema)
+    finally:
+        await conn.close()
+    naive_rate = await bench_naive(
+        naive_settings.model_copy(update={"topic_prefix": settings.topic_prefix}),
+        args.naive_seconds,
+    )
+    print(f"naive agent (one upsert + commit per event): {naive_rate:,.0f} events/s")
+    print(f"ratio 1 batched worker / naive: {one_rate / naive_rate:.1f}x")
+    await _drop(settings)
+    await _drop(naive_settings)
+
+    if args.replay_events:
+        big = await _fresh("replay")
+        load = await _load(big, args.replay_events, seed=2)
+        print(f"produced {args.replay_events:,} events in {load:.1f}s")
+        started = time.perf_counter()
+        report = await replay(big)
+        wall = time.perf_counter() - started
+        print(
+            f"replay of {report.events:,} events: {wall:.1f}s wall "
+            f"({report.events / wall:,.0f} events/s), swapped={report.swapped}"
+        )
+        await _drop(big)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
