@@ -165,5 +165,5 @@ def fast_settings(**overrides: Any) -> GhlSettings:
     return GhlSettings.model_validate(values)
 
 
-SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "ghl" / "openapi"
-"""GHL's published specs, kept next to the repository (`../shared/ghl/openapi`)."""
+SPECS = Path(__file__).resolve().parents[3] / "specs" / "ghl" / "openapi"
+"""GHL's published specs, vendored in the repository (`specs/ghl/openapi`)."""

@@ -1,7 +1,7 @@
 """Webhook bodies: GHL's documented examples parse, and bad bodies become error values.
 
 The examples are read from GHL's docs snapshot in `$GHL_SPECS_DIR/webhooks/<Event>.json`
-(default: `shared/ghl/openapi` next to the repository). A missing folder fails the tests.
+(default: the repository's `specs/ghl/openapi`). A missing folder fails the tests.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from schemas import (
     parse_webhook,
 )
 
-_DEFAULT_SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "ghl" / "openapi"
+_DEFAULT_SPECS = Path(__file__).resolve().parents[3] / "specs" / "ghl" / "openapi"
 SPECS_DIR = Path(os.environ.get("GHL_SPECS_DIR", str(_DEFAULT_SPECS)))
 EVENTS = sorted(WEBHOOK_MODELS)
 # GHL's docs show `type: "AppointmentCreate"` in these events' examples (a docs bug).

@@ -1,7 +1,6 @@
 """Validate simulator answers against GHL's published OpenAPI response schemas.
 
-The specs are read from `$GHL_SPECS_DIR` (default: `shared/ghl/openapi` next to the
-repository). `$ref`s (inside a spec file and into `common/common-schemas.json`) are inlined,
+The specs are read from `$GHL_SPECS_DIR` (default: the repository's `specs/ghl/openapi`). `$ref`s (inside a spec file and into `common/common-schemas.json`) are inlined,
 and OpenAPI's `nullable: true` becomes a JSON Schema `null` type, so plain jsonschema validates.
 
 Two spec errata are patched, each asserted to still be present so a fixed spec is noticed:
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 import jsonschema
 
-_DEFAULT = Path(__file__).resolve().parents[3].parent / "shared" / "ghl" / "openapi"
+_DEFAULT = Path(__file__).resolve().parents[3] / "specs" / "ghl" / "openapi"
 SPECS_DIR = Path(os.environ.get("GHL_SPECS_DIR", str(_DEFAULT)))
 SPEC_FILES = ("apps/contacts.json", "apps/locations.json", "apps/calendars.json", "apps/oauth.json")
 METHODS = ("get", "post", "put", "delete", "patch")
