@@ -1,7 +1,8 @@
 """Validate simulator answers against GHL's published OpenAPI response schemas.
 
-The specs are read from `$GHL_SPECS_DIR` (default: the repository's `specs/ghl/openapi`). `$ref`s (inside a spec file and into `common/common-schemas.json`) are inlined,
-and OpenAPI's `nullable: true` becomes a JSON Schema `null` type, so plain jsonschema validates.
+The specs are read from `$GHL_SPECS_DIR` (default: the repository's `specs/ghl/openapi`).
+`$ref`s (inside a spec file and into `common/common-schemas.json`) are inlined, and
+OpenAPI's `nullable: true` becomes a JSON Schema `null` type, so plain jsonschema validates.
 
 Two spec errata are patched, each asserted to still be present so a fixed spec is noticed:
 
