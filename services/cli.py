@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.db.migrate import MigrationError
 from services.ghl.cli import register as register_ghl
 from services.poller.cli import register as register_poller
 from services.simulator.cli import register as register_simulator
@@ -55,7 +56,7 @@ def stack_up() -> None:
     stack = Stack(StackSettings())
     try:
         report = stack.up()
-    except StackError as exc:
+    except (StackError, MigrationError) as exc:
         _err.print(f"[red]stack up failed:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(1) from exc
     parts = [
