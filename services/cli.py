@@ -152,7 +152,7 @@ def _print_status(stack: Stack) -> bool:
     ]
     for name, version, address, pid, memory, healthy, detail in rows:
         _out.print(
-            f"{name:<9} {version:<10} {address:<44} pid {pid or '-':<8} rss {memory:<30} "
+            f"{name:<9} {version:<10} {address:<44} pid {pid or '-':<8} mem {memory:<30} "
             f"{'ok' if healthy else 'DOWN'}: {detail}",
             highlight=False,
             soft_wrap=True,

@@ -12,6 +12,7 @@ __all__ = [
     "alive",
     "cmdline",
     "port_open",
+    "pss_bytes",
     "read_pid",
     "rss_bytes",
     "stop_pid",
@@ -53,6 +54,21 @@ def rss_bytes(pid: int) -> int | None:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def pss_bytes(pid: int) -> int | None:
+    """Proportional memory of a process in bytes: shared pages split among their users.
+
+    Summing RSS over a PostgreSQL cluster counts its shared buffers once per backend; summing
+    PSS counts them once.
+    """
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     return None
 

@@ -37,6 +37,7 @@ class PostgresStatus:
     running: bool
     healthy: bool
     rss_bytes: int | None
+    """Memory of the whole cluster: the PSS of the postmaster and its backends."""
     detail: str
 
 
@@ -261,7 +262,7 @@ class PostgresServer:
         asyncio.run(_ensure_database(admin_url, self._s.postgres_database))
 
     def _cluster_rss(self, postmaster: int) -> int | None:
-        # The server is many processes: the postmaster and its children share the work.
+        # The server is many processes sharing its buffers: PSS counts those pages once.
         total = 0
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -270,7 +271,7 @@ class PostgresServer:
                 continue
             pid = int(stat.parent.name)
             if pid == postmaster or int(fields[1]) == postmaster:
-                total += _process.rss_bytes(pid) or 0
+                total += _process.pss_bytes(pid) or 0
         return total or None
 
 
