@@ -113,6 +113,7 @@ async def bench_worker(
         "GHL_SYNC_STREAMS_DATABASE_SCHEMA": settings.database_schema,
         "GHL_SYNC_STREAMS_BATCH_SIZE": str(settings.batch_size),
         "GHL_SYNC_STREAMS_PROCESSORS": '["projections"]',
+        "GHL_SYNC_STREAMS_METRICS_PORT": "0",
     }
     processes = [
         await asyncio.create_subprocess_exec(

@@ -34,6 +34,9 @@ class StreamsSettings(BaseSettings):
         default=["projections", "normalize"],
         description='Processors this worker runs, as a JSON list (e.g. ["projections"]).',
     )
+    metrics_port: int = Field(
+        default=9101, ge=0, description="Port of the worker's Prometheus /metrics (0: off)."
+    )
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
         description="Where the projections live (secret: it may hold a password).",

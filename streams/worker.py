@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import faust
+import prometheus_client
 
 from streams.admin import ensure_topics
 from streams.app import create_app
@@ -40,6 +41,8 @@ def run_worker(settings: StreamsSettings, *, loglevel: str = "info") -> None:
             partitions=settings.topic_partitions,
         )
     )
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port)
     app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

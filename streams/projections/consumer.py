@@ -30,6 +30,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from streams.projections import metrics
 from streams.projections.store import (
     BatchOutcome,
     ConsumedRecord,
@@ -199,6 +200,7 @@ class ProjectionConsumer:
                     )
             except _TRANSIENT as exc:
                 self.stats.retries += 1
+                metrics.RETRIES.inc()
                 log.warning(
                     "projection batch failed, retrying in %.1fs: topic=%s partition=%d "
                     "offset=%d events=%d error=%s",
@@ -228,5 +230,15 @@ class ProjectionConsumer:
         s.skipped += outcome.skipped
         s.dead_letters += len(outcome.dead_letters)
         s.last_batch_seconds = seconds
-        for (_, partition), offset in outcome.next_offsets.items():
+        metrics.APPLIED.inc(outcome.applied)
+        metrics.SKIPPED.inc(outcome.skipped)
+        metrics.BATCH_SECONDS.observe(seconds)
+        for letter in outcome.dead_letters:
+            # The label is the reason's first words: a bounded set, not one per event.
+            metrics.DEAD_LETTERS.labels(reason=letter.reason.split(":")[0][:40]).inc()
+        assert self._consumer is not None
+        for (topic, partition), offset in outcome.next_offsets.items():
             s.next_offsets[partition] = offset
+            high = self._consumer.highwater(TopicPartition(topic, partition))
+            if high is not None:
+                metrics.LAG.labels(partition=str(partition)).set(max(high - offset, 0))

@@ -16,6 +16,7 @@ from typing import IO
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from streams.admin import ensure_topics
@@ -61,6 +62,7 @@ def _start_worker(settings: StreamsSettings, log: IO[bytes]) -> subprocess.Popen
         "GHL_SYNC_STREAMS_DATABASE_SCHEMA": settings.database_schema,
         "GHL_SYNC_STREAMS_BATCH_SIZE": str(settings.batch_size),
         "GHL_SYNC_STREAMS_PROCESSORS": '["projections"]',
+        "GHL_SYNC_STREAMS_METRICS_PORT": "0",
     }
     return subprocess.Popen(
         [str(GHL_SYNC), "worker", "--loglevel", "warning"],
@@ -68,6 +70,10 @@ def _start_worker(settings: StreamsSettings, log: IO[bytes]) -> subprocess.Popen
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def _wait_caught_up(settings: StreamsSettings, within: float) -> None:
@@ -149,6 +155,7 @@ async def test_poison_events_are_dead_lettered_and_the_rest_applied(
         [*values[:150], *poison, *values[150:]],
         [*keys[:150], b"loc:x", b"loc:y", *keys[150:]],
     )
+    dead_before = _sample("ghl_sync_projection_dead_letters_total", reason="not JSON")
     consumer = ProjectionConsumer(settings)
     task = asyncio.create_task(consumer.run())
     try:
@@ -157,6 +164,9 @@ async def test_poison_events_are_dead_lettered_and_the_rest_applied(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert consumer.stats.dead_letters == 2
+    assert _sample("ghl_sync_projection_dead_letters_total", reason="not JSON") == dead_before + 1
+    for partition in consumer.stats.next_offsets:
+        assert _sample("ghl_sync_projection_lag", partition=str(partition)) == 0
     expected = rows_from_images(reference_tables(events).values())
     assert diff_tables(await dump_tables(pg), expected) == []
 
