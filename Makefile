@@ -6,7 +6,7 @@ VENV := .venv/bin
 .PHONY: help setup stack down status demo lint typecheck unit integration test schemas clean
 
 help:
-	@echo "make demo        the main job: local stack up, then a smoke check"
+	@echo "make demo        the main job: the whole sync against the GHL simulator, then a convergence check"
 	@echo "make test        lint, type checks and every test against the real stack"
 	@echo "make setup       install Debian packages (if missing) and the Python environment"
 	@echo "make stack|down|status   the local Kafka and PostgreSQL"
@@ -25,7 +25,7 @@ status:
 	$(VENV)/ghl-sync stack status
 
 demo: stack
-	$(VENV)/ghl-sync stack smoke
+	$(VENV)/ghl-sync demo
 
 lint: setup
 	$(VENV)/ruff check .

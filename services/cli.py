@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from services.db.migrate import MigrationError
+from services.demo.cli import register as register_demo
 from services.ghl.cli import register as register_ghl
 from services.poller.cli import register as register_poller
 from services.simulator.cli import register as register_simulator
@@ -40,6 +41,7 @@ register_simulator(app)
 register_ghl(app)
 register_webhooks(app)
 register_poller(app)
+register_demo(app)
 register_projections(app)
 
 _out = Console()
@@ -133,6 +135,14 @@ def worker(
     from streams.worker import run_worker
 
     run_worker(StreamsSettings(), loglevel=loglevel)
+
+
+@app.command("settings")
+def settings_command() -> None:
+    """Print every setting of every service (environment variable, default, meaning)."""
+    from services.settings_doc import render_settings_markdown
+
+    sys.stdout.write(render_settings_markdown() + "\n")
 
 
 def _print_status(stack: Stack) -> bool:

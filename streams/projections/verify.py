@@ -6,9 +6,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import asyncpg
-
 from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage
+from streams.projections.store import Connection
 
 __all__ = [
     "TableRows",
@@ -26,7 +25,7 @@ def _own(table: str) -> str:
     return "contact_id" if table in CHILD_TABLES else "tags"
 
 
-async def dump_tables(conn: asyncpg.Connection) -> TableRows:
+async def dump_tables(conn: Connection) -> TableRows:
     """Every projection row of the connection's schema."""
     rows: TableRows = {}
     for table, typed in COLUMNS.items():

@@ -1,0 +1,44 @@
+"""Settings of `ghl-sync demo`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DemoSettings"]
+
+
+class DemoSettings(BaseSettings):
+    """How big the demo is and where its services listen (env prefix `GHL_SYNC_DEMO_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="GHL_SYNC_DEMO_", frozen=True)
+
+    locations: int = Field(default=5, ge=1, description="Simulated GHL locations.")
+    contacts: int = Field(
+        default=500,
+        ge=1,
+        description="Contacts per location (with tasks, notes, tags and appointments). The "
+        "backfill reads each contact's notes and appointments, 2 requests per contact at 10 "
+        "requests/s per location: 500 contacts take about two minutes.",
+    )
+    seed: int = Field(default=7, description="Seed of the simulated data.")
+    activity_seconds: float = Field(default=60.0, gt=0, description="Live activity duration.")
+    activity_steps_per_second: float = Field(
+        default=4.0, gt=0, description="Simulated GHL changes per second (all locations)."
+    )
+    probe_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between freshness probes (a contact edit)."
+    )
+    drop_webhooks: float = Field(default=0.10, ge=0, le=1, description="Webhooks lost.")
+    duplicate_webhooks: float = Field(default=0.05, ge=0, le=1, description="Sent twice.")
+    reorder_webhooks: float = Field(default=0.05, ge=0, le=1, description="Delivered late.")
+    converge_timeout: float = Field(
+        default=240.0, gt=0, description="Seconds to wait for convergence after the activity."
+    )
+    poll_seconds: float = Field(
+        default=15.0, gt=0, description="Poller cycle during the demo (shorter than default)."
+    )
+    simulator_port: int = Field(default=8700)
+    webhooks_port: int = Field(default=8710)
+    worker_metrics_port: int = Field(default=9101)
+    log_dir: str = Field(default=".stack/demo", description="Logs of the demo's services.")
