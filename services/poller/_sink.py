@@ -2,6 +2,10 @@
 
 The poller and the backfill read full snapshots, so there is nothing for normalize to add;
 writing them to `ghl.raw` would only add a second record format.
+
+`start` creates the topic when it is missing (explicit partitions, never expired:
+`streams.admin.FOREVER`), so a poller or backfill started before the worker never leaves the
+event log to the broker's auto-creation defaults.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas import Event, encode_event
+from streams.admin import FOREVER, ensure_topics
 
 __all__ = ["EventSink"]
 
@@ -20,14 +25,19 @@ __all__ = ["EventSink"]
 class EventSink:
     """Sends events and waits until the broker confirmed all of them."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, partitions: int = 6) -> None:
+        self._bootstrap = bootstrap
         self._topic = topic
+        self._partitions = partitions
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
         )
 
     async def start(self) -> None:
-        """Connect."""
+        """Create the topic if it is missing, then connect."""
+        await ensure_topics(
+            self._bootstrap, [self._topic], partitions=self._partitions, config=FOREVER
+        )
         await self._producer.start()
 
     async def stop(self) -> None:

@@ -38,6 +38,12 @@ class PollerSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
+    topic_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of a topic this service has to create (same as "
+        "GHL_SYNC_STREAMS_TOPIC_PARTITIONS); an existing topic is left as it is.",
+    )
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
         description="Cursors, digests, backfill progress; the projections it reconciles against.",

@@ -11,13 +11,20 @@ A delivery first *claims* its id (insert-if-absent), is produced to Kafka, and o
 
 A second receiver instance that sees a live claim answers 429: the first one is persisting
 it now, and GHL's retry will find the id confirmed (or the claim gone).
+
+Claims and confirmations of concurrent deliveries are sent together: whatever arrived while
+the previous statement ran goes in the next one (`unnest` of arrays), so a busy receiver makes
+one round trip per batch instead of one per delivery, and an idle one waits for nobody. Each
+delivery still gets its own answer, and nothing is answered before its statement committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -57,55 +64,102 @@ class ReceiptStore(Protocol):
         ...
 
 
+# The main query reads webhook_receipts as it was before the INSERT (a data-modifying CTE's
+# rows are invisible to the rest of its statement), so `state` is what the claim ran into.
 _CLAIM = """
-INSERT INTO webhook_receipts (webhook_id, state, claim_token, claimed_at)
-VALUES ($1, 'claimed', $2, now())
-ON CONFLICT (webhook_id) DO UPDATE
-   SET claim_token = EXCLUDED.claim_token, claimed_at = EXCLUDED.claimed_at
- WHERE webhook_receipts.state = 'claimed'
-   AND webhook_receipts.claimed_at < now() - make_interval(secs => $3)
-RETURNING claim_token
+WITH wanted AS (
+    SELECT * FROM unnest($1::text[], $2::uuid[]) AS w(webhook_id, token)
+), won AS (
+    INSERT INTO webhook_receipts (webhook_id, state, claim_token, claimed_at)
+    SELECT webhook_id, 'claimed', token, now() FROM wanted
+    ON CONFLICT (webhook_id) DO UPDATE
+       SET claim_token = EXCLUDED.claim_token, claimed_at = EXCLUDED.claimed_at
+     WHERE webhook_receipts.state = 'claimed'
+       AND webhook_receipts.claimed_at < now() - make_interval(secs => $3)
+    RETURNING webhook_id
+)
+SELECT w.webhook_id, won.webhook_id IS NOT NULL AS won, r.state
+  FROM wanted w
+  LEFT JOIN won ON won.webhook_id = w.webhook_id
+  LEFT JOIN webhook_receipts r ON r.webhook_id = w.webhook_id
 """
-_STATE = "SELECT state FROM webhook_receipts WHERE webhook_id = $1"
 _CONFIRM = """
-UPDATE webhook_receipts
-   SET state = 'persisted', persisted_at = now(), raw_partition = $3, raw_offset = $4
- WHERE webhook_id = $1 AND claim_token = $2
+UPDATE webhook_receipts AS r
+   SET state = 'persisted', persisted_at = now(), raw_partition = c.part, raw_offset = c.off
+  FROM unnest($1::text[], $2::uuid[], $3::int[], $4::bigint[]) AS c(webhook_id, token, part, off)
+ WHERE r.webhook_id = c.webhook_id AND r.claim_token = c.token
 """
 _RELEASE = (
     "DELETE FROM webhook_receipts WHERE webhook_id = $1 AND claim_token = $2 AND state = 'claimed'"
 )
 _PRUNE = "DELETE FROM webhook_receipts WHERE claimed_at < now() - make_interval(secs => $1)"
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class _Batcher(Generic[_T, _R]):
+    """Runs `flush` on everything submitted while the previous flush ran; one flush at a time."""
+
+    def __init__(self, flush: Callable[[Sequence[_T]], Awaitable[Sequence[_R]]]) -> None:
+        self._flush = flush
+        self._pending: list[tuple[_T, asyncio.Future[_R]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def submit(self, item: _T) -> _R:
+        future: asyncio.Future[_R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._running is None:
+            self._running = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._flush([item for item, _ in batch])
+                except asyncio.CancelledError:
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._running = None
+
 
 class PostgresReceiptStore:
-    """`ReceiptStore` on the `webhook_receipts` table (migration 0020)."""
+    """`ReceiptStore` on the `webhook_receipts` table (migration 0020), batching concurrent
+    claims and confirmations into one statement each."""
 
     def __init__(self, pool: asyncpg.Pool, *, lease_seconds: float) -> None:
         self._pool = pool
         self._lease = lease_seconds
+        self._claims: _Batcher[tuple[str, uuid.UUID], Claim] = _Batcher(self._claim_many)
+        self._confirms: _Batcher[tuple[str, uuid.UUID, int, int], None] = _Batcher(
+            self._confirm_many
+        )
 
     async def claim(self, webhook_id: str, token: uuid.UUID) -> Claim:
         """Insert-if-absent (or take over an expired claim)."""
         try:
-            async with self._pool.acquire() as conn:
-                won = await conn.fetchval(_CLAIM, webhook_id, token, self._lease)
-                if won is not None:
-                    return Claim.OWNED
-                state = await conn.fetchval(_STATE, webhook_id)
+            return await self._claims.submit((webhook_id, token))
         except _DB_ERRORS as exc:
             raise ReceiptStoreError(f"cannot claim webhook: {type(exc).__name__}") from exc
-        if state is None:  # released between the two statements: let GHL retry
-            return Claim.IN_FLIGHT
-        return Claim.DUPLICATE if state == "persisted" else Claim.IN_FLIGHT
 
     async def confirm(
         self, webhook_id: str, token: uuid.UUID, *, partition: int, offset: int
     ) -> None:
         """Record the persisted position."""
         try:
-            async with self._pool.acquire() as conn:
-                await conn.execute(_CONFIRM, webhook_id, token, partition, offset)
+            await self._confirms.submit((webhook_id, token, partition, offset))
         except _DB_ERRORS as exc:
             raise ReceiptStoreError(f"cannot confirm webhook: {type(exc).__name__}") from exc
 
@@ -122,3 +176,38 @@ class PostgresReceiptStore:
         async with self._pool.acquire() as conn:
             status = await conn.execute(_PRUNE, older_than_seconds)
         return int(status.split()[-1])
+
+    async def _claim_many(self, claims: Sequence[tuple[str, uuid.UUID]]) -> list[Claim]:
+        # One row per id per statement (ON CONFLICT DO UPDATE cannot touch a row twice): a
+        # second delivery of an id in the same batch is in flight behind the first one.
+        first: dict[str, uuid.UUID] = {}
+        for webhook_id, token in claims:
+            first.setdefault(webhook_id, token)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_CLAIM, list(first), list(first.values()), self._lease)
+        found = {row["webhook_id"]: (row["won"], row["state"]) for row in rows}
+        out: list[Claim] = []
+        for webhook_id, token in claims:
+            won, state = found[webhook_id]
+            if won and first[webhook_id] == token:
+                out.append(Claim.OWNED)
+            elif not won and state == "persisted":
+                out.append(Claim.DUPLICATE)
+            else:
+                # A live claim, or a row that appeared or vanished around our statement:
+                # either way GHL's retry settles it.
+                out.append(Claim.IN_FLIGHT)
+        return out
+
+    async def _confirm_many(
+        self, confirms: Sequence[tuple[str, uuid.UUID, int, int]]
+    ) -> list[None]:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                _CONFIRM,
+                [c[0] for c in confirms],
+                [c[1] for c in confirms],
+                [c[2] for c in confirms],
+                [c[3] for c in confirms],
+            )
+        return [None] * len(confirms)

@@ -3,6 +3,11 @@
 `write` returns only after the broker confirmed the record, or raises `SinkUnavailable`
 within `produce_timeout_seconds`. The producer is started lazily, so the receiver starts (and
 answers 429) while Kafka is down, and recovers without a restart when it comes back.
+
+Before its first record the sink creates the topic when it is missing, with its partition
+count and a retention that never expires (`streams.admin.FOREVER`): were the broker to
+auto-create it on the first produce, it would get the broker's defaults (one partition, a
+week's retention), and the raw log would silently lose history.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from aiokafka.errors import KafkaError
 
 from services.webhooks.exceptions import SinkUnavailable
 from services.webhooks.raw import RawDelivery
+from streams.admin import FOREVER, ensure_topics
 
 __all__ = ["KafkaRawSink", "RawSink", "Written"]
 
@@ -44,18 +50,32 @@ class RawSink(Protocol):
 class KafkaRawSink:
     """`RawSink` on a Kafka topic."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout: float) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, timeout: float, partitions: int) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._timeout = timeout
+        self._partitions = partitions
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is not None:
             return self._producer
         async with self._lock:
             if self._producer is None:
+                try:
+                    await asyncio.wait_for(
+                        ensure_topics(
+                            self._bootstrap,
+                            [self._topic],
+                            partitions=self._partitions,
+                            config=FOREVER,
+                        ),
+                        self._timeout,
+                    )
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    raise SinkUnavailable(f"Kafka unreachable: {type(exc).__name__}") from exc
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self._bootstrap,
                     acks="all",
@@ -85,7 +105,21 @@ class KafkaRawSink:
         try:
             return task.result()
         except (KafkaError, OSError) as exc:
+            self._retire(producer)
             raise SinkUnavailable(f"Kafka refused the record: {type(exc).__name__}") from exc
+
+    def _retire(self, producer: AIOKafkaProducer) -> None:
+        # A failed send can leave an idempotent producer unusable for good: a batch that
+        # expired while the broker was away leaves a gap in its sequence numbers, the broker
+        # answers OutOfOrderSequenceNumber to every later batch, and aiokafka's sender stops.
+        # The next write starts a new producer (a new producer id, fresh sequences); the old
+        # one is stopped in the background, since stopping waits for its buffer to drain.
+        if self._producer is not producer:
+            return  # another failed write retired it already
+        self._producer = None
+        task = asyncio.create_task(_stop_quietly(producer, self._timeout))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _send(self, producer: AIOKafkaProducer, delivery: RawDelivery) -> Written:
         metadata: Any = await producer.send_and_wait(
@@ -103,6 +137,12 @@ class KafkaRawSink:
             producer, self._producer = self._producer, None
             with contextlib.suppress(KafkaError, OSError):
                 await producer.stop()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+
+
+async def _stop_quietly(producer: AIOKafkaProducer, within: float) -> None:
+    with contextlib.suppress(KafkaError, OSError, TimeoutError):
+        await asyncio.wait_for(producer.stop(), within)
 
 
 def _swallow(task: asyncio.Future[Any]) -> None:

@@ -30,18 +30,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pydantic_core
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas import parse_ghl_time
 from services.webhooks._metrics import ReceiverMetrics
@@ -66,6 +69,25 @@ class _Rejected(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    body: bytes
+    retry_after: bool = False
+
+
+def _json(**fields: str) -> bytes:
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+_ACCEPTED = _Answer(200, _json(status="accepted"))
+_DUPLICATE = _Answer(200, _json(status="duplicate"))
+_RETRY = {
+    reason: _Answer(429, _json(status="retry", reason=reason), retry_after=True)
+    for reason in ("in_flight", "kafka")
+}
+
+
 def _raw_topic(settings: WebhookSettings) -> str:
     # The same name streams.topics gives it; kept here so the receiver needs no Faust import.
     return f"{settings.topic_prefix}ghl.raw.v1"
@@ -87,19 +109,19 @@ class _Receiver:
         self.metrics = metrics
         self.clock = clock
         self.verifier = SignatureVerifier(settings)
+        self.retry_after = str(settings.retry_after_seconds).encode()
 
-    async def read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+    async def read_body(self, declared: str | None, chunks: AsyncIterator[bytes]) -> bytes:
         if declared is not None and declared.isdigit() and int(declared) > self.s.max_body_bytes:
             raise _Rejected(413, "body_too_large")
-        chunks: list[bytes] = []
+        parts: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        async for chunk in chunks:
             size += len(chunk)
             if size > self.s.max_body_bytes:
                 raise _Rejected(413, "body_too_large")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            parts.append(chunk)
+        return b"".join(parts)
 
     def check_time(self, data: dict[str, Any], now: datetime) -> None:
         stamp = data.get("timestamp")
@@ -116,11 +138,24 @@ class _Receiver:
         if sent > now + timedelta(seconds=self.s.max_future_seconds):
             raise _Rejected(401, "future_timestamp")
 
-    async def handle(self, request: Request) -> Response:
+    async def answer(
+        self, headers: dict[str, str], chunks: AsyncIterator[bytes], peer: str
+    ) -> _Answer:
+        """The answer to one delivery; rejections are counted and logged here."""
+        try:
+            return await self._handle(headers, chunks)
+        except _Rejected as rejected:
+            self.metrics.rejected.labels(rejected.reason).inc()
+            log.warning(
+                "webhook rejected: status=%d reason=%s peer=%s bytes=%s",
+                rejected.status, rejected.reason, peer, headers.get("content-length"),
+            )  # fmt: skip
+            return _Answer(rejected.status, _json(status="rejected", reason=rejected.reason))
+
+    async def _handle(self, headers: dict[str, str], chunks: AsyncIterator[bytes]) -> _Answer:
         started = time.perf_counter()
         received_at = self.clock()
-        body = await self.read_body(request)
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        body = await self.read_body(headers.get("content-length"), chunks)
         check = self.verifier.verify(body, headers)
         if not check.ok:
             raise _Rejected(401, check.reason)
@@ -144,10 +179,10 @@ class _Receiver:
         claimed = await self._claim(delivery, token)
         if claimed is Claim.DUPLICATE:
             self.metrics.duplicates.inc()
-            return JSONResponse({"status": "duplicate"}, status_code=200)
+            return _DUPLICATE
         if claimed is Claim.IN_FLIGHT:
             self.metrics.not_persisted.labels("in_flight").inc()
-            return self._retry_later("in_flight")
+            return _RETRY["in_flight"]
         try:
             written = await self.sink.write(delivery)
         except SinkUnavailable as exc:
@@ -159,7 +194,7 @@ class _Receiver:
             if claimed is Claim.OWNED and self.receipts is not None:
                 with contextlib.suppress(ReceiptStoreError):
                     await self.receipts.release(delivery.webhook_id, token)
-            return self._retry_later("kafka")
+            return _RETRY["kafka"]
         if claimed is Claim.OWNED and self.receipts is not None:
             try:
                 await self.receipts.confirm(
@@ -172,7 +207,7 @@ class _Receiver:
                             delivery.webhook_id, exc)  # fmt: skip
         self.metrics.accepted.inc()
         self.metrics.latency.observe(time.perf_counter() - started)
-        return JSONResponse({"status": "accepted"}, status_code=200)
+        return _ACCEPTED
 
     async def _claim(self, delivery: RawDelivery, token: uuid.UUID) -> Claim | None:
         if self.receipts is None:
@@ -185,12 +220,58 @@ class _Receiver:
                         delivery.webhook_id, exc)  # fmt: skip
             return None
 
-    def _retry_later(self, reason: str) -> Response:
-        return JSONResponse(
-            {"status": "retry", "reason": reason},
-            status_code=429,
-            headers={"Retry-After": str(self.s.retry_after_seconds)},
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nobody is left to answer."""
+
+
+class _DeliveryEndpoint:
+    """The POST path as plain ASGI, in front of FastAPI's routing.
+
+    The receiver's hot path: FastAPI's request and response objects and its router cost more
+    CPU than verifying the signature, so deliveries skip them. Everything else (`/metrics`,
+    `/healthz`, any other method or path) goes on to the FastAPI app.
+    """
+
+    def __init__(self, app: ASGIApp, *, receiver: _Receiver, path: str) -> None:
+        self.app = app
+        self.receiver = receiver
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        client = scope.get("client")
+        peer = client[0] if client else "-"
+        try:
+            answer = await self.receiver.answer(headers, _body_chunks(receive), peer)
+        except _Disconnected:
+            return
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(answer.body)).encode()),
+        ]
+        if answer.retry_after:
+            response_headers.append((b"retry-after", self.receiver.retry_after))
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": response_headers}
         )
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def create_app(
@@ -212,6 +293,7 @@ def create_app(
             settings.kafka_bootstrap_servers,
             _raw_topic(settings),
             timeout=settings.produce_timeout_seconds,
+            partitions=settings.topic_partitions,
         ),
         receipts=receipts,
         metrics=metrics,
@@ -228,7 +310,10 @@ def create_app(
                 settings.database_url.get_secret_value(),
                 min_size=0,
                 max_size=10,
-                server_settings={"search_path": settings.database_schema},
+                server_settings={
+                    "search_path": settings.database_schema,
+                    "synchronous_commit": settings.receipts_synchronous_commit,
+                },
             )
             store = PostgresReceiptStore(pool, lease_seconds=settings.claim_lease_seconds)
             receiver.receipts = store
@@ -247,20 +332,7 @@ def create_app(
     app = FastAPI(title="ghl-sync webhook receiver", lifespan=lifespan)
     app.state.receiver = receiver
 
-    @app.post(settings.path)
-    async def receive(request: Request) -> Response:
-        try:
-            return await receiver.handle(request)
-        except _Rejected as rejected:
-            metrics.rejected.labels(rejected.reason).inc()
-            peer = request.client.host if request.client else "-"
-            log.warning(
-                "webhook rejected: status=%d reason=%s peer=%s bytes=%s",
-                rejected.status, rejected.reason, peer, request.headers.get("content-length"),
-            )  # fmt: skip
-            return JSONResponse(
-                {"status": "rejected", "reason": rejected.reason}, status_code=rejected.status
-            )
+    app.add_middleware(_DeliveryEndpoint, receiver=receiver, path=settings.path)
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:

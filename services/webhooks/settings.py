@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -74,6 +76,12 @@ class WebhookSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
+    topic_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of a topic this service has to create (same as "
+        "GHL_SYNC_STREAMS_TOPIC_PARTITIONS); an existing topic is left as it is.",
+    )
     produce_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Longest wait for Kafka's ack before answering 429."
     )
@@ -91,6 +99,15 @@ class WebhookSettings(BaseSettings):
         gt=0,
         description="A claim not confirmed within this time (a crashed receiver) may be "
         "taken over by a redelivery.",
+    )
+    receipts_synchronous_commit: Literal["on", "off"] = Field(
+        default="off",
+        description="PostgreSQL `synchronous_commit` of the receipt writes. `off` answers "
+        "without waiting for the WAL flush (~2 ms a commit here, the largest part of a "
+        "delivery's latency): a receiver crash or restart loses nothing, and a PostgreSQL "
+        "crash loses at most the last ~0.6 s of receipts, whose replays would then be "
+        "persisted again as harmless duplicates (what the receiver does anyway while "
+        "PostgreSQL is down). Never a 2xx for an unpersisted delivery: Kafka decides that.",
     )
     receipt_retention_seconds: float = Field(
         default=2 * 86400.0, gt=0, description="Receipts older than this are pruned."

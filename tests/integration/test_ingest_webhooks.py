@@ -4,9 +4,11 @@ by a crashed receiver does not swallow the redelivery."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,11 +17,19 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from services.webhooks import RawDelivery, WebhookSettings, create_app
-from streams.admin import ensure_topics
+from services.webhooks import (
+    Claim,
+    PostgresReceiptStore,
+    RawDelivery,
+    WebhookSettings,
+    create_app,
+)
+from streams.admin import ensure_topics, partitions_of
 
 pytestmark = pytest.mark.integration
 
@@ -155,3 +165,75 @@ async def test_a_crashed_receivers_claim_does_not_swallow_the_redelivery(
     response = await client.post(URL, content=raw, headers=headers)
     assert response.json()["status"] == "accepted"
     assert len(await _raw_records(receiver_settings, kafka_bootstrap)) == 1
+
+
+async def test_concurrent_claims_of_one_id_have_one_owner(
+    pg: asyncpg.Connection, pg_schema: str, test_settings: Any
+) -> None:
+    pool = await asyncpg.create_pool(
+        test_settings.database_url, server_settings={"search_path": pg_schema}
+    )
+    try:
+        store = PostgresReceiptStore(pool, lease_seconds=30)
+        ids = [f"wh-{n}" for n in range(40)] * 3  # every id claimed three times at once
+        claims = await asyncio.gather(*(store.claim(i, uuid.uuid4()) for i in ids))
+        owners = Counter(i for i, c in zip(ids, claims, strict=True) if c is Claim.OWNED)
+        assert owners == Counter({f"wh-{n}": 1 for n in range(40)})
+        assert set(claims) <= {Claim.OWNED, Claim.IN_FLIGHT}
+
+        token = uuid.uuid4()
+        assert await store.claim("solo", token) is Claim.OWNED
+        await store.confirm("solo", token, partition=2, offset=7)
+        assert await store.claim("solo", uuid.uuid4()) is Claim.DUPLICATE
+        row = await pg.fetchrow("SELECT * FROM webhook_receipts WHERE webhook_id = 'solo'")
+        assert row is not None
+        assert (row["state"], row["raw_partition"], row["raw_offset"]) == ("persisted", 2, 7)
+    finally:
+        await pool.close()
+
+
+async def test_many_concurrent_deliveries_are_all_persisted_once(
+    receiver_settings: WebhookSettings, serve: Any, kafka_bootstrap: str, pg: asyncpg.Connection
+) -> None:
+    client = await serve(receiver_settings)
+    deliveries = [_signed(id=f"c{n}") for n in range(200)]
+    first = await asyncio.gather(*(client.post(URL, content=r, headers=h) for r, h in deliveries))
+    again = await asyncio.gather(*(client.post(URL, content=r, headers=h) for r, h in deliveries))
+    assert {r.json()["status"] for r in first} == {"accepted"}
+    assert {r.json()["status"] for r in again} == {"duplicate"}
+    records = await _raw_records(receiver_settings, kafka_bootstrap)
+    assert sorted(r.value for r in records) == sorted(raw for raw, _ in deliveries)
+    assert (
+        await pg.fetchval("SELECT count(*) FROM webhook_receipts WHERE state = 'persisted'") == 200
+    )
+
+
+async def test_the_receiver_creates_the_raw_topic_never_expiring(
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient, pg_schema: str, test_settings: Any,
+    serve: Any,
+) -> None:  # fmt: skip
+    prefix = f"test-{uuid.uuid4().hex[:10]}."
+    settings = WebhookSettings.model_validate(
+        {
+            "ed25519_public_keys": (PEM,),
+            "kafka_bootstrap_servers": kafka_bootstrap,
+            "topic_prefix": prefix,
+            "topic_partitions": 4,
+            "database_url": test_settings.database_url,
+            "database_schema": pg_schema,
+        }
+    )
+    client = await serve(settings)
+    raw, headers = _signed()
+    assert (await client.post(URL, content=raw, headers=headers)).status_code == 200
+    topic = f"{prefix}ghl.raw.v1"
+    try:
+        assert await partitions_of(kafka_bootstrap, topic) == [0, 1, 2, 3]
+        [described] = await kafka_admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
+        configs = {c[0]: c[1] for c in described.resources[0][4]}
+        assert (configs["retention.ms"], configs["retention.bytes"]) == ("-1", "-1")
+        assert configs["cleanup.policy"] == "delete"
+    finally:
+        await kafka_admin.delete_topics([topic])

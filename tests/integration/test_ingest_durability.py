@@ -1,0 +1,333 @@
+"""Durability of the webhook receiver: `ghl-sync webhooks` runs as a real process against a
+real broker, a GHL-like sender streams signed deliveries and retries every non-2xx (GHL does),
+and mid-stream either the receiver is killed with SIGKILL or the broker is restarted. Every
+delivery that got a 2xx must be on `ghl.raw.v1` afterwards.
+
+The broker restart uses a private broker of its own (free ports, a temporary state folder,
+the stack's cached jars): the shared stack's broker is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from services.stack import StackSettings
+from services.stack.kafka import KafkaServer
+from streams.admin import partitions_of
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+GHL_SYNC = str(Path(sys.executable).parent / "ghl-sync")
+KEY = ed25519.Ed25519PrivateKey.generate()
+PEM = (
+    KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+PATH = "/webhooks/ghl"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _delivery(n: int) -> tuple[str, bytes, dict[str, str]]:
+    webhook_id = str(uuid.uuid4())
+    data = {
+        "type": "ContactUpdate",
+        "locationId": "locD",
+        "id": f"c{n % 50}",
+        "firstName": f"n{n}",
+        "webhookId": webhook_id,
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GHL-Signature": base64.b64encode(KEY.sign(raw)).decode(),
+    }
+    return webhook_id, raw, headers
+
+
+@dataclass
+class _Receiver:
+    """`ghl-sync webhooks` as a child process, configured through its environment."""
+
+    env: dict[str, str]
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [GHL_SYNC, "webhooks"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+
+    async def ready(self, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    pytest.fail(f"receiver exited: {self.log.read_text()[-3000:]}")
+                try:
+                    if (await client.get("/healthz", timeout=1.0)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        pytest.fail(f"receiver not serving after {within}s: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@dataclass
+class _Outcome:
+    sent: float
+    answered: float
+    status: int | None  # None: no answer (refused, reset, timed out)
+
+
+@dataclass
+class _Ghl:
+    """Sends deliveries like GHL: each one again and again until it gets a 2xx."""
+
+    url: str
+    accepted: set[str] = field(default_factory=set)
+    outcomes: list[_Outcome] = field(default_factory=list)
+    _milestones: list[tuple[int, asyncio.Event]] = field(default_factory=list)
+
+    def reached(self, accepted: int) -> asyncio.Event:
+        """Set once `accepted` deliveries got their 2xx."""
+        event = asyncio.Event()
+        self._milestones.append((accepted, event))
+        if len(self.accepted) >= accepted:
+            event.set()
+        return event
+
+    async def stream(self, count: int, *, concurrency: int = 8, pace: float = 0.0) -> None:
+        gate = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(base_url=self.url, timeout=10.0) as client:
+
+            async def one(n: int) -> None:
+                webhook_id, raw, headers = _delivery(n)
+                async with gate:
+                    for _ in itertools.count():
+                        if await self._send(client, raw, headers):
+                            break
+                        await asyncio.sleep(0.1)  # GHL waits minutes; compressed here
+                    self.accepted.add(webhook_id)
+                    for count, event in self._milestones:
+                        if len(self.accepted) >= count:
+                            event.set()
+                    await asyncio.sleep(pace)
+
+            await asyncio.gather(*(one(n) for n in range(count)))
+
+    async def _send(self, client: httpx.AsyncClient, raw: bytes, headers: dict[str, str]) -> bool:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        try:
+            status: int | None = (await client.post(PATH, content=raw, headers=headers)).status_code
+        except httpx.HTTPError:
+            status = None
+        self.outcomes.append(_Outcome(sent, loop.time(), status))
+        return status is not None and 200 <= status < 300
+
+
+async def _webhook_ids_on(bootstrap: str, topic: str) -> list[str]:
+    """Every record's `ghl-webhook-id`, reading each partition to its end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+        assert partitions, f"{topic} does not exist"
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        ids: list[str] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                ids.extend(dict(r.headers)["ghl-webhook-id"].decode() for r in records)
+        return ids
+    finally:
+        await consumer.stop()
+
+
+def _receiver_env(
+    *, port: int, bootstrap: str, prefix: str, database_url: str, schema: str
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GHL_SYNC_WEBHOOKS_PORT": str(port),
+        "GHL_SYNC_WEBHOOKS_ED25519_PUBLIC_KEYS": json.dumps([PEM]),
+        "GHL_SYNC_WEBHOOKS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "GHL_SYNC_WEBHOOKS_TOPIC_PREFIX": prefix,
+        "GHL_SYNC_WEBHOOKS_TOPIC_PARTITIONS": "3",
+        "GHL_SYNC_WEBHOOKS_DATABASE_URL": database_url,
+        "GHL_SYNC_WEBHOOKS_DATABASE_SCHEMA": schema,
+        # A killed receiver's claims expire fast, so the test need not wait 30 s for them.
+        "GHL_SYNC_WEBHOOKS_CLAIM_LEASE_SECONDS": "2",
+        "GHL_SYNC_WEBHOOKS_PRODUCE_TIMEOUT_SECONDS": "2",
+        "GHL_SYNC_WEBHOOKS_RETRY_AFTER_SECONDS": "1",
+    }
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[_Receiver]]:
+    started: list[_Receiver] = []
+    yield started
+    for receiver in started:
+        receiver.stop()
+
+
+async def test_receiver_killed_mid_stream_loses_no_acknowledged_delivery(
+    kafka_bootstrap: str, pg_schema: str, test_settings: Any, tmp_path: Path, receivers: Any
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:10]}."
+    port = _free_port()
+    env = _receiver_env(
+        port=port, bootstrap=kafka_bootstrap, prefix=prefix,
+        database_url=test_settings.database_url, schema=pg_schema,
+    )  # fmt: skip
+    receiver = _Receiver(env, port, tmp_path / "receiver.log")
+    receivers.append(receiver)
+    receiver.start()
+    await receiver.ready()
+    ghl = _Ghl(receiver.url)
+    total = 600
+
+    async def kill_mid_stream() -> int:
+        await ghl.reached(total // 3).wait()
+        receiver.kill()
+        killed_at = len(ghl.accepted)
+        await asyncio.sleep(0.5)  # GHL keeps sending meanwhile: refused connections
+        receiver.start()
+        await receiver.ready()
+        return killed_at
+
+    async with asyncio.timeout(90):
+        killed_at, _ = await asyncio.gather(kill_mid_stream(), ghl.stream(total))
+
+    assert killed_at < total, "the kill came after the stream ended"
+    assert any(o.status is None for o in ghl.outcomes), "no delivery saw the receiver die"
+    assert len(ghl.accepted) == total
+    on_topic = await _webhook_ids_on(kafka_bootstrap, f"{prefix}ghl.raw.v1")
+    assert ghl.accepted <= set(on_topic), "acknowledged deliveries missing from ghl.raw.v1"
+
+
+def _start_broker(broker: KafkaServer) -> None:
+    # The broker outlives the Popen object `start` drops on return, which warns by design.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        broker.start()
+
+
+@pytest.fixture
+async def private_broker(tmp_path: Path) -> AsyncIterator[tuple[KafkaServer, str]]:
+    # Free ports rather than fixed ones: two runs of the suite on one machine must not collide.
+    settings = StackSettings(
+        state_dir=tmp_path / "stack", kafka_port=_free_port(), kafka_controller_port=_free_port()
+    )
+    broker = KafkaServer(settings)
+    # Reuse the shared stack's cached jars instead of resolving them again.
+    broker.libs.parent.mkdir(parents=True)
+    broker.libs.symlink_to(ROOT / ".stack" / "kafka" / broker.libs.name)
+    await asyncio.to_thread(_start_broker, broker)
+    try:
+        yield broker, settings.kafka_bootstrap
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+async def test_broker_restart_mid_stream_loses_no_acknowledged_delivery(
+    private_broker: tuple[KafkaServer, str], pg_schema: str, test_settings: Any, tmp_path: Path,
+    receivers: Any,
+) -> None:  # fmt: skip
+    broker, bootstrap = private_broker
+    prefix = f"test-{uuid.uuid4().hex[:10]}."
+    port = _free_port()
+    env = _receiver_env(
+        port=port, bootstrap=bootstrap, prefix=prefix,
+        database_url=test_settings.database_url, schema=pg_schema,
+    )  # fmt: skip
+    receiver = _Receiver(env, port, tmp_path / "receiver.log")
+    receivers.append(receiver)
+    receiver.start()
+    await receiver.ready()
+    ghl = _Ghl(receiver.url)
+    loop = asyncio.get_running_loop()
+    outage: list[float] = []
+
+    async def restart_mid_stream() -> None:
+        await ghl.reached(100).wait()
+        await asyncio.to_thread(broker.stop)
+        outage.append(loop.time())
+        await asyncio.sleep(3.0)  # the broker is down: every answer now must be non-2xx
+        outage.append(loop.time())
+        await asyncio.to_thread(_start_broker, broker)
+
+    # Paced, so the stream outlasts the restart: ~8 deliveries in flight, 40 ms apart each.
+    async with asyncio.timeout(90):
+        await asyncio.gather(restart_mid_stream(), ghl.stream(800, pace=0.04))
+
+    down, up = outage
+    during = [o for o in ghl.outcomes if o.sent >= down and o.answered <= up]
+    assert during, "no delivery was attempted while the broker was down"
+    assert not [o for o in during if o.status and 200 <= o.status < 300], "2xx while down"
+    assert any(o.status == 429 for o in during)
+    assert len(ghl.accepted) == 800
+    assert max(o.answered for o in ghl.outcomes) > up, "the stream ended before the restart"
+    on_topic = await _webhook_ids_on(bootstrap, f"{prefix}ghl.raw.v1")
+    assert ghl.accepted <= set(on_topic), "acknowledged deliveries missing from ghl.raw.v1"
