@@ -127,8 +127,10 @@ class _Demo:
             + "]",
             "GHL_SYNC_POLLER_CYCLE_SECONDS": str(self.s.poll_seconds),
             "GHL_SYNC_POLLER_TASK_SWEEP_SECONDS": str(self.s.poll_seconds),
-            "GHL_SYNC_POLLER_CHILDREN_SWEEP_SECONDS": str(self.s.poll_seconds * 2),
-            "GHL_SYNC_POLLER_RECONCILE_SECONDS": str(self.s.poll_seconds * 2),
+            # Full passes (every contact's notes and appointments) cost 2 requests a contact:
+            # rarer than the cheap contact and task polls.
+            "GHL_SYNC_POLLER_CHILDREN_SWEEP_SECONDS": str(self.s.poll_seconds * 4),
+            "GHL_SYNC_POLLER_RECONCILE_SECONDS": str(self.s.poll_seconds * 4),
             # The simulator's search has no index lag to wait out.
             "GHL_SYNC_POLLER_RECONCILE_GRACE_SECONDS": str(self.s.poll_seconds),
             "GHL_SYNC_WEBHOOKS_PORT": str(self.s.webhooks_port),

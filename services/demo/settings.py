@@ -15,11 +15,11 @@ class DemoSettings(BaseSettings):
 
     locations: int = Field(default=5, ge=1, description="Simulated GHL locations.")
     contacts: int = Field(
-        default=500,
+        default=300,
         ge=1,
         description="Contacts per location (with tasks, notes, tags and appointments). The "
-        "backfill reads each contact's notes and appointments, 2 requests per contact at 10 "
-        "requests/s per location: 500 contacts take about two minutes.",
+        "backfill and every full poll read each contact's notes and appointments, 2 requests "
+        "per contact at 10 requests/s per location: 300 contacts take about a minute.",
     )
     seed: int = Field(default=7, description="Seed of the simulated data.")
     activity_seconds: float = Field(default=60.0, gt=0, description="Live activity duration.")
@@ -33,7 +33,7 @@ class DemoSettings(BaseSettings):
     duplicate_webhooks: float = Field(default=0.05, ge=0, le=1, description="Sent twice.")
     reorder_webhooks: float = Field(default=0.05, ge=0, le=1, description="Delivered late.")
     converge_timeout: float = Field(
-        default=240.0, gt=0, description="Seconds to wait for convergence after the activity."
+        default=420.0, gt=0, description="Seconds to wait for convergence after the activity."
     )
     poll_seconds: float = Field(
         default=15.0, gt=0, description="Poller cycle during the demo (shorter than default)."

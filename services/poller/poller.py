@@ -111,20 +111,27 @@ class Poller:
         self._sink = sink
         self._s = settings
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._limit = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        # Per location: each location has a budget of its own, so one location's queue of
+        # children fetches must not hold the slots another location could use.
+        self._limits: dict[str, asyncio.Semaphore] = {}
 
     async def run_forever(self) -> None:
         """Cycle every location every `cycle_seconds` until cancelled."""
         while True:
             locations = list(self._s.locations) or await self._store.locations_with_tokens()
-            for location_id in locations:
-                try:
-                    report = await self.run_cycle(location_id)
-                except GhlError as exc:
-                    log.warning("poll cycle failed: location=%s error=%s", location_id, exc)
-                    continue
-                log.info("poll cycle: %s", report)
+            # Locations are polled side by side: their rate budgets are separate, so one
+            # location's long full pass never delays another's.
+            await asyncio.gather(*(self._cycle_logged(location) for location in locations))
             await asyncio.sleep(self._s.cycle_seconds)
+
+    async def _cycle_logged(self, location_id: str) -> None:
+        try:
+            report = await self.run_cycle(location_id)
+        except GhlError as exc:
+            log.warning("poll cycle failed: location=%s error=%s", location_id, exc)
+            return
+        log.info("poll cycle: %s", report)
 
     def _due(self, last: datetime | None, every: float, now: datetime) -> bool:
         return last is None or (now - last).total_seconds() >= every
@@ -228,7 +235,8 @@ class Poller:
         return contacts, max(stamps, default=None)
 
     async def _children(self, location_id: str, contact_id: str) -> list[Event]:
-        async with self._limit:
+        limit = self._limits.setdefault(location_id, asyncio.Semaphore(self._concurrency))
+        async with limit:
             try:
                 notes = await self._client.list_notes(
                     location_id, contact_id, priority=Priority.POLL
