@@ -1,4 +1,4 @@
-"""JSON Schema files for downstream consumers of `ghl.events`.
+"""JSON Schema files for downstream consumers of `ghl.events`, and of APPNAME's commands.
 
 One file per event type at its current version, `<event_type>.v<schema_version>.json`, plus
 `index.json` listing them. The schemas describe events as `encode_event` writes them
@@ -14,9 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from schemas.commands import COMMAND_TYPES, CommandResult
 from schemas.registry import CURRENT_SCHEMA_VERSIONS, EVENT_TYPES
 
-__all__ = ["check_json_schemas", "export_json_schemas", "render_json_schemas"]
+__all__ = [
+    "check_command_schemas",
+    "check_json_schemas",
+    "export_command_schemas",
+    "export_json_schemas",
+    "render_command_schemas",
+    "render_json_schemas",
+]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _INDEX = "index.json"
@@ -99,3 +107,70 @@ def check_json_schemas(directory: Path) -> list[str]:
             if _is_owned(path.name)
         }
     return _problems(render_json_schemas(), present)
+
+
+# -- commands -------------------------------------------------------------------------------
+
+_COMMAND_OWNED = re.compile(r"[a-z_]+\.[a-z_]+\.json|command-result\.json")
+
+
+def _is_command_owned(name: str) -> bool:
+    return name == _INDEX or _COMMAND_OWNED.fullmatch(name) is not None
+
+
+def render_command_schemas() -> dict[str, str]:
+    """The command schema files, `<command_type>.json`, `command-result.json` and `index.json`.
+
+    They describe commands as APPNAME sends them (validation mode: what is accepted).
+    """
+    files: dict[str, str] = {}
+    entries = []
+    for command_type in sorted(COMMAND_TYPES):
+        cls = COMMAND_TYPES[command_type]
+        name = f"{command_type}.json"
+        files[name] = _render({"$schema": _DIALECT, **cls.model_json_schema(mode="validation")})
+        entries.append({"command_type": command_type, "file": name, "title": cls.__name__})
+    files["command-result.json"] = _render(
+        {"$schema": _DIALECT, **CommandResult.model_json_schema(mode="serialization")}
+    )
+    files[_INDEX] = _render(
+        {
+            "topic": "{app_name}.commands.v1",
+            "results_topic": "{app_name}.command-results.v1",
+            "discriminator": "command_type",
+            "key": "{location_id}:{contact_id} (contact create: {location_id}:new:{command_id})",
+            "commands": entries,
+            "result": "command-result.json",
+        }
+    )
+    return files
+
+
+def export_command_schemas(directory: Path) -> list[Path]:
+    """Write the command schema files into `directory`; stale ones of its naming are deleted."""
+    directory.mkdir(parents=True, exist_ok=True)
+    expected = render_command_schemas()
+    for path in sorted(directory.glob("*.json")):
+        if _is_command_owned(path.name) and path.name not in expected:
+            path.unlink()
+    written = []
+    for name, text in expected.items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8", newline="\n")
+        written.append(path)
+    return written
+
+
+def check_command_schemas(directory: Path) -> list[str]:
+    """Names of command schema files in `directory` that are stale, missing or extra."""
+    expected = render_command_schemas()
+    present = {}
+    if directory.is_dir():
+        present = {
+            path.name: path.read_text(encoding="utf-8")
+            for path in directory.glob("*.json")
+            if _is_command_owned(path.name)
+        }
+    names = {name for name in expected if present.get(name) != expected[name]}
+    names.update(name for name in present if name not in expected)
+    return sorted(names)

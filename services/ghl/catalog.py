@@ -4,7 +4,8 @@ sync touches, and which of our parts support it.
 `client` comes from the client's own registry (methods marked with their operationId); for
 triggers it is always False, since webhooks are received by `services/webhooks`, not the client.
 `simulator` comes from the routes of the simulator's app when it can be imported (for triggers:
-the event name appears in the simulator's code); `writer` is not wired yet.
+the event name appears in the simulator's code); `writer` is True for the write operations a
+command of `services/writer` applies (never for triggers).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from typing import Any, Literal
 from services.ghl._client import supported_operations
 from services.ghl._operations import OPERATIONS
 
-__all__ = ["TRIGGERS", "CatalogEntry", "build_catalog", "simulator_routes"]
+__all__ = [
+    "TRIGGERS",
+    "CatalogEntry",
+    "build_catalog",
+    "simulator_routes",
+    "writer_operations",
+]
 
 TRIGGERS: dict[str, str | None] = {
     "ContactCreate": "contacts.readonly",
@@ -93,6 +100,15 @@ def simulator_routes() -> tuple[set[tuple[str, str]], str] | None:
     return routes, source
 
 
+def writer_operations() -> frozenset[str]:
+    """OperationIds the writer applies commands with (empty when it cannot be imported)."""
+    try:
+        module: Any = importlib.import_module("services.writer")
+    except ImportError:
+        return frozenset()
+    return frozenset(module.SUPPORTED_OPERATIONS)
+
+
 def build_catalog(
     simulator: tuple[Iterable[tuple[str, str]], str] | None = None,
 ) -> list[CatalogEntry]:
@@ -101,6 +117,7 @@ def build_catalog(
     routes = set(detected[0]) if detected else set()
     source = detected[1] if detected else ""
     client = supported_operations()
+    writer = writer_operations()
     entries = [
         CatalogEntry(
             kind="action",
@@ -111,7 +128,7 @@ def build_catalog(
             spec=op.spec,
             client=op.operation_id in client,
             simulator=(op.method, _shape(op.path)) in routes,
-            writer=False,
+            writer=op.operation_id in writer,
         )
         for op in OPERATIONS.values()
     ]

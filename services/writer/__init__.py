@@ -1,0 +1,37 @@
+"""The writer: applies APPNAME's commands to GHL exactly once, in order per contact.
+
+    settings = WriterSettings()
+    await run_writer(settings, ghl_settings=GhlSettings())
+
+See `_apply` for the exactly-once rules, `_conflicts` for the conflict policies and
+`_runtime` for ordering, offsets and the failure policy.
+"""
+
+from services.writer._apply import Applier
+from services.writer._conflicts import ConflictCheck, check_conflict
+from services.writer._main import SUPPORTED_OPERATIONS, run_writer
+from services.writer._outcome import Outcome
+from services.writer._runtime import Writer, WriterStats, writer_topics
+from services.writer.exceptions import PartitionBusy, Retry, WriterError
+from services.writer.settings import ConflictPolicy, WriterSettings
+from services.writer.store import AcceptedRow, CommandRow, WriterStore
+
+__all__ = [
+    "SUPPORTED_OPERATIONS",
+    "AcceptedRow",
+    "Applier",
+    "CommandRow",
+    "ConflictCheck",
+    "ConflictPolicy",
+    "Outcome",
+    "PartitionBusy",
+    "Retry",
+    "Writer",
+    "WriterError",
+    "WriterSettings",
+    "WriterStats",
+    "WriterStore",
+    "check_conflict",
+    "run_writer",
+    "writer_topics",
+]

@@ -1,0 +1,393 @@
+"""`Writer`: reads the commands topic, applies each contact's commands in order, publishes.
+
+Reading. The writer takes its partitions of the commands topic by assignment, not by a
+consumer group: each partition is held through a PostgreSQL advisory lock on one connection
+for the life of the process (a second writer waits; a killed writer's lock dies with its
+connection, so a restart resumes at once instead of waiting out a group session). The next
+offset per partition is kept in `consumer_offsets`.
+
+Order. Records are routed by key (`location:contact`) into lanes; a lane applies its commands
+one after the other, while lanes of other contacts run concurrently (at most
+`max_in_flight_per_location` per location at GHL). The saved offset of a partition is its
+lowest unfinished record, so a restart reads again only what may be unfinished; command state
+in PostgreSQL makes that harmless (a terminal command is skipped, or only republished).
+
+Failure policy. Bad data (an undecodable command, a reused command id with other content, a
+command GHL refuses) goes to the dead-letter topic with the reason. 429, 5xx and timeouts are
+retried with capped exponential backoff and jitter, never dropped. Anything else (database or
+broker lost, a bug) stops the writer; its supervisor restarts it and it resumes from state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import zlib
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas import (
+    CommandBase,
+    CommandDecodeError,
+    CommandError,
+    CommandResult,
+    command_digest,
+    command_key,
+    decode_command,
+    encode_event,
+)
+from services.ghl import GhlClient
+from services.writer._apply import Applier
+from services.writer._outcome import Outcome
+from services.writer.exceptions import Retry
+from services.writer.settings import WriterSettings
+from services.writer.store import CommandRow, WriterStore
+from streams.admin import ensure_topics, partitions_of
+from streams.settings import StreamsSettings
+from streams.topics import TopicNames, topic_names
+
+__all__ = ["Writer", "WriterStats", "writer_topics"]
+
+_log = logging.getLogger("services.writer")
+
+
+def writer_topics(settings: WriterSettings) -> TopicNames:
+    """The topic names the writer uses (the streams' names for the same prefix and app)."""
+    streams = StreamsSettings.model_construct(
+        app_name=settings.app_name, topic_prefix=settings.topic_prefix
+    )
+    return topic_names(streams)
+
+
+@dataclass
+class WriterStats:
+    """Counters for tests, benchmarks and logs."""
+
+    read: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    retries: int = 0
+    adopted: int = 0
+    dead_letters: int = 0
+    latencies: list[float] = field(default_factory=list)
+    """Seconds from the command's Kafka timestamp to GHL's answer, per applied command."""
+
+
+class _Offsets:
+    """Per partition: offsets read in order, and which are finished."""
+
+    def __init__(self, start: int) -> None:
+        self.next = start
+        self.pending: deque[int] = deque()
+        self.done: set[int] = set()
+
+    def commit_point(self) -> int:
+        while self.pending and self.pending[0] in self.done:
+            self.done.discard(self.pending.popleft())
+        return self.pending[0] if self.pending else self.next
+
+
+class Writer:
+    """The write-back service; `run()` until cancelled."""
+
+    def __init__(
+        self,
+        settings: WriterSettings,
+        *,
+        client: GhlClient,
+        pool: asyncpg.Pool,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._store = WriterStore(pool)
+        self._applier = Applier(client, self._store, settings)
+        self.topics = writer_topics(settings)
+        self.stats = WriterStats()
+        self._lanes: dict[str, deque[Any]] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._offsets: dict[int, _Offsets] = {}
+        self._location_slots: dict[str, asyncio.Semaphore] = {}
+        self._pending = 0
+        self._room = asyncio.Event()
+        self._fatal: BaseException | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def pending(self) -> int:
+        """Commands read and not yet finished."""
+        return self._pending
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Read and apply commands until cancelled; raises on a lost database or broker."""
+        s = self._settings
+        t = self.topics
+        await ensure_topics(
+            s.kafka_bootstrap_servers,
+            [t.commands, t.command_results, t.commands_dead_letters, t.events],
+            partitions=s.topic_partitions,
+        )
+        partitions = s.partitions or await partitions_of(s.kafka_bootstrap_servers, t.commands)
+        async with self._pool.acquire() as lock_conn:
+            for partition in partitions:
+                # Held until this connection closes: one writer per partition at a time.
+                await lock_conn.execute(
+                    "SELECT pg_advisory_lock($1)", _lock_key(t.commands, partition)
+                )
+            await self._run_assigned(partitions)
+
+    async def _run_assigned(self, partitions: Sequence[int]) -> None:
+        s = self._settings
+        topic = self.topics.commands
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=2000,
+        )
+        await producer.start()
+        await consumer.start()
+        self._producer = producer
+        flusher: asyncio.Task[None] | None = None
+        try:
+            tps = [TopicPartition(topic, p) for p in partitions]
+            consumer.assign(tps)
+            stored = await self._store.stored_offsets(s.consumer_name, topic)
+            beginnings = await consumer.beginning_offsets(tps)
+            for tp in tps:
+                start = stored.get(tp.partition, beginnings[tp])
+                consumer.seek(tp, start)
+                self._offsets[tp.partition] = _Offsets(start)
+            flusher = asyncio.create_task(self._flush_offsets_forever())
+            await self._read(consumer)
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await flusher
+            for task in list(self._lane_tasks):
+                task.cancel()
+            await asyncio.gather(*self._lane_tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self._flush_offsets()
+            await consumer.stop()
+            await producer.stop()
+
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            if self._fatal is not None:
+                raise self._fatal
+            if self._pending >= self._settings.max_pending:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), 0.5)
+                continue
+            batch = await consumer.getmany(timeout_ms=100, max_records=2000)
+            for tp, records in batch.items():
+                offsets = self._offsets[tp.partition]
+                for record in records:
+                    offsets.pending.append(record.offset)
+                    offsets.next = record.offset + 1
+                    self._pending += 1
+                    self.stats.read += 1
+                    self._route(record)
+
+    def _route(self, record: Any) -> None:
+        key = record.key.decode(errors="replace") if record.key else f"p{record.partition}"
+        lane = self._lanes.get(key)
+        if lane is not None:
+            lane.append(record)
+            return
+        self._lanes[key] = deque([record])
+        task = asyncio.create_task(self._run_lane(key))
+        self._lane_tasks.add(task)
+        task.add_done_callback(self._lane_finished)
+
+    def _lane_finished(self, task: asyncio.Task[None]) -> None:
+        self._lane_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._fatal is None:
+            self._fatal = task.exception()
+
+    async def _run_lane(self, key: str) -> None:
+        lane = self._lanes[key]
+        while lane:
+            record = lane[0]
+            await self._process(record)
+            lane.popleft()
+            self._offsets[record.partition].done.add(record.offset)
+            self._pending -= 1
+            self._room.set()
+        del self._lanes[key]
+
+    async def _flush_offsets_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.offset_flush_seconds)
+            await self._flush_offsets()
+
+    async def _flush_offsets(self) -> None:
+        points = {p: o.commit_point() for p, o in self._offsets.items()}
+        await self._store.save_offsets(self._settings.consumer_name, self.topics.commands, points)
+
+    # -- one command --------------------------------------------------------------------------
+
+    async def _process(self, record: Any) -> None:
+        decoded = decode_command(record.value)
+        if isinstance(decoded, CommandDecodeError):
+            _log.error(
+                "undecodable command on %s partition %d offset %d (command id %s): %s",
+                record.topic, record.partition, record.offset, decoded.command_id, decoded.reason,
+            )  # fmt: skip
+            await self._dead_letter(record.key, record.value, "invalid", decoded.reason)
+            return
+        command: CommandBase = decoded
+        digest = command_digest(command)
+        slots = self._location_slots.setdefault(
+            command.location_id, asyncio.Semaphore(self._settings.max_in_flight_per_location)
+        )
+        submitted = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        tries = 0
+        while True:
+            async with slots:
+                row = await self._store.claim(
+                    command_id=command.command_id,
+                    location_id=command.location_id,
+                    contact_id=command.target_contact_id,
+                    command_type=command.command_type,
+                    digest=digest,
+                    command_json=record.value.decode(),
+                    partition=record.partition,
+                    offset=record.offset,
+                    submitted_at=submitted,
+                )
+                if row.digest != digest:
+                    reason = f"command id {command.command_id} was already used for another command"
+                    _log.error(
+                        "%s (partition %d offset %d)", reason, record.partition, record.offset
+                    )
+                    await self._dead_letter(record.key, record.value, "duplicate_id", reason)
+                    return
+                if row.terminal:
+                    self.stats.skipped += 1
+                    if not row.published:
+                        await self._publish_stored(command, row)
+                    return
+                try:
+                    outcome = await self._applier.apply(command, row)
+                    break
+                except Retry as retry:
+                    tries += 1
+                    self.stats.retries += 1
+                    pause = max(retry.after, self._backoff(tries))
+                    _log.warning(
+                        "command %s (%s, partition %d offset %d) will be retried in %.1fs: %s",
+                        command.command_id, command.command_type, record.partition,
+                        record.offset, pause, retry,
+                    )  # fmt: skip
+            await asyncio.sleep(pause)
+        await self._finish(command, record, row, outcome, tries)
+
+    def _backoff(self, tries: int) -> float:
+        first, most = self._settings.retry_backoff, self._settings.retry_backoff_max
+        cap = min(first * 2.0 ** (tries - 1), most)
+        return cap / 2 + random.random() * cap / 2
+
+    async def _finish(
+        self, command: CommandBase, record: Any, row: CommandRow, outcome: Outcome, tries: int
+    ) -> None:
+        attempts = max(row.attempts, 1) + tries
+        result = CommandResult(
+            command_id=command.command_id,
+            command_type=command.command_type,
+            location_id=command.location_id,
+            contact_id=outcome.contact_id,
+            state=outcome.state,
+            entity_type=outcome.entity_type,
+            entity_id=outcome.entity_id,
+            snapshot=outcome.snapshot,
+            error=outcome.error,
+            conflict=outcome.conflict,
+            adopted=outcome.adopted,
+            attempts=attempts,
+            correlation_id=command.correlation_id or command.command_id,
+            completed_at=datetime.now(UTC),
+        )
+        result_json = result.model_dump_json(exclude_none=True)
+        events = [encode_event(e).decode() for e in outcome.events]
+        await self._store.finish(
+            command.command_id,
+            state=outcome.state,
+            result_json=result_json,
+            events=events,
+            contact_id=outcome.contact_id,
+            entity_type=outcome.entity_type,
+            entity_id=outcome.entity_id,
+            attempts=attempts,
+            ghl_done_at=outcome.ghl_done_at,
+            conflict=outcome.conflict,
+        )
+        setattr(self.stats, outcome.state, getattr(self.stats, outcome.state) + 1)
+        self.stats.adopted += outcome.adopted
+        if outcome.ghl_done_at is not None and outcome.state == "succeeded":
+            self.stats.latencies.append(max(time.time() - record.timestamp / 1000, 0.0))
+        await self._publish(command, result_json, events, outcome.state, outcome.error)
+
+    async def _publish_stored(self, command: CommandBase, row: CommandRow) -> None:
+        assert row.result is not None
+        result = CommandResult.model_validate_json(row.result)
+        await self._publish(command, row.result, row.events, result.state, result.error)
+
+    async def _publish(
+        self,
+        command: CommandBase,
+        result_json: str,
+        events: Sequence[str],
+        state: str,
+        error: CommandError | None,
+    ) -> None:
+        producer = self._producer
+        assert producer is not None
+        key = command_key(command).encode()
+        sends = [await producer.send(self.topics.command_results, result_json.encode(), key=key)]
+        for event in events:
+            head = json.loads(event)
+            event_key = f"{head['location_id']}:{head['contact_id']}".encode()
+            sends.append(await producer.send(self.topics.events, event.encode(), key=event_key))
+        if state == "failed" and error is not None:
+            await self._dead_letter(
+                key, command.model_dump_json(exclude_none=True).encode(), error.code, error.message
+            )
+        await asyncio.gather(*sends)
+        await self._store.mark_published([command.command_id])
+
+    async def _dead_letter(self, key: bytes | None, value: bytes, code: str, reason: str) -> None:
+        producer = self._producer
+        assert producer is not None
+        headers = [("reason", reason[:1000].encode()), ("code", code.encode())]
+        await producer.send_and_wait(
+            self.topics.commands_dead_letters, value, key=key, headers=headers
+        )
+        self.stats.dead_letters += 1
+
+
+def _lock_key(topic: str, partition: int) -> int:
+    # A stable 32-bit key per (topic, partition); advisory locks share one keyspace.
+    return zlib.crc32(f"ghl-sync-writer|{topic}|{partition}".encode())

@@ -1,0 +1,67 @@
+"""Settings of the writer (`ghl-sync writer`), env prefix `GHL_SYNC_WRITER_`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConflictPolicy", "WriterSettings"]
+
+ConflictPolicy = Literal["reject", "merge", "force"]
+
+
+class WriterSettings(BaseSettings):
+    """Where commands come from, where state and results go, and how hard to retry."""
+
+    model_config = SettingsConfigDict(env_prefix="GHL_SYNC_WRITER_", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    app_name: str = Field(default="appname", description="Same as GHL_SYNC_STREAMS_APP_NAME.")
+    topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
+    topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics it creates.")
+    partitions: list[int] | None = Field(
+        default=None,
+        description="Command partitions this process applies (JSON list); default: all. Each "
+        "partition is held by one writer at a time (a PostgreSQL advisory lock).",
+    )
+    consumer_name: str = Field(
+        default="writer", description="Name under which command offsets are stored."
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        description="Command state, offsets, budgets, tokens (secret: may hold a password).",
+    )
+    database_schema: str = Field(default="public")
+    conflict_policy: ConflictPolicy = Field(
+        default="reject",
+        description="When `expected_version` is older than GHL's: reject the command, merge "
+        "by field, or force it through; every conflict is recorded.",
+    )
+    location_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Location id -> static access token (JSON); when empty, OAuth tokens "
+        "from the database (or GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN) are used.",
+    )
+    max_in_flight_per_location: int = Field(
+        default=24, ge=1, description="Commands of one location at GHL at once."
+    )
+    max_pending: int = Field(
+        default=20_000, ge=1, description="Commands read but not finished before reading pauses."
+    )
+    retry_backoff: float = Field(default=0.5, gt=0, description="First retry pause, seconds.")
+    retry_backoff_max: float = Field(default=30.0, gt=0, description="Longest retry pause.")
+    lookup_delay: float = Field(
+        default=0.5,
+        ge=0,
+        description="Seconds to wait before looking for a create whose outcome is unknown, so "
+        "a request still being processed by GHL can land first.",
+    )
+    created_skew_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="A contact found by duplicate search counts as ours only if GHL added it "
+        "no earlier than this many seconds before our first send (clock skew).",
+    )
+    offset_flush_seconds: float = Field(default=0.5, gt=0)
