@@ -1,15 +1,23 @@
-"""`ghl-sync worker`: the Faust worker running ghl-sync's stream processors."""
+"""`ghl-sync worker`: the Faust worker running ghl-sync's stream processors.
+
+With `metrics_port` set, the port serves `/metrics`, `/livez` (the worker's event loop is
+turning) and `/readyz` (every processor is running; a processor that stopped makes the worker
+unready until the restart that its failure policy asks for).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import faust
-import prometheus_client
 
+from services.status.health import HealthServer, Heartbeat, Readiness
 from streams.admin import ensure_topics
 from streams.app import create_app
-from streams.normalize import register_normalize
+from streams.normalize import FetcherFactory, GhlFetcher, register_normalize
+from streams.normalize.consumer import _default_fetcher
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -17,19 +25,58 @@ from streams.topics import topic_names
 __all__ = ["build_worker_app", "run_worker"]
 
 
-def build_worker_app(settings: StreamsSettings) -> faust.App:
-    """The Faust app with every processor of the worker attached."""
+def build_worker_app(
+    settings: StreamsSettings,
+    *,
+    heartbeat: Heartbeat | None = None,
+    readiness: Readiness | None = None,
+) -> faust.App:
+    """The Faust app with every processor of the worker attached.
+
+    `readiness` gets one condition per processor, met while it runs; `heartbeat` beats from
+    the app's event loop.
+    """
     app = create_app(settings)
+    ready = readiness or Readiness()
+    ready.require(*settings.processors)
+    if heartbeat is not None:
+        beat = heartbeat
+
+        async def run_heartbeat() -> None:
+            await beat.run()
+
+        app.task(run_heartbeat)
     if "projections" in settings.processors:
         projections = ProjectionConsumer(settings)
 
         async def run_projections() -> None:
-            await projections.run()
+            ready.set("projections")
+            try:
+                await projections.run()
+            finally:
+                ready.set("projections", False)
 
         app.task(run_projections)
     if "normalize" in settings.processors:
-        register_normalize(app, settings)
+        register_normalize(
+            app, settings, fetcher_factory=_marking(_default_fetcher(settings), ready)
+        )
     return app
+
+
+def _marking(factory: FetcherFactory, ready: Readiness) -> FetcherFactory:
+    """`factory`, with the `normalize` condition met while the fetcher it opened is in use."""
+
+    @contextlib.asynccontextmanager
+    async def open_fetcher() -> AsyncIterator[GhlFetcher]:
+        async with factory() as fetcher:
+            ready.set("normalize")
+            try:
+                yield fetcher
+            finally:
+                ready.set("normalize", False)
+
+    return open_fetcher
 
 
 def run_worker(settings: StreamsSettings, *, loglevel: str = "info") -> None:
@@ -41,8 +88,9 @@ def run_worker(settings: StreamsSettings, *, loglevel: str = "info") -> None:
             partitions=settings.topic_partitions,
         )
     )
+    heartbeat, readiness = Heartbeat(), Readiness()
     if settings.metrics_port:
-        prometheus_client.start_http_server(settings.metrics_port)
-    app = build_worker_app(settings)
+        HealthServer(heartbeat=heartbeat, readiness=readiness).start(settings.metrics_port)
+    app = build_worker_app(settings, heartbeat=heartbeat, readiness=readiness)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

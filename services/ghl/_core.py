@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from services.ghl import _metrics
 from services.ghl._exceptions import (
     AuthError,
     GhlError,
@@ -148,6 +149,7 @@ class ClientCore:
         token = await self._tokens.access_token(location_id)
         while True:
             permit = await self._limiter.acquire(location_id, priority)
+            sent = time.perf_counter()
             try:
                 response = await self._http.request(
                     op.method,
@@ -157,6 +159,7 @@ class ClientCore:
                     headers={"Authorization": f"Bearer {token}", "Version": op.version},
                 )
             except httpx.HTTPError as exc:
+                _metrics.record_no_answer(op.label)
                 if safe or isinstance(exc, _NOT_SENT):
                     if server_retries < self._settings.max_retries:
                         await self._pause(op, location_id, server_retries, type(exc).__name__)
@@ -172,6 +175,9 @@ class ClientCore:
                     operation=op.label,
                 ) from exc
             headers = RateLimitHeaders.parse(response.headers)
+            _metrics.record_answer(
+                op.label, location_id, response.status_code, time.perf_counter() - sent, headers
+            )
             if headers is not None:
                 await self._limiter.observe(permit, headers)
             status = response.status_code

@@ -46,7 +46,11 @@ async def _wiring() -> AsyncIterator[_Wired]:
         max_size=8,
         server_settings={"search_path": settings.database_schema},
     )
-    sink = EventSink(settings.kafka_bootstrap_servers, settings.events_topic)
+    sink = EventSink(
+        settings.kafka_bootstrap_servers,
+        settings.events_topic,
+        partitions=settings.topic_partitions,
+    )
     await sink.start()
     client = build_client(
         ghl,
@@ -65,16 +69,22 @@ def register(app: typer.Typer) -> None:
     """Add `poller` and `backfill` to the main command line."""
 
     @app.command("poller")
-    def poller() -> None:
+    def poller(
+        metrics_port: Annotated[
+            int, typer.Option(help="Port of /metrics, /livez and /readyz (0: off).")
+        ] = 9102,
+    ) -> None:
         """Poll every location: contacts by dateUpdated, task sweeps, notes, appointments,
         deletion reconciliation; events go straight to ghl.events."""
+        from services.poller._health import serving_health
         from services.poller._store import PollerStore
         from services.poller.poller import Poller
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
         async def main() -> None:
-            async with _wiring() as w:
+            async with serving_health(metrics_port) as ready, _wiring() as w:
+                ready.set("wired")
                 await Poller(w.client, PollerStore(w.pool), w.sink, w.settings).run_forever()
 
         asyncio.run(main())

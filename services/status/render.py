@@ -1,0 +1,159 @@
+"""A `StatusReport` as rich tables (for people) or JSON (for machines)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from services.status.report import LocationStatus, PartitionLag, StatusReport
+
+__all__ = ["render_json", "render_tables", "since", "span"]
+
+
+def span(seconds: float) -> str:
+    """A duration, short: `45s`, `12m`, `3h05m`, `2d04h`."""
+    s = int(abs(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s // 60 % 60:02d}m"
+    return f"{s // 86400}d{s // 3600 % 24:02d}h"
+
+
+def since(when: datetime | None, now: datetime) -> str:
+    """`5m ago`, `in 3m` (a time ahead of the database clock), or `-`."""
+    if when is None:
+        return "-"
+    seconds = (now - when).total_seconds()
+    return f"{span(seconds)} ago" if seconds >= 0 else f"in {span(seconds)}"
+
+
+def _backfill(loc: LocationStatus) -> str:
+    b = loc.backfill
+    if b is None:
+        return "-"
+    state = "done" if b.finished_at is not None else b.phase
+    return f"{state}: {b.contacts_done:,} contacts, {b.tasks_done:,} tasks"
+
+
+def _token(loc: LocationStatus) -> Text:
+    t = loc.token
+    if t is None:
+        return Text("none", style="yellow")
+    if t.expires_in_seconds <= 0:
+        return Text(f"expired {span(t.expires_in_seconds)} ago", style="red")
+    return Text(f"in {span(t.expires_in_seconds)}")
+
+
+def _budget(loc: LocationStatus) -> Text:
+    b = loc.budget
+    if b is None:
+        return Text("-")
+    style = "red" if b.daily_left == 0 or b.window_left == 0 else ""
+    queued = f", queued {b.next_slot_in_seconds:.1f}s" if b.next_slot_in_seconds >= 0.05 else ""
+    return Text(
+        f"{b.window_left}/{b.window_requests} per {b.window_seconds:g}s, "
+        f"{b.daily_left:,}/{b.daily_limit:,} today{queued}",
+        style=style,
+    )
+
+
+def _locations(report: StatusReport) -> Table:
+    now = report.collected_at
+    table = Table(title="Locations", title_justify="left")
+    for column in ("location", "contacts", "cursor", "last poll", "last webhook", "backfill"):
+        table.add_column(column)
+    table.add_column("token expires")
+    table.add_column("budget left")
+    for loc in report.locations:
+        contacts = f"{loc.contacts_live:,}"
+        if loc.contacts_deleted:
+            contacts += f" (+{loc.contacts_deleted:,} deleted)"
+        p = loc.poller
+        table.add_row(
+            loc.location_id,
+            contacts,
+            since(p.contacts_cursor if p else None, now),
+            since(p.last_poll_at if p else None, now),
+            since(loc.last_webhook_at, now),
+            _backfill(loc),
+            _token(loc),
+            _budget(loc),
+        )
+    if not report.locations:
+        table.add_row("(none yet)", *[""] * 7)
+    return table
+
+
+def _lag(rows: Iterable[PartitionLag]) -> Table:
+    table = Table(title="Consumer lag", title_justify="left")
+    table.add_column("consumer")
+    table.add_column("topic")
+    for column in ("partition", "end", "position", "lag"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r.consumer,
+            r.topic,
+            str(r.partition),
+            f"{r.end_offset:,}",
+            "-" if r.committed_offset is None else f"{r.committed_offset:,}",
+            Text(f"{r.lag:,}", style="yellow" if r.lag else "green"),
+        )
+    return table
+
+
+def _counts(report: StatusReport) -> Table:
+    table = Table(title="Tables, dead letters, commands", title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("note")
+    for t in report.tables:
+        table.add_row(t.table, f"{t.live:,}", f"+{t.deleted:,} deleted" if t.deleted else "")
+    for d in report.dead_letters:
+        table.add_row(
+            d.topic,
+            Text(f"{d.count:,}", style="red" if d.count else "green"),
+            "dead letters" if d.exists else "topic missing",
+        )
+    w = report.webhooks
+    table.add_row(
+        "webhook receipts",
+        f"{w.persisted:,}",
+        f"{w.claimed} in flight, last {since(w.last_persisted_at, report.collected_at)}",
+    )
+    if report.commands is None:
+        table.add_row("commands", "-", "writer table absent")
+    elif not report.commands:
+        table.add_row("commands", "0", "")
+    else:
+        for state, n in sorted(report.commands.items()):
+            table.add_row(f"commands {state}", f"{n:,}", "")
+    return table
+
+
+def render_tables(report: StatusReport, console: Console) -> None:
+    """Print the report as tables."""
+    parts: list[RenderableType] = [
+        Text(
+            f"ghl-sync status at {report.collected_at:%Y-%m-%d %H:%M:%S %Z}"
+            + (f" (topic prefix {report.topic_prefix!r})" if report.topic_prefix else "")
+            + f"; total lag {report.total_lag:,}",
+            style="bold",
+        ),
+        _locations(report),
+        _lag(report.lag),
+        _counts(report),
+    ]
+    console.print(Group(*parts))
+
+
+def render_json(report: StatusReport) -> str:
+    """The report as JSON (times in ISO-8601)."""
+    return report.model_dump_json(indent=2)

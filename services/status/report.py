@@ -1,0 +1,144 @@
+"""What `ghl-sync status` reports: plain frozen values, the same for the tables and `--json`.
+
+Nothing here holds a token: `TokenState` carries the expiry and refresh history only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "BackfillState",
+    "BudgetState",
+    "DeadLetters",
+    "LocationStatus",
+    "PartitionLag",
+    "PollerState",
+    "StatusReport",
+    "TableCount",
+    "TokenState",
+    "WebhookReceipts",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PollerState(_Frozen):
+    """The poller's cursor and job times for one location (`poller_locations`)."""
+
+    contacts_cursor: datetime | None
+    tasks_swept_at: datetime | None
+    children_swept_at: datetime | None
+    reconciled_at: datetime | None
+    last_poll_at: datetime
+    """When the poller last saved this location's state: the end of its last cycle."""
+
+
+class BackfillState(_Frozen):
+    """Resumable backfill progress (`backfill_progress`)."""
+
+    phase: str
+    contacts_done: int
+    tasks_done: int
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class TokenState(_Frozen):
+    """When the location's access token expires; never the token."""
+
+    user_type: str
+    expires_at: datetime
+    expires_in_seconds: float
+    refresh_count: int
+    refreshed_at: datetime | None
+
+
+class BudgetState(_Frozen):
+    """The location's request budget from the shared ledger (`ghl_rate_limits`)."""
+
+    window_requests: int
+    """Requests allowed per window (lowered when GHL says so)."""
+    window_seconds: float
+    window_left: int
+    """Requests the current window still allows: ours (booked slots ahead of now included)
+    and others' use subtracted."""
+    daily_limit: int
+    daily_left: int
+    next_slot_in_seconds: float
+    """How far ahead the ledger has booked: > 0 means callers are queueing."""
+
+
+class LocationStatus(_Frozen):
+    """Everything known about one location's sync."""
+
+    location_id: str
+    poller: PollerState | None
+    backfill: BackfillState | None
+    token: TokenState | None
+    budget: BudgetState | None
+    last_webhook_at: datetime | None
+    """Receive time of the newest delivery for the location among the scanned raw records."""
+    contacts_live: int
+    contacts_deleted: int
+
+
+class PartitionLag(_Frozen):
+    """One partition of a consumed topic: the log's end, the consumer's position, the gap."""
+
+    consumer: str
+    topic: str
+    partition: int
+    end_offset: int
+    committed_offset: int | None
+    """Next offset the consumer will read; None when it never committed one."""
+    lag: int
+
+
+class DeadLetters(_Frozen):
+    """Records in one dead-letter topic (end minus beginning offsets over its partitions)."""
+
+    topic: str
+    count: int
+    exists: bool
+
+
+class TableCount(_Frozen):
+    """Rows of one projection table."""
+
+    table: str
+    live: int
+    deleted: int
+
+
+class WebhookReceipts(_Frozen):
+    """The receiver's replay-protection table: deliveries persisted and still in flight."""
+
+    persisted: int
+    claimed: int
+    last_persisted_at: datetime | None
+
+
+class StatusReport(_Frozen):
+    """One snapshot of the deployment, taken at `collected_at` (the database's clock)."""
+
+    collected_at: datetime
+    topic_prefix: str
+    locations: tuple[LocationStatus, ...]
+    lag: tuple[PartitionLag, ...]
+    dead_letters: tuple[DeadLetters, ...]
+    tables: tuple[TableCount, ...]
+    webhooks: WebhookReceipts
+    webhook_scan_per_partition: int
+    commands: dict[str, int] | None
+    """Writer commands by state; None where the writer's table does not exist."""
+
+    @property
+    def total_lag(self) -> int:
+        """Lag summed over every consumer and partition."""
+        return sum(p.lag for p in self.lag)
