@@ -14,13 +14,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.api.cli import register as register_api
 from services.db.migrate import MigrationError
 from services.demo.cli import register as register_demo
 from services.ghl.cli import register as register_ghl
 from services.poller.cli import register as register_poller
 from services.simulator.cli import register as register_simulator
 from services.stack import Stack, StackError, StackSettings
+from services.status.cli import register as register_status
 from services.webhooks.cli import register as register_webhooks
+from services.writer.cli import register as register_writer
 from streams.projections.cli import register as register_projections
 
 __all__ = ["app", "main"]
@@ -42,6 +45,9 @@ register_ghl(app)
 register_webhooks(app)
 register_poller(app)
 register_demo(app)
+register_status(app)
+register_api(app)
+register_writer(app)
 register_projections(app)
 
 _out = Console()

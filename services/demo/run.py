@@ -351,7 +351,7 @@ class _Demo:
                 t = time.monotonic()
                 await self.backfill(pool, client)
                 self.report.seconds["backfill"] = time.monotonic() - t
-                self.start("poller", "poller")
+                self.start("poller", "poller", "--metrics-port", str(self.s.poller_metrics_port))
                 t = time.monotonic()
                 await self.activity(pool, client)
                 self.report.seconds["live activity"] = time.monotonic() - t

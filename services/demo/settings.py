@@ -41,4 +41,5 @@ class DemoSettings(BaseSettings):
     simulator_port: int = Field(default=8700)
     webhooks_port: int = Field(default=8710)
     worker_metrics_port: int = Field(default=9101)
+    poller_metrics_port: int = Field(default=9102)
     log_dir: str = Field(default=".stack/demo", description="Logs of the demo's services.")

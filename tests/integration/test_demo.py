@@ -28,6 +28,7 @@ def test_a_small_demo_converges_with_webhook_faults(tmp_path: Path) -> None:
         "GHL_SYNC_DEMO_SIMULATOR_PORT": str(_free_port()),
         "GHL_SYNC_DEMO_WEBHOOKS_PORT": str(_free_port()),
         "GHL_SYNC_DEMO_WORKER_METRICS_PORT": str(_free_port()),
+        "GHL_SYNC_DEMO_POLLER_METRICS_PORT": str(_free_port()),
         "GHL_SYNC_DEMO_LOG_DIR": str(tmp_path),
         "GHL_SYNC_DEMO_POLL_SECONDS": "5",
     }
