@@ -3,8 +3,10 @@ and the command's row in PostgreSQL).
 
 The API runs as `ghl-sync api` would (uvicorn, `--workers` processes) on a fresh topic prefix
 and schema of the local stack; load comes from `--clients` processes, each keeping
-`--concurrency` requests in flight over keep-alive connections.
+`--concurrency` requests in flight over keep-alive connections with a minimal HTTP client
+(`bench/_http.py`): a full Python HTTP client costs more CPU per request than the API.
 
+    .venv/bin/python bench/api.py --workers 2 --clients 1 --concurrency 64   # as reported
     .venv/bin/python bench/api.py                          # 4 workers, 4 clients, 10 s
     .venv/bin/python bench/api.py --workers 8 --clients 6 --seconds 20
     .venv/bin/python bench/api.py --batch 100 --concurrency 8   # POST /v1/commands/batch
@@ -25,11 +27,11 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._http import exchange, post
 from bench._wb_common import drop_schema, free_port, fresh_schema, percentile, wait_http
 from streams.admin import ensure_topics
 
@@ -54,29 +56,33 @@ async def _load(
     accepted = 0
     other: dict[int, int] = {}
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    port = int(url.rsplit(":", 1)[1])
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers, timeout=30) as http:
-        deadline = time.monotonic() + seconds
-        counter = iter(range(10**9))
+    deadline = time.monotonic() + seconds
+    counter = iter(range(10**9))
 
-        async def worker() -> None:
-            nonlocal accepted
+    def request() -> bytes:
+        if batch == 1:
+            return post(port, "/v1/commands", _body(client, next(counter)), headers)
+        items = b",".join(_body(client, next(counter)) for _ in range(batch))
+        return post(port, "/v1/commands/batch", b'{"commands":[' + items + b"]}", headers)
+
+    async def worker() -> None:
+        nonlocal accepted
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             while time.monotonic() < deadline:
                 began = time.monotonic()
-                if batch == 1:
-                    response = await http.post("/v1/commands", content=_body(client, next(counter)))
-                else:
-                    items = b",".join(_body(client, next(counter)) for _ in range(batch))
-                    content = b'{"commands":[' + items + b"]}"
-                    response = await http.post("/v1/commands/batch", content=content)
-                if response.status_code == 202:
+                status = await exchange(reader, writer, request())
+                if status == 202:
                     accepted += batch
                     latencies.append(time.monotonic() - began)
                 else:
-                    other[response.status_code] = other.get(response.status_code, 0) + 1
+                    other[status] = other.get(status, 0) + 1
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return {"accepted": accepted, "other": other, "latencies": latencies}
 
 

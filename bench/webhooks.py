@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._http import exchange
 from services.db.migrate import apply_migrations
 from streams.admin import partitions_of
 
@@ -97,21 +98,6 @@ def _requests(key: ed25519.Ed25519PrivateKey, port: int, count: int) -> list[byt
     return out
 
 
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
 async def _closed_loop(
     port: int, requests: list[bytes], connections: int, seconds: float
 ) -> dict[str, Any]:
@@ -126,7 +112,7 @@ async def _closed_loop(
                 request = next(it, None)
                 if request is None:
                     return
-                statuses[await _exchange(reader, writer, request)] += 1
+                statuses[await exchange(reader, writer, request)] += 1
         finally:
             writer.close()
 
@@ -149,7 +135,7 @@ async def _open_loop(
         try:
             while True:
                 scheduled, request = await queue.get()
-                status = await _exchange(reader, writer, request)
+                status = await exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - scheduled)
                 statuses[status] += 1
                 queue.task_done()
