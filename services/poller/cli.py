@@ -76,9 +76,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Poll every location: contacts by dateUpdated, task sweeps, notes, appointments,
         deletion reconciliation; events go straight to ghl.events."""
-        from services.poller._health import serving_health
         from services.poller._store import PollerStore
         from services.poller.poller import Poller
+        from services.status.health import serving_health
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 

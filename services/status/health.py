@@ -14,17 +14,18 @@ The checks run on the server's thread, so they only read plain values the event 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-__all__ = ["HealthServer", "Heartbeat", "Readiness"]
+__all__ = ["HealthServer", "Heartbeat", "Readiness", "serving_health"]
 
 
 @dataclass
@@ -168,3 +169,26 @@ class HealthServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+@contextlib.asynccontextmanager
+async def serving_health(port: int) -> AsyncIterator[Readiness]:
+    """Serve `/metrics`, `/livez` and `/readyz` on `port` (0: not at all) while the block runs.
+
+    Live while the service's event loop turns; ready once the block has set `wired` (its
+    connections are up), until it ends.
+    """
+    heartbeat, readiness = Heartbeat(), Readiness()
+    readiness.require("wired")
+    server = HealthServer(heartbeat=heartbeat, readiness=readiness)
+    if port:
+        server.start(port)
+    beating = asyncio.create_task(heartbeat.run())
+    try:
+        yield readiness
+    finally:
+        readiness.set("wired", False)
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        server.stop()

@@ -12,6 +12,7 @@ from services.ghl import (
     build_rate_limiter,
     build_token_provider,
 )
+from services.status.health import serving_health
 from services.writer._runtime import Writer
 from services.writer.settings import WriterSettings
 
@@ -51,7 +52,11 @@ async def run_writer(settings: WriterSettings, *, ghl_settings: GhlSettings) -> 
         else:
             tokens = build_token_provider(ghl_settings, pool=pool)
         limiter = build_rate_limiter(ghl_settings, pool=pool)
-        async with build_client(ghl_settings, token_provider=tokens, rate_limiter=limiter) as c:
+        async with (
+            serving_health(settings.metrics_port) as ready,
+            build_client(ghl_settings, token_provider=tokens, rate_limiter=limiter) as c,
+        ):
+            ready.set("wired")
             await Writer(settings, client=c, pool=pool).run()
     finally:
         await pool.close()

@@ -47,6 +47,7 @@ from schemas import (
     encode_event,
 )
 from services.ghl import GhlClient
+from services.writer import _metrics as metrics
 from services.writer._apply import Applier
 from services.writer._outcome import Outcome
 from services.writer.exceptions import Retry
@@ -314,6 +315,9 @@ class Writer:
         self, command: CommandBase, record: Any, row: CommandRow, outcome: Outcome, tries: int
     ) -> None:
         attempts = max(row.attempts, 1) + tries
+        metrics.COMMANDS.labels(state=outcome.state).inc()
+        if outcome.adopted:
+            metrics.ADOPTED.inc()
         result = CommandResult(
             command_id=command.command_id,
             command_type=command.command_type,

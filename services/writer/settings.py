@@ -65,3 +65,6 @@ class WriterSettings(BaseSettings):
         "no earlier than this many seconds before our first send (clock skew).",
     )
     offset_flush_seconds: float = Field(default=0.5, gt=0)
+    metrics_port: int = Field(
+        default=9103, ge=0, description="Port of /metrics, /livez and /readyz (0: off)."
+    )

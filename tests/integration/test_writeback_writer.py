@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from test_writeback_harness import (  # type: ignore[import-not-found]
     World,
     WorldFactory,
@@ -182,11 +183,17 @@ async def test_every_command_type_applies_and_publishes(world_factory: WorldFact
         assert event.correlation_id == event.causation_id
 
 
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_creates_happen_once_under_the_422_trap_stalls_and_5xx(
     world_factory: WorldFactory,
 ) -> None:
     world = await world_factory()
     world.start_writer()
+    succeeded_before = _sample("ghl_sync_writer_commands_total", state="succeeded")
+    adopted_before = _sample("ghl_sync_writer_adopted_creates_total")
     loc, data = next(iter(world.locations.items()))
     cid = data["contacts"][1]["id"]
     due = datetime(2026, 6, 1, tzinfo=UTC)
@@ -232,6 +239,11 @@ async def test_creates_happen_once_under_the_422_trap_stalls_and_5xx(
     assert all(results[c.command_id]["adopted"] for c in made[:3])  # every 422 was created
     entity_ids = [results[c.command_id]["entity_id"] for c in made]
     assert len(set(entity_ids)) == len(entity_ids)
+    # The writer's metrics count what happened.
+    succeeded = _sample("ghl_sync_writer_commands_total", state="succeeded")
+    assert succeeded - succeeded_before == len(made)
+    adopted = sum(1 for c in made if results[c.command_id]["adopted"])
+    assert _sample("ghl_sync_writer_adopted_creates_total") - adopted_before == adopted
 
 
 async def test_refused_commands_fail_with_ghl_message_and_go_to_dead_letters(

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from services.poller._health import serving_health
 from services.status import HealthServer, Heartbeat, Readiness
+from services.status.health import serving_health
 from streams.normalize import GhlFetcher
 from streams.worker import _marking
 
