@@ -314,7 +314,10 @@ async def test_broker_restart_mid_stream_loses_no_acknowledged_delivery(
         await ghl.reached(100).wait()
         await asyncio.to_thread(broker.stop)
         outage.append(loop.time())
-        await asyncio.sleep(3.0)  # the broker is down: every answer now must be non-2xx
+        # The broker is down: every answer now must be non-2xx. Long enough that answers come
+        # back within it: a write may spend the produce timeout (2 s) starting a producer and
+        # as much again sending, and a loaded machine adds to both.
+        await asyncio.sleep(8.0)
         outage.append(loop.time())
         await asyncio.to_thread(_start_broker, broker)
 
