@@ -27,6 +27,8 @@ from services.ghl._ratelimit import (
     Priority,
     RateLimiter,
     RateLimitHeaders,
+    RequestClass,
+    charged_to,
 )
 from services.ghl._ratelimit_pg import PostgresRateLimiter
 from services.ghl._tokens_pg import PostgresTokenStore
@@ -61,6 +63,7 @@ __all__ = [
     "RateLimitHeaders",
     "RateLimited",
     "RateLimiter",
+    "RequestClass",
     "Safety",
     "ServerError",
     "StaticTokenProvider",
@@ -74,6 +77,7 @@ __all__ = [
     "build_client",
     "build_rate_limiter",
     "build_token_provider",
+    "charged_to",
     "generate_key",
     "supported_operations",
 ]

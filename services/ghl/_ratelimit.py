@@ -9,12 +9,23 @@ per location). Slots are `interval * (1 + margin) / (max - 1)` apart, so any win
 `interval` seconds, however GHL aligns it, holds at most `max` requests: ~98.5% of the budget
 is usable, and the pacing never depends on knowing when GHL's window starts.
 
-Priorities (`WRITE > WEBHOOK_ENRICHMENT > POLL > BACKFILL`) work two ways:
+Priorities (`WRITE > WEBHOOK_ENRICHMENT > POLL > BACKFILL`) work three ways:
 
 - in each process, a per-location dispatcher serves waiting callers highest priority first;
 - across processes, a priority may only book slots up to its *horizon* ahead of now (writes
-  10 s, backfill 0.5 s). Low priorities use the whole budget when alone, but never hold more
-  than their horizon of future slots, so a write waits at most about that long behind them.
+  10 s, webhook enrichment 2 s);
+- the background priorities (POLL, BACKFILL) book at most ~0.2 s ahead (one or two slots,
+  enough to keep their pacing exact), and they are paced on a second, slower clock (`tat_bg`,
+  spacing divided by `background_share`, default 0.9). Under saturation by polling or
+  backfill a tenth of the slots stays free and no more than the next two are booked, so a
+  write or a webhook enrichment never queues behind a backlog the background booked: it
+  waits at most the background horizon plus one spacing (~0.3 s), whatever the load.
+
+Every booking is also counted against the day by *request class* (`RequestClass`: writes,
+webhook enrichment, incremental poll, task sweep, children sweep, reconciliation, backfill),
+in the same statement as the booking, so accounting adds no round trip and no commit. The
+class comes from `charged_to(...)` around the calls (a context variable), else from the
+priority.
 
 GHL's `X-RateLimit-*` headers correct the ledger; where they say less is left, GHL is believed:
 a lower `Max`/`Interval` slows the pacing, a lower daily remainder raises the day's count, and
@@ -26,20 +37,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Protocol
 
 from services.ghl._exceptions import RateLimited
 from services.ghl.settings import GhlSettings
 
 __all__ = [
+    "BACKGROUND",
     "DEFAULT_HORIZONS",
     "Booking",
     "InMemoryRateLimiter",
@@ -47,6 +60,9 @@ __all__ = [
     "Priority",
     "RateLimitHeaders",
     "RateLimiter",
+    "RequestClass",
+    "charged_to",
+    "current_class",
 ]
 
 _DAY = 86_400.0
@@ -61,13 +77,55 @@ class Priority(IntEnum):
     BACKFILL = 3
 
 
+BACKGROUND: frozenset[Priority] = frozenset({Priority.POLL, Priority.BACKFILL})
+"""Priorities paced on the background clock, below `background_share` of the budget."""
+
 DEFAULT_HORIZONS: Mapping[Priority, float] = {
     Priority.WRITE: 10.0,
     Priority.WEBHOOK_ENRICHMENT: 2.0,
-    Priority.POLL: 1.0,
-    Priority.BACKFILL: 0.5,
+    Priority.POLL: 0.2,
+    Priority.BACKFILL: 0.15,
 }
 """Seconds ahead of now each priority may book slots."""
+
+
+class RequestClass(StrEnum):
+    """What a request is spent on, for the day's accounting and the quota plan."""
+
+    WRITE = "write"
+    WEBHOOK_ENRICHMENT = "webhook_enrichment"
+    INCREMENTAL_POLL = "incremental_poll"
+    TASK_SWEEP = "task_sweep"
+    CHILDREN_SWEEP = "children_sweep"
+    RECONCILIATION = "reconciliation"
+    BACKFILL = "backfill"
+
+
+_BY_PRIORITY: Mapping[Priority, RequestClass] = {
+    Priority.WRITE: RequestClass.WRITE,
+    Priority.WEBHOOK_ENRICHMENT: RequestClass.WEBHOOK_ENRICHMENT,
+    Priority.POLL: RequestClass.INCREMENTAL_POLL,
+    Priority.BACKFILL: RequestClass.BACKFILL,
+}
+
+_CLASS: contextvars.ContextVar[RequestClass | None] = contextvars.ContextVar(
+    "ghl_request_class", default=None
+)
+
+
+@contextlib.contextmanager
+def charged_to(request_class: RequestClass) -> Iterator[None]:
+    """Count the requests made inside the block (and tasks it starts) as `request_class`."""
+    token = _CLASS.set(request_class)
+    try:
+        yield
+    finally:
+        _CLASS.reset(token)
+
+
+def current_class(priority: Priority) -> RequestClass:
+    """The class a request made now at `priority` is counted as."""
+    return _CLASS.get() or _BY_PRIORITY[priority]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +210,7 @@ class RateLimiter(Protocol):
 @dataclass
 class _Waiter:
     priority: Priority
+    request_class: RequestClass
     future: asyncio.Future[tuple[Permit, float]]
 
 
@@ -181,7 +240,15 @@ class _Dispatching:
         self._order = itertools.count()
         self._closed = False
 
-    async def _book(self, location_id: str, count: int, horizon: float) -> Booking:
+    async def _book(
+        self,
+        location_id: str,
+        count: int,
+        horizon: float,
+        *,
+        background: bool,
+        request_class: RequestClass,
+    ) -> Booking:
         raise NotImplementedError
 
     async def acquire(self, location_id: str, priority: Priority) -> Permit:
@@ -191,7 +258,7 @@ class _Dispatching:
         if queue is None:
             queue = self._queues[location_id] = _Queue()
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(priority, loop.create_future())
+        waiter = _Waiter(priority, current_class(priority), loop.create_future())
         top = queue.heap[0][0] if queue.heap else None
         heapq.heappush(queue.heap, (int(priority), next(self._order), waiter))
         # Wake a dispatcher that is sleeping on behalf of a lower priority: this caller may
@@ -213,14 +280,25 @@ class _Dispatching:
                 heapq.heappop(queue.heap)
             if not queue.heap:
                 break
-            priority = queue.heap[0][2].priority
+            head = queue.heap[0][2]
+            priority, request_class = head.priority, head.request_class
+            # One booking serves waiters of one priority and one class, so the day's count
+            # per class is exact. The heap's first entries are a sample, not a sorted run.
             wanted = sum(
                 1
                 for _, _, w in itertools.islice(queue.heap, self._max_batch)
-                if w.priority == priority and not w.future.done()
+                if w.priority == priority
+                and w.request_class == request_class
+                and not w.future.done()
             )
             try:
-                booking = await self._book(location_id, max(wanted, 1), self._horizons[priority])
+                booking = await self._book(
+                    location_id,
+                    max(wanted, 1),
+                    self._horizons[priority],
+                    background=priority in BACKGROUND,
+                    request_class=request_class,
+                )
             except Exception as exc:  # the ledger failed: every waiter learns why
                 self._fail_all(queue, exc)
                 return
@@ -242,12 +320,8 @@ class _Dispatching:
                     )
                 continue
             now = loop.time()
-            for i in range(booking.granted):
-                while queue.heap and queue.heap[0][2].future.done():
-                    heapq.heappop(queue.heap)
-                if not queue.heap:
-                    break  # callers went away; their slots stay unused
-                _, _, waiter = heapq.heappop(queue.heap)
+            chosen = self._take(queue, priority, request_class, booking.granted)
+            for i, waiter in enumerate(chosen):
                 permit = Permit(
                     location_id,
                     booking.first_seq + i,
@@ -255,6 +329,29 @@ class _Dispatching:
                     waiter.priority,
                 )
                 waiter.future.set_result((permit, now + booking.delay + i * booking.spacing))
+
+    @staticmethod
+    def _take(
+        queue: _Queue, priority: Priority, request_class: RequestClass, count: int
+    ) -> list[_Waiter]:
+        """Pop up to `count` live waiters of `priority` and `request_class`, in heap order."""
+        chosen: list[_Waiter] = []
+        kept: list[tuple[int, int, _Waiter]] = []
+        while queue.heap and len(chosen) < count:
+            entry = heapq.heappop(queue.heap)
+            waiter = entry[2]
+            if waiter.future.done():
+                continue  # callers went away; their slots stay unused
+            if waiter.priority == priority and waiter.request_class == request_class:
+                chosen.append(waiter)
+            elif waiter.priority == priority:
+                kept.append(entry)  # same priority, another class: its own booking
+            else:
+                kept.append(entry)
+                break  # a lower priority: nothing of ours is left ahead of it
+        for entry in kept:
+            heapq.heappush(queue.heap, entry)
+        return chosen
 
     @staticmethod
     def _fail_all(queue: _Queue, exc: BaseException) -> None:
@@ -286,6 +383,7 @@ def pacing(requests: int, interval: float, margin: float, others: int = 0) -> fl
 @dataclass
 class _Ledger:
     tat: float = 0.0
+    tat_bg: float = 0.0
     seq: int = 0
     day: int = -1
     day_count: int = 0
@@ -307,6 +405,7 @@ class InMemoryRateLimiter(_Dispatching):
         interval: float = 10.0,
         daily: int = 200_000,
         margin: float = 0.01,
+        background_share: float = 0.9,
         max_wait: float = 120.0,
         horizons: Mapping[Priority, float] | None = None,
         clock: Callable[[], float] = time.time,
@@ -317,10 +416,13 @@ class InMemoryRateLimiter(_Dispatching):
         self._interval = interval
         self._daily = daily
         self._margin = margin
+        self._share = background_share
         self._clock = clock
         self._ledgers: dict[str, _Ledger] = {}
         self.penalties: list[tuple[str, float]] = []
         """Every 429 wait imposed, for inspection."""
+        self.counts: dict[tuple[str, int, RequestClass], int] = {}
+        """Requests booked per `(location, UTC day number, class)`."""
 
     @classmethod
     def from_settings(cls, settings: GhlSettings) -> InMemoryRateLimiter:
@@ -330,6 +432,7 @@ class InMemoryRateLimiter(_Dispatching):
             interval=settings.rate_limit_interval,
             daily=settings.rate_limit_daily,
             margin=settings.rate_limit_margin,
+            background_share=settings.rate_limit_background_share,
             max_wait=settings.rate_limit_max_wait,
         )
 
@@ -341,7 +444,15 @@ class InMemoryRateLimiter(_Dispatching):
             )
         return ledger
 
-    async def _book(self, location_id: str, count: int, horizon: float) -> Booking:
+    async def _book(
+        self,
+        location_id: str,
+        count: int,
+        horizon: float,
+        *,
+        background: bool,
+        request_class: RequestClass,
+    ) -> Booking:
         ledger = self._ledger(location_id)
         now = self._clock()
         day = int(now // _DAY)
@@ -349,23 +460,30 @@ class InMemoryRateLimiter(_Dispatching):
             ledger.day, ledger.day_count = day, 0
         others = ledger.others if now < ledger.others_until else 0
         spacing = pacing(ledger.max_requests, ledger.interval, self._margin, others)
-        start = max(ledger.tat, now)
+        # Background slots are spaced wider (their own clock) and also respect the main one.
+        step = spacing / self._share if background else spacing
+        start = max(ledger.tat, ledger.tat_bg, now) if background else max(ledger.tat, now)
         wait = start - now
         if wait > horizon:
             return Booking(0, retry_in=wait - horizon)
         left_today = ledger.daily_limit - ledger.day_count
         if left_today <= 0:
             return Booking(0, retry_in=(day + 1) * _DAY - now)
-        granted = min(count, math.floor((horizon - wait) / spacing) + 1, left_today)
+        granted = min(count, math.floor((horizon - wait) / step) + 1, left_today)
         first_seq = ledger.seq + 1
         for i in range(granted):
-            ledger.recent.append(start + i * spacing)
+            ledger.recent.append(start + i * step)
         while len(ledger.recent) > ledger.max_requests:
             ledger.recent.popleft()
-        ledger.tat = start + granted * spacing
+        last = start + (granted - 1) * step
+        ledger.tat = max(ledger.tat, last + spacing)
+        if background:
+            ledger.tat_bg = last + step
         ledger.seq += granted
         ledger.day_count += granted
-        return Booking(granted, first_seq, start, wait, spacing)
+        key = (location_id, day, request_class)
+        self.counts[key] = self.counts.get(key, 0) + granted
+        return Booking(granted, first_seq, start, wait, step)
 
     async def observe(self, permit: Permit, headers: RateLimitHeaders) -> None:
         ledger = self._ledger(permit.location_id)

@@ -1,7 +1,8 @@
 """`PostgresRateLimiter`: the per-location ledger in PostgreSQL, shared by every process.
 
-The ledger's arithmetic lives in the functions of migration `0011_ghl_rate_limits.sql`, each
-one statement under the location row's lock, so concurrent bookings from any number of
+The ledger's arithmetic lives in the functions of migrations `0011_ghl_rate_limits.sql` and
+`0040_ghl_request_classes.sql` (booking, background pacing and the day's count per request
+class), each one statement under the location row's lock, so concurrent bookings from any number of
 processes never hand out the same slot. Times come from the database's clock, and callers
 get a relative delay, so process clocks need not agree.
 """
@@ -13,7 +14,14 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 
-from services.ghl._ratelimit import Booking, Permit, Priority, RateLimitHeaders, _Dispatching
+from services.ghl._ratelimit import (
+    Booking,
+    Permit,
+    Priority,
+    RateLimitHeaders,
+    RequestClass,
+    _Dispatching,
+)
 from services.ghl.settings import GhlSettings
 
 __all__ = ["PostgresRateLimiter"]
@@ -39,18 +47,29 @@ class PostgresRateLimiter(_Dispatching):
         self._interval = settings.rate_limit_interval
         self._daily = settings.rate_limit_daily
         self._margin = settings.rate_limit_margin
+        self._share = settings.rate_limit_background_share
         self._responses: dict[str, int] = {}
 
-    async def _book(self, location_id: str, count: int, horizon: float) -> Booking:
+    async def _book(
+        self,
+        location_id: str,
+        count: int,
+        horizon: float,
+        *,
+        background: bool,
+        request_class: RequestClass,
+    ) -> Booking:
         row = await self._pool.fetchrow(
-            "SELECT * FROM ghl_rate_book($1, $2, $3, $4, $5, $6, $7)",
+            "SELECT * FROM ghl_rate_book_v2($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             location_id,
+            request_class.value,
             count,
             horizon,
             self._max,
             self._interval,
             self._daily,
             self._margin,
+            self._share if background else 1.0,
         )
         assert row is not None  # the function always returns one row
         return Booking(

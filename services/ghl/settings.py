@@ -69,6 +69,13 @@ class GhlSettings(BaseSettings):
         lt=0.5,
         description="Fraction of the window added as slack for clock and network jitter.",
     )
+    rate_limit_background_share: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Fraction of the request rate polling and backfill may use, so writes and "
+        "webhook enrichment always find a free slot next.",
+    )
     rate_limit_max_wait: float = Field(
         default=120.0, gt=0, description="Longest wait for a slot before `RateLimited` is raised."
     )

@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from services.ghl import InMemoryRateLimiter, Permit, Priority, RateLimited, RateLimitHeaders
+from services.ghl import (
+    InMemoryRateLimiter,
+    Permit,
+    Priority,
+    RateLimited,
+    RateLimitHeaders,
+    RequestClass,
+    charged_to,
+)
 
 LOC = "loc1"
 
@@ -31,10 +39,53 @@ async def test_slots_never_exceed_the_budget_in_any_window() -> None:
 
 async def test_pacing_uses_nearly_the_whole_budget() -> None:
     limiter = InMemoryRateLimiter(requests=100, interval=1.0, margin=0.01)
-    permits = await asyncio.gather(*(limiter.acquire(LOC, Priority.BACKFILL) for _ in range(100)))
+    permits = await asyncio.gather(*(limiter.acquire(LOC, Priority.WRITE) for _ in range(100)))
     span = max(p.slot_at for p in permits) - min(p.slot_at for p in permits)
     # 100 slots over ~1 s: 98-99% of the budget, never more than 100 per second.
     assert 0.98 < span < 1.03
+    await limiter.aclose()
+
+
+async def test_the_background_leaves_its_share_of_slots_free() -> None:
+    limiter = InMemoryRateLimiter(requests=100, interval=1.0, margin=0.01, background_share=0.9)
+    permits = await asyncio.gather(*(limiter.acquire(LOC, Priority.BACKFILL) for _ in range(100)))
+    slots = sorted(p.slot_at for p in permits)
+    # Spaced 1.01 / 99 / 0.9 apart: 99 gaps take ~1.12 s, a tenth of the budget left free.
+    assert 1.10 < slots[-1] - slots[0] < 1.16
+    await limiter.aclose()
+
+
+async def test_a_write_never_queues_behind_slots_the_background_booked() -> None:
+    limiter = InMemoryRateLimiter(requests=51, interval=1.0, margin=0.0)
+    flood = [asyncio.create_task(limiter.acquire(LOC, Priority.POLL)) for _ in range(60)]
+    flood += [asyncio.create_task(limiter.acquire(LOC, Priority.BACKFILL)) for _ in range(60)]
+    await asyncio.sleep(0.3)  # the background is now saturating the budget
+    delays = []
+    for _ in range(5):
+        asked = time.time()
+        write = await limiter.acquire(LOC, Priority.WRITE)
+        delays.append(write.slot_at - asked)
+    # In ledger time: at most the poll horizon (0.2 s) of booked slots, plus one spacing.
+    assert max(delays) <= 0.2 + 0.02 + 1e-6
+    for task in flood:
+        task.cancel()
+    await asyncio.gather(*flood, return_exceptions=True)
+    await limiter.aclose()
+
+
+async def test_requests_are_counted_by_class() -> None:
+    limiter = InMemoryRateLimiter(requests=1000, interval=1.0)
+    await limiter.acquire(LOC, Priority.WRITE)
+    await limiter.acquire(LOC, Priority.POLL)
+    with charged_to(RequestClass.TASK_SWEEP):
+        await asyncio.gather(*(limiter.acquire(LOC, Priority.POLL) for _ in range(3)))
+        await asyncio.create_task(limiter.acquire(LOC, Priority.POLL))  # tasks inherit it
+    counts = {cls: n for (loc, _, cls), n in limiter.counts.items() if loc == LOC}
+    assert counts == {
+        RequestClass.WRITE: 1,
+        RequestClass.INCREMENTAL_POLL: 1,
+        RequestClass.TASK_SWEEP: 4,
+    }
     await limiter.aclose()
 
 
