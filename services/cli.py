@@ -1,38 +1,104 @@
 """The `ghl-sync` command line.
 
 Settings are read once here, at the entry point, and passed down; nothing below reads the
-environment.
+environment. Logging is configured here, once, before any command runs
+(`services.platform.logs`).
+
+Start-up stays fast (`ghl-sync --help` well under a second): a service's command module, and
+the libraries it needs, are imported only when that command runs. `_COMMANDS` names each
+lazily loaded command, the module whose `register(app)` adds it and the summary `--help`
+shows; a unit test keeps the table equal to what the modules register.
+
+Errors: `main()` turns common faults (a bad setting, Kafka or PostgreSQL down, a port in use,
+a malformed key) into one line on stderr naming the variable to change, exit status 1;
+`--debug` adds the traceback. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from typer._click import Command, Context
+from typer.core import TyperCommand, TyperGroup
 
-from services.api.cli import register as register_api
-from services.db.migrate import MigrationError
-from services.demo.cli import register as register_demo
-from services.ghl.cli import register as register_ghl
-from services.poller.cli import register as register_poller
-from services.simulator.cli import register as register_simulator
-from services.stack import Stack, StackError, StackSettings
-from services.status.cli import register as register_status
-from services.webhooks.cli import register as register_webhooks
-from services.writer.cli import register as register_writer
-from streams.projections.cli import register as register_projections
+if TYPE_CHECKING:
+    from services.stack import Stack
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "app", "main"]
+
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("simulator", "services.simulator.cli", "Serve a GHL stand-in: the same API, OAuth"),
+    ("catalog", "services.ghl.cli", "Every GHL action and trigger the sync touches"),
+    ("auth", "services.ghl.cli", "Authorise the app on a location"),
+    ("webhooks", "services.webhooks.cli", "Receive GHL webhooks: verify, drop replays"),
+    ("poller", "services.poller.cli", "Poll every location: contacts by dateUpdated"),
+    ("backfill", "services.poller.cli", "Every contact, note, appointment and task of a location"),
+    ("demo", "services.demo.cli", "The main job: the stack, the simulator and every service"),
+    ("status", "services.status.cli", "Sync state per location"),
+    ("api", "services.api.cli", "Serve the command API and the unified contact view"),
+    ("api-docs", "services.api.cli", "Write (or check) `api/openapi.json`"),
+    ("writer", "services.writer.cli", "Apply APPNAME's commands to GHL"),
+    ("replay", "streams.projections.cli", "Rebuild every projection from the start of ghl.events"),
+    ("verify", "streams.projections.cli", "Compare the projections with a rebuild from the log"),
+    ("lag", "streams.projections.cli", "Events in ghl.events not yet in the projection tables"),
+)
+"""(command, module whose `register(app)` adds it, the start of its help) of lazy commands."""
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: lists lazy commands by their summary, loads one when it runs."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._loaded: dict[str, dict[str, Command]] = {}
+        for name, module, summary in COMMANDS:
+            if name not in self.commands:
+                self.commands[name] = _Stub(name=name, help=summary, module=module)
+
+    def _load(self, module: str) -> dict[str, Command]:
+        if module not in self._loaded:
+            holder = typer.Typer()
+            importlib.import_module(module).register(holder)
+            self._loaded[module] = dict(typer.main.get_group(holder).commands)
+        return self._loaded[module]
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if isinstance(command, _Stub) and name is not None:
+            command = self._load(command.module)[name]
+        return name, command, rest
+
+    def loaded(self, name: str) -> Command:
+        """The real command behind `name` (imports its module)."""
+        command = self.commands[name]
+        if isinstance(command, _Stub):
+            return self._load(command.module)[name]
+        return command
+
+
+class _Stub(TyperCommand):
+    """A lazy command's entry in `--help`; never invoked (resolve_command swaps it)."""
+
+    def __init__(self, *, name: str, help: str, module: str) -> None:
+        super().__init__(name=name, help=help)
+        self.module = module
+
 
 app = typer.Typer(
     name="ghl-sync",
+    cls=_LazyGroup,
     help="Event-sourced two-way sync between GoHighLevel and your application.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 stack_app = typer.Typer(
     help="The local Kafka broker and PostgreSQL server (no Docker).", no_args_is_help=True
@@ -40,15 +106,31 @@ stack_app = typer.Typer(
 schemas_app = typer.Typer(help="Event schemas for downstream consumers.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
-register_simulator(app)
-register_ghl(app)
-register_webhooks(app)
-register_poller(app)
-register_demo(app)
-register_status(app)
-register_api(app)
-register_writer(app)
-register_projections(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"ghl-sync {version('ghl-sync')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Event-sourced two-way sync between GoHighLevel and your application."""
+    from services.platform.logs import LogSettings, configure_logging
+
+    configure_logging(LogSettings())
+
 
 _out = Console()
 _err = Console(stderr=True)
@@ -58,9 +140,18 @@ def _mib(value: int | None) -> str:
     return f"{value / 2**20:.0f} MiB" if value else "-"
 
 
+def _json_out(value: object) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
 @stack_app.command("up")
 def stack_up() -> None:
     """Start Kafka and PostgreSQL (fetching and installing what is missing), apply migrations."""
+    from services.db.migrate import MigrationError
+    from services.stack import Stack, StackError, StackSettings
+
     stack = Stack(StackSettings())
     try:
         report = stack.up()
@@ -82,6 +173,8 @@ def stack_up() -> None:
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the Kafka and PostgreSQL that `stack up` started (their data stays)."""
+    from services.stack import Stack, StackSettings
+
     kafka, postgres = Stack(StackSettings()).down()
     _out.print(
         f"Kafka {'stopped' if kafka else 'was not running'}; "
@@ -90,15 +183,37 @@ def stack_down() -> None:
 
 
 @stack_app.command("status")
-def stack_status() -> None:
+def stack_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")] = False,
+) -> None:
     """Versions, ports, pids, memory and health of the local stack; exit 1 unless healthy."""
-    if not _print_status(Stack(StackSettings())):
+    from services.stack import Stack, StackSettings
+
+    stack = Stack(StackSettings())
+    if as_json:
+        import dataclasses
+
+        status = stack.status()
+        _json_out(
+            {
+                "healthy": status.healthy,
+                "kafka": dataclasses.asdict(status.kafka),
+                "postgres": dataclasses.asdict(status.postgres),
+            }
+        )
+        healthy = status.healthy
+    else:
+        healthy = _print_status(stack)
+    if not healthy:
         raise typer.Exit(1)
 
 
 @stack_app.command("smoke")
 def stack_smoke() -> None:
     """Prove the running stack serves: a Kafka produce/consume and a PostgreSQL round trip."""
+    import asyncio
+
+    from services.stack import StackSettings
     from services.stack.smoke import run_smoke
 
     settings = StackSettings()
@@ -114,6 +229,8 @@ def stack_smoke() -> None:
 @app.command("migrate")
 def migrate() -> None:
     """Apply pending database migrations to GHL_SYNC_DATABASE_URL."""
+    import asyncio
+
     import asyncpg
 
     from services.db.migrate import apply_migrations
@@ -134,21 +251,53 @@ def migrate() -> None:
 
 @app.command("worker")
 def worker(
-    loglevel: Annotated[str, typer.Option(help="Log level of the worker.")] = "info",
+    loglevel: Annotated[
+        str | None, typer.Option(help="Log level of the worker (default: GHL_SYNC_LOG_LEVEL).")
+    ] = None,
 ) -> None:
     """Run the stream processors: projections from ghl.events into PostgreSQL."""
+    from services.platform.logs import LogSettings
     from streams.settings import StreamsSettings
     from streams.worker import run_worker
 
-    run_worker(StreamsSettings(), loglevel=loglevel)
+    run_worker(StreamsSettings(), loglevel=(loglevel or LogSettings().level).lower())
 
 
 @app.command("settings")
-def settings_command() -> None:
-    """Print every setting of every service (environment variable, default, meaning)."""
-    from services.settings_doc import render_settings_markdown
+def settings_command(
+    doc: Annotated[
+        bool,
+        typer.Option("--doc", help="Print the settings page (docs/settings.md) instead."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")] = False,
+) -> None:
+    """The value in effect of every setting of every service, secrets masked.
 
-    sys.stdout.write(render_settings_markdown() + "\n")
+    Exit 1 when one is invalid. `--doc` prints the settings page (variable, default, meaning)
+    instead.
+    """
+    from services.settings_doc import render_settings_markdown, settings_in_effect
+
+    if doc:
+        sys.stdout.write(render_settings_markdown() + "\n")
+        return
+    values = settings_in_effect()
+    if as_json:
+        _json_out([value.to_json() for value in values])
+    else:
+        from rich.table import Table
+
+        from services.platform.terminal import output_console
+
+        table = Table("variable", "value in effect", "source", box=None, pad_edge=False)
+        for value in values:
+            table.add_row(value.env, value.shown, value.source)
+        output_console().print(table)
+    bad = [value for value in values if value.source == "invalid"]
+    for value in bad:
+        _err.print(f"error: bad setting {value.env}: {value.shown}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
 
 
 def _print_status(stack: Stack) -> bool:
@@ -204,6 +353,32 @@ def schemas_check(
     _out.print("schemas are up to date")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `ghl-sync` console script."""
-    sys.exit(app())
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="ghl-sync")
+    except SystemExit as exc:
+        # uvicorn reports a port it cannot bind by logging it and calling sys.exit: the
+        # OSError is the exit's context.
+        if exc.code in (0, None) or not isinstance(exc.__context__, OSError):
+            raise
+        _fail(exc, debug="--debug" in args, reraise=exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        _fail(exc, debug="--debug" in args, reraise=exc)
+
+
+def _fail(exc: BaseException, *, debug: bool, reraise: BaseException) -> None:
+    from services.platform.diagnose import explain
+
+    line = explain(exc)
+    if line is None:
+        raise reraise
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"error: {line}\n")
+    sys.exit(1)

@@ -1,0 +1,134 @@
+"""Every common fault ends in one line naming the variable to change; `--debug` adds the
+traceback. Each test runs the real `ghl-sync` console script in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
+NOBODY = "127.0.0.1:1"
+"""An address where nothing listens (port 1 needs root to bind): connection refused."""
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
+    return subprocess.run(
+        [GHL_SYNC, *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line; fails when the command printed a traceback or no error."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield held.getsockname()[1]
+
+
+def test_kafka_down() -> None:
+    line = error_line(run("lag", GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=NOBODY))
+    assert "cannot reach Kafka at 127.0.0.1:1" in line
+    assert "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS" in line
+
+
+def test_postgres_down_hides_the_password() -> None:
+    url = "postgresql://ghl_sync:hunter2@127.0.0.1:1/ghl_sync"
+    result = run("migrate", GHL_SYNC_DATABASE_URL=url)
+    line = error_line(result)
+    assert "cannot reach PostgreSQL at postgresql://127.0.0.1:1/ghl_sync" in line
+    assert "connection refused" in line
+    assert "GHL_SYNC_DATABASE_URL" in line
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_postgres_down_for_the_poller_backfill() -> None:
+    url = f"postgresql://ghl_sync@{NOBODY}/ghl_sync"
+    line = error_line(run("backfill", "--location", "x", GHL_SYNC_POLLER_DATABASE_URL=url))
+    assert "cannot reach PostgreSQL" in line
+    assert "GHL_SYNC_POLLER_DATABASE_URL" in line
+
+
+def test_missing_database(test_settings: Any) -> None:
+    url = test_settings.database_url.rsplit("/", 1)[0] + "/no_such_database_here"
+    line = error_line(run("lag", GHL_SYNC_STREAMS_DATABASE_URL=url))
+    assert 'database "no_such_database_here" does not exist' in line
+    assert "GHL_SYNC_STREAMS_DATABASE_URL" in line
+
+
+def test_a_list_setting_that_is_not_json() -> None:
+    line = error_line(run("api", GHL_SYNC_API_API_KEYS="key1"))
+    assert line.startswith("error: bad setting GHL_SYNC_API_API_KEYS:")
+    assert "JSON list" in line
+
+
+def test_a_number_that_is_not_one() -> None:
+    line = error_line(run("api", GHL_SYNC_API_PORT="eighty"))
+    assert "GHL_SYNC_API_PORT" in line
+    assert "valid integer" in line
+    assert "'eighty'" in line
+
+
+def test_a_secret_is_never_echoed() -> None:
+    result = run("settings", GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY="not-a-key", GHL_SYNC_API_PORT="x")
+    assert result.returncode == 1
+    assert "not-a-key" not in result.stdout + result.stderr
+    assert "error: bad setting GHL_SYNC_API_PORT" in result.stderr
+
+
+def test_busy_port(busy_port: int) -> None:
+    line = error_line(run("simulator", GHL_SYNC_SIMULATOR_PORT=str(busy_port)))
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in line
+    assert "GHL_SYNC_SIMULATOR_PORT" in line
+
+
+def test_malformed_token_key(test_settings: Any) -> None:
+    result = run(
+        "poller",
+        "--metrics-port",
+        "0",
+        GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY="",
+        GHL_SYNC_POLLER_DATABASE_URL=test_settings.database_url,
+        GHL_SYNC_POLLER_KAFKA_BOOTSTRAP_SERVERS=test_settings.kafka_bootstrap_servers,
+    )
+    line = error_line(result)
+    assert "bad setting GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY" in line
+    assert "ghl-sync auth --new-key" in line
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = run("--debug", "lag", GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=NOBODY)
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: cannot reach Kafka")
+
+
+def test_version_and_an_unknown_command() -> None:
+    version = run("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("ghl-sync ")
+    unknown = run("no-such-command")
+    assert unknown.returncode == 2
+    assert "No such command" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
