@@ -1,4 +1,10 @@
-"""`PostgresTokenStore`: OAuth pairs in table `ghl_tokens`, encrypted, locked per row."""
+"""`PostgresTokenStore`: OAuth pairs in table `ghl_tokens` (locations) or
+`ghl_company_tokens` (agencies' Company tokens, `PostgresTokenStore.companies`), encrypted,
+locked per row.
+
+A lock also takes a transaction-scoped advisory lock on the key, so two processes minting the
+first token of a location (no row to lock yet) are serialised too.
+"""
 
 from __future__ import annotations
 
@@ -14,28 +20,47 @@ from services.ghl.tokens import StoredToken, TokenSlot
 
 __all__ = ["PostgresTokenStore"]
 
-_COLUMNS = "location_id, company_id, user_type, scope, access_token, refresh_token, expires_at"
+_LOCATION_COLUMNS = (
+    "location_id, company_id, user_type, scope, access_token, refresh_token, expires_at"
+)
+_COMPANY_COLUMNS = (
+    "company_id AS location_id, company_id, user_type, scope, access_token, refresh_token,"
+    " expires_at"
+)
 
 
 class PostgresTokenStore:
     """A `TokenStore` in PostgreSQL; `pool` connections must see `ghl_tokens`."""
 
-    def __init__(self, pool: asyncpg.Pool, cipher: TokenCipher) -> None:
+    def __init__(self, pool: asyncpg.Pool, cipher: TokenCipher, *, company: bool = False) -> None:
         self._pool = pool
         self._cipher = cipher
+        self._company = company
+        self._table = "ghl_company_tokens" if company else "ghl_tokens"
+        self._key = "company_id" if company else "location_id"
+        self._columns = _COMPANY_COLUMNS if company else _LOCATION_COLUMNS
+        # Company rows bind another prefix into the ciphertexts: a company's sealed token can
+        # never be read back as a location's, even were the ids to collide.
+        self._prefix = "company:" if company else ""
+
+    @classmethod
+    def companies(cls, pool: asyncpg.Pool, cipher: TokenCipher) -> PostgresTokenStore:
+        """The store of Company tokens (keyed by company id)."""
+        return cls(pool, cipher, company=True)
 
     def __repr__(self) -> str:
-        return "PostgresTokenStore()"
+        return f"PostgresTokenStore(table={self._table})"
 
     def _decode(self, row: asyncpg.Record) -> StoredToken:
         location = row["location_id"]
+        where = f"{self._prefix}{location}"
         refresh = row["refresh_token"]
         return StoredToken(
             location_id=location,
             access_token=SecretStr(
-                self._cipher.decrypt(row["access_token"], context=f"{location}:access")
+                self._cipher.decrypt(row["access_token"], context=f"{where}:access")
             ),
-            refresh_token=SecretStr(self._cipher.decrypt(refresh, context=f"{location}:refresh"))
+            refresh_token=SecretStr(self._cipher.decrypt(refresh, context=f"{where}:refresh"))
             if refresh is not None
             else None,
             expires_at=row["expires_at"],
@@ -45,7 +70,7 @@ class PostgresTokenStore:
         )
 
     def _encode(self, token: StoredToken) -> tuple[bytes, bytes | None]:
-        where = token.location_id
+        where = f"{self._prefix}{token.location_id}"
         access = self._cipher.encrypt(
             token.access_token.get_secret_value(), context=f"{where}:access"
         )
@@ -58,35 +83,68 @@ class PostgresTokenStore:
 
     async def load(self, location_id: str) -> StoredToken | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM ghl_tokens WHERE location_id = $1", location_id
+            f"SELECT {self._columns} FROM {self._table} WHERE {self._key} = $1", location_id
         )
         return self._decode(row) if row is not None else None
 
     async def save(self, token: StoredToken) -> None:
+        await self._upsert(self._pool, token, refreshed=False)
+
+    async def delete(self, location_id: str) -> bool:
+        """Forget a pair (an UNINSTALL: GHL revoked it); True if there was one."""
+        done = await self._pool.execute(
+            f"DELETE FROM {self._table} WHERE {self._key} = $1", location_id
+        )
+        return bool(done.endswith(" 1"))
+
+    async def _upsert(
+        self,
+        conn: asyncpg.Pool | asyncpg.pool.PoolConnectionProxy,
+        token: StoredToken,
+        *,
+        refreshed: bool,
+    ) -> None:
         access, refresh = self._encode(token)
-        await self._pool.execute(
-            "INSERT INTO ghl_tokens (location_id, company_id, user_type, scope, access_token,"
-            " refresh_token, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " ON CONFLICT (location_id) DO UPDATE SET company_id = EXCLUDED.company_id,"
-            " user_type = EXCLUDED.user_type, scope = EXCLUDED.scope,"
-            " access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token,"
-            " expires_at = EXCLUDED.expires_at, updated_at = now()",
+        company_column = "" if self._company else "company_id, "
+        company_value = "" if self._company else "$7, "
+        company_set = "" if self._company else "company_id = EXCLUDED.company_id, "
+        counted = (
+            f", refresh_count = {self._table}.refresh_count + 1, refreshed_at = now()"
+            if refreshed
+            else ""
+        )
+        args: list[object] = [
             token.location_id,
-            token.company_id,
             token.user_type,
             token.scope,
             access,
             refresh,
             token.expires_at,
+        ]
+        if not self._company:
+            args.append(token.company_id)
+        await conn.execute(
+            f"INSERT INTO {self._table} ({self._key}, {company_column}user_type, scope,"
+            f" access_token, refresh_token, expires_at)"
+            f" VALUES ($1, {company_value}$2, $3, $4, $5, $6)"
+            f" ON CONFLICT ({self._key}) DO UPDATE SET {company_set}"
+            " user_type = EXCLUDED.user_type, scope = EXCLUDED.scope,"
+            " access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token,"
+            f" expires_at = EXCLUDED.expires_at, updated_at = now(){counted}",
+            *args,
         )
 
     @asynccontextmanager
     async def _locked(self, location_id: str) -> AsyncIterator[TokenSlot]:
         async with self._pool.acquire() as conn, conn.transaction():
-            # The row lock serialises refreshes of this location across every process; the
+            # The advisory lock serialises even the first token of a location (no row yet);
+            # the row lock serialises refreshes of this location across every process; the
             # re-read under it sees any pair another process committed while we waited.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"{self._table}:{location_id}"
+            )
             row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM ghl_tokens WHERE location_id = $1 FOR UPDATE",
+                f"SELECT {self._columns} FROM {self._table} WHERE {self._key} = $1 FOR UPDATE",
                 location_id,
             )
             slot = _PgSlot(self, conn, self._decode(row) if row is not None else None)
@@ -103,15 +161,5 @@ class _PgSlot:
     current: StoredToken | None
 
     async def replace(self, token: StoredToken) -> None:
-        access, refresh = self.store._encode(token)
-        await self.conn.execute(
-            "UPDATE ghl_tokens SET access_token = $2, refresh_token = $3, expires_at = $4,"
-            " scope = $5, refresh_count = refresh_count + 1, refreshed_at = now(),"
-            " updated_at = now() WHERE location_id = $1",
-            token.location_id,
-            access,
-            refresh,
-            token.expires_at,
-            token.scope,
-        )
+        await self.store._upsert(self.conn, token, refreshed=True)
         self.current = token

@@ -1,4 +1,9 @@
-"""Assembling the pieces for a service: the token provider and the rate limiter."""
+"""Assembling the pieces for a service: the token provider and the rate limiter.
+
+OAuth token providers mint location tokens from an agency's Company token when the location
+is installed under an authorised company (tables of migration 0070): on first use, and when a
+location refresh is refused. The mint's `locationToken` call books the company's budget.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,61 @@ from services.ghl._ratelimit import InMemoryRateLimiter, RateLimiter
 from services.ghl._ratelimit_pg import PostgresRateLimiter
 from services.ghl._tokens_pg import PostgresTokenStore
 from services.ghl.settings import GhlSettings
-from services.ghl.tokens import OAuthTokenProvider, StaticTokenProvider, TokenProvider
+from services.ghl.tokens import (
+    CompanyMinter,
+    OAuthTokenProvider,
+    StaticTokenProvider,
+    TokenProvider,
+)
 
-__all__ = ["build_rate_limiter", "build_token_provider"]
+__all__ = [
+    "build_oauth_providers",
+    "build_rate_limiter",
+    "build_token_provider",
+    "installed_company",
+]
+
+
+async def installed_company(pool: asyncpg.Pool, location_id: str) -> str | None:
+    """The company a location's token may be minted from: the location is installed under it
+    (not pending, not uninstalled) and the company holds a Company token."""
+    return await pool.fetchval(  # type: ignore[no-any-return]
+        "SELECT i.company_id FROM ghl_installations i"
+        " JOIN ghl_company_tokens c ON c.company_id = i.company_id"
+        " WHERE i.location_id = $1 AND i.state = 'installed'",
+        location_id,
+    )
+
+
+def build_oauth_providers(
+    settings: GhlSettings,
+    *,
+    pool: asyncpg.Pool,
+    transport: httpx.AsyncBaseTransport | None = None,
+    company_limiter: RateLimiter | None = None,
+) -> tuple[OAuthTokenProvider, OAuthTokenProvider, OAuthClient]:
+    """Location tokens (minting from Company tokens), Company tokens, and their OAuth client;
+    `company_limiter` (default: the shared PostgreSQL ledger) meters the company calls."""
+    cipher = TokenCipher(settings.token_encryption_key)
+    oauth = OAuthClient(
+        settings,
+        transport=transport,
+        rate_limiter=company_limiter or PostgresRateLimiter(pool, settings),
+    )
+    companies = OAuthTokenProvider(
+        PostgresTokenStore.companies(pool, cipher), oauth, refresh_margin=settings.refresh_margin
+    )
+
+    async def company_of(location_id: str) -> str | None:
+        return await installed_company(pool, location_id)
+
+    locations = OAuthTokenProvider(
+        PostgresTokenStore(pool, cipher),
+        oauth,
+        refresh_margin=settings.refresh_margin,
+        minter=CompanyMinter(companies, oauth, company_of),
+    )
+    return locations, companies, oauth
 
 
 def build_token_provider(
@@ -27,12 +84,7 @@ def build_token_provider(
         return StaticTokenProvider(settings.private_integration_token)
     if pool is None:
         raise ValueError("OAuth tokens need a database pool (or set a private integration token)")
-    store = PostgresTokenStore(pool, TokenCipher(settings.token_encryption_key))
-    return OAuthTokenProvider(
-        store,
-        OAuthClient(settings, transport=transport),
-        refresh_margin=settings.refresh_margin,
-    )
+    return build_oauth_providers(settings, pool=pool, transport=transport)[0]
 
 
 def build_rate_limiter(settings: GhlSettings, *, pool: asyncpg.Pool | None) -> RateLimiter:

@@ -1,6 +1,11 @@
 """`ghl-sync catalog` and `ghl-sync auth`; `register(app)` adds them to the main command line.
 
 Settings are read here, at the entry point, and passed down.
+
+`auth` takes either grant GHL gives: a Location grant (a sub-account user installed the app)
+stores the location's tokens; a Company grant (an agency user installed it, usually on many
+sub-accounts at once) stores the Company token, lists the locations the app is installed on
+(`installedLocations`) and mints each one's token (`services.installs`).
 """
 
 from __future__ import annotations
@@ -8,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
@@ -17,9 +23,13 @@ from rich.table import Table
 
 from services.db.settings import DatabaseSettings
 from services.ghl._exceptions import GhlError
+from services.ghl._oauth import TokenGrant
 from services.ghl.settings import GhlSettings
 
-__all__ = ["authorise", "register"]
+if TYPE_CHECKING:
+    from services.installs import InstallSettings
+
+__all__ = ["Authorised", "authorise", "register", "store_grant"]
 
 _out = Console()
 _err = Console(stderr=True)
@@ -68,19 +78,52 @@ def auth(
         bool, typer.Option("--new-key", help="Print a new token encryption key and exit.")
     ] = False,
 ) -> None:
-    """Authorise the app on a location: prints the consent URL, receives the redirect on the
-    local port of GHL_SYNC_GHL_REDIRECT_URI, exchanges the code, stores the tokens."""
+    """Authorise the app on a location or an agency: prints the consent URL, receives the
+    redirect on the local port of GHL_SYNC_GHL_REDIRECT_URI, exchanges the code, stores the
+    tokens. An agency (Company) grant also onboards every location the app is installed on."""
     from services.ghl._crypto import generate_key
 
     if new_key:
         typer.echo(generate_key())
         return
     try:
-        location = asyncio.run(authorise(GhlSettings(), DatabaseSettings(), wait_seconds=timeout))
+        from services.installs import InstallSettings
+
+        done = asyncio.run(
+            authorise(
+                GhlSettings(), DatabaseSettings(), wait_seconds=timeout, installs=InstallSettings()
+            )
+        )
     except (GhlError, ValueError) as exc:
         _err.print(f"auth failed: {exc}", highlight=False)
         raise typer.Exit(1) from exc
-    _out.print(f"stored encrypted tokens for location {location}", highlight=False)
+    _out.print(done.summary(), highlight=False)
+
+
+@dataclass(frozen=True)
+class Authorised:
+    """What `auth` stored."""
+
+    user_type: str
+    location_id: str | None = None
+    company_id: str | None = None
+    installed: int = 0
+    onboarded: int = 0
+    not_onboarded: int = 0
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        if self.user_type == "Company":
+            return (
+                f"stored the encrypted Company token of agency {self.company_id}: "
+                f"{self.installed} locations installed, {self.onboarded} onboarded now"
+                + (
+                    f", {self.not_onboarded} left for the reconciler (`ghl-sync installs`)"
+                    if self.not_onboarded
+                    else ""
+                )
+            )
+        return f"stored encrypted tokens for location {self.location_id}"
 
 
 async def authorise(
@@ -89,17 +132,14 @@ async def authorise(
     *,
     wait_seconds: float,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> str:
-    """The `auth` flow; returns the location whose tokens were stored."""
-    import asyncpg
-
+    installs: InstallSettings | None = None,
+) -> Authorised:
+    """The `auth` flow; returns what was stored."""
     from services.ghl._consent import receive_code
     from services.ghl._crypto import TokenCipher
     from services.ghl._oauth import OAuthClient
-    from services.ghl._tokens_pg import PostgresTokenStore
-    from services.ghl.tokens import StoredToken
 
-    cipher = TokenCipher(settings.token_encryption_key)  # fail early on a bad key
+    TokenCipher(settings.token_encryption_key)  # fail early on a bad key
     oauth = OAuthClient(settings, transport=transport)
     state = secrets.token_urlsafe(16)
     ready = asyncio.Event()
@@ -115,18 +155,49 @@ async def authorise(
         grant = await oauth.exchange_code(code)
     finally:
         await oauth.aclose()
-    token = StoredToken.from_grant(grant)
+    return await store_grant(settings, database, grant, transport=transport, installs=installs)
+
+
+async def store_grant(
+    settings: GhlSettings,
+    database: DatabaseSettings,
+    grant: TokenGrant,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    installs: InstallSettings | None = None,
+) -> Authorised:
+    """Store a code exchange's grant; a Company grant discovers and onboards its locations."""
+    import asyncpg
+
+    from services.installs import InstallSettings, build_agency
+
+    if not grant.is_company and not grant.location_id:
+        raise GhlError("token answer names neither a location nor a company")
     pool = await asyncpg.create_pool(
         database.url.get_secret_value(),
         min_size=1,
-        max_size=1,
+        max_size=8,
         server_settings={"search_path": database.schema_name},
     )
     try:
-        await PostgresTokenStore(pool, cipher).save(token)
+        agency = build_agency(
+            settings, installs or InstallSettings(), pool=pool, transport=transport
+        )
+        try:
+            found = await agency.authorise(grant)
+        finally:
+            await agency.aclose()
     finally:
         await pool.close()
-    return token.location_id
+    if found is None:
+        return Authorised("Location", location_id=grant.location_id, company_id=grant.company_id)
+    return Authorised(
+        "Company",
+        company_id=found.company_id,
+        installed=found.listed,
+        onboarded=found.onboarded,
+        not_onboarded=found.failed,
+    )
 
 
 def register(app: typer.Typer) -> None:

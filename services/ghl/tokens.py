@@ -3,18 +3,27 @@
     StaticTokenProvider     Private Integration Tokens (or any fixed token): no refresh
     OAuthTokenProvider      OAuth pairs kept in a `TokenStore`, refreshed before expiry; one
                             refresh per location at a time, across every process
+    CompanyMinter           agency installs: location tokens minted from the agency's Company
+                            token (itself an `OAuthTokenProvider` over the company store)
 
 Refresh tokens are single-use. Two processes spending the same one lock the location out, so a
 refresh runs under the store's per-location lock (a row lock in PostgreSQL), re-reads the pair
 under it (another process may have refreshed meanwhile), and commits the new pair before the
 new access token is handed to anyone.
+
+Agency installs. The Company token is the root credential, kept and refreshed exactly like a
+location pair (its own store, keyed by company id, `user_type=Company`). A location token is
+minted from it (`POST /oauth/locationToken`) lazily, under the location's lock: on first use
+(no stored pair), on INSTALL (`mint`), and when the location's own refresh is refused (the
+official SDKs' fallback). A minted token carries its own refresh token and is then refreshed
+like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,7 +35,9 @@ from services.ghl._exceptions import AuthError
 from services.ghl._oauth import OAuthClient, TokenGrant
 
 __all__ = [
+    "CompanyMinter",
     "InMemoryTokenStore",
+    "LocationMinter",
     "OAuthTokenProvider",
     "StaticTokenProvider",
     "StoredToken",
@@ -88,7 +99,20 @@ class StoredToken:
 
     @classmethod
     def from_grant(cls, grant: TokenGrant, *, location_id: str | None = None) -> StoredToken:
-        """The pair a token endpoint answer carries."""
+        """The pair a token endpoint answer carries (a Company grant: keyed by the company id,
+        `user_type` `Company`; keep it in the company store)."""
+        if grant.is_company and location_id is None:
+            if not grant.company_id:
+                raise AuthError("company token answer names no company")
+            return cls(
+                location_id=grant.company_id,
+                access_token=grant.access_token,
+                refresh_token=grant.refresh_token,
+                expires_at=grant.expires_at,
+                scope=grant.scope,
+                company_id=grant.company_id,
+                user_type="Company",
+            )
         where = location_id or grant.location_id
         if not where:
             raise AuthError("token answer names no location; pass location_id")
@@ -171,8 +195,19 @@ class InMemoryTokenStore:
         return self._locked(location_id)
 
 
+class LocationMinter(Protocol):
+    """Makes a new location token from a parent credential (the agency's Company token)."""
+
+    async def mint(self, location_id: str) -> StoredToken | None:
+        """A new pair for `location_id`, or None when no parent credential covers it."""
+        ...
+
+
 class OAuthTokenProvider:
-    """OAuth access tokens from a `TokenStore`, refreshed `refresh_margin` before expiry."""
+    """OAuth access tokens from a `TokenStore`, refreshed `refresh_margin` before expiry.
+
+    With a `minter`, a location with no stored pair, or whose refresh GHL refuses, gets a
+    token minted from its agency's Company token instead of failing."""
 
     def __init__(
         self,
@@ -181,13 +216,34 @@ class OAuthTokenProvider:
         *,
         refresh_margin: float = 300.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        minter: LocationMinter | None = None,
     ) -> None:
         self._store = store
         self._oauth = oauth
         self._margin = timedelta(seconds=refresh_margin)
         self._clock = clock
+        self._minter = minter
         self._cache: dict[str, StoredToken] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def forget(self, location_id: str) -> None:
+        """Drop this process's cached token of a location (after an UNINSTALL)."""
+        self._cache.pop(location_id, None)
+
+    async def mint(self, location_id: str) -> StoredToken:
+        """Mint and store a fresh location token now (an INSTALL), whatever is stored."""
+        if self._minter is None:
+            raise AuthError(f"location {location_id}: no company token to mint from")
+        async with self._locks.setdefault(location_id, asyncio.Lock()):
+            async with self._store.locked(location_id) as slot:
+                minted = await self._minter.mint(location_id)
+                if minted is None:
+                    raise AuthError(
+                        f"location {location_id} is not installed under an authorised company"
+                    )
+                await slot.replace(minted)
+            self._cache[location_id] = minted
+            return minted
 
     def __repr__(self) -> str:
         return f"OAuthTokenProvider(store={self._store!r})"
@@ -222,31 +278,111 @@ class OAuthTokenProvider:
         async with self._store.locked(location_id) as slot:
             current = slot.current
             if current is None:
-                raise AuthError(f"no OAuth tokens for location {location_id}; run `ghl-sync auth`")
-            now = self._clock()
-            if rejected is None:
-                done_elsewhere = current.fresh(now, self._margin)
+                minted = await self._minter.mint(location_id) if self._minter else None
+                if minted is None:
+                    raise AuthError(
+                        f"no OAuth tokens for location {location_id}; run `ghl-sync auth`"
+                    )
+                await slot.replace(minted)
+                renewed = minted
+                _log.info("minted the first GHL token of location %s", location_id)
             else:
-                done_elsewhere = (
-                    current.access_token.get_secret_value() != rejected
-                    and current.fresh(now, timedelta(0))
-                )
-            if done_elsewhere:
-                # Another process refreshed while we waited for the lock: use its pair.
-                self._cache[location_id] = current
-                return current.access_token.get_secret_value()
-            if current.refresh_token is None:
-                raise AuthError(f"location {location_id} has no refresh token; re-authorise")
-            grant = await self._oauth.refresh(current.refresh_token)
-            renewed = replace(
-                current,
-                access_token=grant.access_token,
-                refresh_token=grant.refresh_token or current.refresh_token,
-                expires_at=grant.expires_at,
-                scope=grant.scope or current.scope,
-            )
-            await slot.replace(renewed)
+                renewed = await self._renew(location_id, slot, current, rejected=rejected)
         # The lock's exit committed the new pair; only now may anyone use it.
-        _log.info("refreshed the GHL token of location %s", location_id)
         self._cache[location_id] = renewed
         return renewed.access_token.get_secret_value()
+
+    async def _renew(
+        self, location_id: str, slot: TokenSlot, current: StoredToken, *, rejected: str | None
+    ) -> StoredToken:
+        now = self._clock()
+        if rejected is None:
+            done_elsewhere = current.fresh(now, self._margin)
+        else:
+            done_elsewhere = current.access_token.get_secret_value() != rejected and current.fresh(
+                now, timedelta(0)
+            )
+        if done_elsewhere:
+            # Another process refreshed while we waited for the lock: use its pair.
+            return current
+        if current.refresh_token is None:
+            minted = await self._minter.mint(location_id) if self._minter else None
+            if minted is None:
+                raise AuthError(f"location {location_id} has no refresh token; re-authorise")
+            await slot.replace(minted)
+            _log.info("minted a GHL token for location %s (no refresh token)", location_id)
+            return minted
+        try:
+            grant = await self._oauth.refresh(current.refresh_token, user_type=current.user_type)
+        except AuthError as exc:
+            # The official SDKs' fallback: a refused location refresh mints a new token
+            # from the company token. A Company token has no such parent.
+            minted = None
+            if self._minter is not None and current.user_type != "Company":
+                minted = await self._minter.mint(location_id)
+            if minted is None:
+                raise
+            await slot.replace(minted)
+            _log.warning(
+                "refresh of location %s refused (%s); minted a new token from its company",
+                location_id,
+                exc,
+            )
+            return minted
+        renewed = replace(
+            current,
+            access_token=grant.access_token,
+            refresh_token=grant.refresh_token or current.refresh_token,
+            expires_at=grant.expires_at,
+            scope=grant.scope or current.scope,
+        )
+        await slot.replace(renewed)
+        _log.info("refreshed the GHL token of %s %s", current.user_type.lower(), location_id)
+        return renewed
+
+
+class CompanyMinter:
+    """Mints location tokens from the agency's Company token (`POST /oauth/locationToken`).
+
+    `company_of(location_id)` names the company the location is installed under and that holds
+    a Company token, or None (not installed, uninstalled, or a company that never authorised
+    the app): then nothing is minted. `companies` is the provider of Company tokens; a 401 on
+    the mint refreshes the company token once (serialised like any refresh) and retries.
+    """
+
+    def __init__(
+        self,
+        companies: OAuthTokenProvider,
+        oauth: OAuthClient,
+        company_of: Callable[[str], Awaitable[str | None]],
+    ) -> None:
+        self._companies = companies
+        self._oauth = oauth
+        self._company_of = company_of
+        self.minted = 0
+
+    def __repr__(self) -> str:
+        return f"CompanyMinter(minted={self.minted})"
+
+    async def mint(self, location_id: str) -> StoredToken | None:
+        company = await self._company_of(location_id)
+        if company is None:
+            return None
+        token = await self._companies.access_token(company)
+        try:
+            grant = await self._oauth.location_token(
+                token, company_id=company, location_id=location_id
+            )
+        except AuthError as exc:
+            if exc.status_code != 401:
+                raise
+            token = await self._companies.refresh(company, rejected=token)
+            grant = await self._oauth.location_token(
+                token, company_id=company, location_id=location_id
+            )
+        self.minted += 1
+        return replace(
+            StoredToken.from_grant(grant, location_id=location_id),
+            company_id=company,
+            user_type="Location",
+        )

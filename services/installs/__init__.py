@@ -1,0 +1,51 @@
+"""Agency installs: Company tokens, location tokens minted from them, the install state of each
+(company, location), INSTALL/UNINSTALL/LocationCreate webhooks, installedLocations
+reconciliation, and `is_installed` for everything acting for a location.
+
+    agency = build_agency(ghl, InstallSettings(), pool=pool)
+    await agency.authorise(grant)        # after the code exchange
+    await agency.handle(webhook_body)    # an app webhook (the handler does this from ghl.raw.v1)
+    await agency.reconcile()             # installedLocations of every company, periodically
+"""
+
+from services.installs.agency import APP_EVENT_TYPES, Agency, Discovery
+from services.installs.handler import InstallHandler
+from services.installs.lookup import InstallStatus, install_status, is_installed
+from services.installs.machine import (
+    Action,
+    CompanyAuthorised,
+    Decision,
+    Install,
+    Installation,
+    Listed,
+    Outcome,
+    State,
+    Uninstall,
+    decide,
+)
+from services.installs.settings import InstallSettings
+from services.installs.store import InstallStore
+from services.installs.wiring import build_agency
+
+__all__ = [
+    "APP_EVENT_TYPES",
+    "Action",
+    "Agency",
+    "CompanyAuthorised",
+    "Decision",
+    "Discovery",
+    "Install",
+    "InstallHandler",
+    "InstallSettings",
+    "InstallStatus",
+    "InstallStore",
+    "Installation",
+    "Listed",
+    "Outcome",
+    "State",
+    "Uninstall",
+    "build_agency",
+    "decide",
+    "install_status",
+    "is_installed",
+]
