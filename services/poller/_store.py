@@ -1,5 +1,9 @@
 """The poller's PostgreSQL state, and the live ids the projections hold.
 
+A location's state is loaded once when an instance takes its lease and then lives in that
+instance's memory (the lease makes it the only writer); changes are written back by
+`flush`, many locations in one transaction, so quiet cycles cost no commit at all.
+
 Reconciliation diffs GHL's id sets against the projection tables (`contacts`, `tasks`,
 `notes`, `appointments`, read-only): they are exactly what the event log says exists, whoever
 wrote the events (webhook, poll, backfill), so an entity created and deleted between two polls
@@ -8,13 +12,16 @@ with its Delete webhook lost is still found.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
 
-__all__ = ["LocationState", "PollerStore"]
+__all__ = ["KINDS", "LocationDelta", "LocationSnapshot", "LocationState", "PollerStore"]
+
+KINDS = ("contact", "task", "note", "appointment")
 
 _TABLES: Mapping[str, str] = {
     "contact": "contacts",
@@ -34,95 +41,219 @@ class LocationState:
     reconciled_at: datetime | None = None
 
 
+@dataclass
+class LocationSnapshot:
+    """Everything the poller keeps of one location between cycles."""
+
+    state: LocationState
+    contacts: dict[str, tuple[datetime | None, datetime | None]]
+    """Contact id -> (children swept at, dateUpdated last read)."""
+    digests: dict[str, dict[str, str]]
+    backfilled: bool
+
+
+@dataclass
+class LocationDelta:
+    """What changed in a location since its last flush (merged until written)."""
+
+    state: LocationState | None = None
+    contacts: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
+    gone_contacts: set[str] = field(default_factory=set)
+    digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    gone: set[tuple[str, str]] = field(default_factory=set)
+    plan: dict[str, object] | None = None
+
+    def merge(self, other: LocationDelta) -> None:
+        """Fold a later delta into this one."""
+        self.state = other.state or self.state
+        for cid in other.contacts:
+            self.gone_contacts.discard(cid)
+        self.contacts.update(other.contacts)
+        for cid in other.gone_contacts:
+            self.contacts.pop(cid, None)
+        self.gone_contacts |= other.gone_contacts
+        for key in other.digests:
+            self.gone.discard(key)
+        self.digests.update(other.digests)
+        for key in other.gone:
+            self.digests.pop(key, None)
+        self.gone |= other.gone
+        self.plan = other.plan or self.plan
+
+
 class PollerStore:
-    """Cursors, digests and projection reads on one pool."""
+    """Cursors, digests, sweep state, targets and projection reads on one pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def locations_with_tokens(self) -> list[str]:
-        """Every location the app holds a token for."""
+    async def candidates(self) -> list[str]:
+        """Locations to poll: every stored token or registered target, minus removed ones."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch("SELECT location_id FROM ghl_tokens ORDER BY location_id")
+            rows = await conn.fetch(
+                "SELECT location_id FROM ghl_tokens UNION "
+                "SELECT location_id FROM poller_targets WHERE enabled "
+                "EXCEPT SELECT location_id FROM poller_targets WHERE NOT enabled "
+                "ORDER BY 1"
+            )
         return [r["location_id"] for r in rows]
 
-    async def state(self, location_id: str) -> LocationState:
-        """The location's state (empty before its first cycle)."""
-        async with self._pool.acquire() as conn:
+    async def load(self, location_id: str) -> LocationSnapshot:
+        """A location's whole state, in one read-only transaction."""
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             row = await conn.fetchrow(
                 "SELECT contacts_cursor, tasks_swept_at, children_swept_at, reconciled_at "
                 "FROM poller_locations WHERE location_id = $1",
                 location_id,
             )
-        return LocationState(**dict(row)) if row else LocationState()
-
-    async def save_state(self, location_id: str, state: LocationState) -> None:
-        """Store the state after a cycle's events were confirmed."""
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO poller_locations (location_id, contacts_cursor, tasks_swept_at, "
-                "children_swept_at, reconciled_at, updated_at) VALUES ($1,$2,$3,$4,$5, now()) "
-                "ON CONFLICT (location_id) DO UPDATE SET"
-                " contacts_cursor = EXCLUDED.contacts_cursor,"
-                " tasks_swept_at = EXCLUDED.tasks_swept_at,"
-                " children_swept_at = EXCLUDED.children_swept_at,"
-                " reconciled_at = EXCLUDED.reconciled_at, updated_at = now()",
+            contacts = await conn.fetch(
+                "SELECT contact_id, swept_at, date_updated FROM poller_contacts "
+                "WHERE location_id = $1",
                 location_id,
-                state.contacts_cursor,
-                state.tasks_swept_at,
-                state.children_swept_at,
-                state.reconciled_at,
             )
-
-    async def digests(self, location_id: str, entity_type: str) -> dict[str, str]:
-        """Entity id -> digest of the last snapshot the poller emitted."""
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT entity_id, digest FROM poller_digests "
-                "WHERE location_id = $1 AND entity_type = $2",
+            digests = await conn.fetch(
+                "SELECT entity_type, entity_id, digest FROM poller_digests WHERE location_id = $1",
                 location_id,
-                entity_type,
             )
-        return {r["entity_id"]: r["digest"] for r in rows}
+            done = await conn.fetchval(
+                "SELECT phase = 'done' FROM backfill_progress WHERE location_id = $1", location_id
+            )
+        by_kind: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+        for r in digests:
+            by_kind.setdefault(r["entity_type"], {})[r["entity_id"]] = r["digest"]
+        return LocationSnapshot(
+            state=LocationState(**dict(row)) if row else LocationState(),
+            contacts={r["contact_id"]: (r["swept_at"], r["date_updated"]) for r in contacts},
+            digests=by_kind,
+            # A location polled before backfills were the poller's first job has its state.
+            backfilled=bool(done) or row is not None,
+        )
 
-    async def save_digests(
-        self,
-        location_id: str,
-        emitted: Iterable[tuple[str, str, str]],
-        deleted: Iterable[tuple[str, str]],
-        at: datetime,
-    ) -> None:
-        """Record emitted snapshots `(type, id, digest)` and forget tombstoned `(type, id)`."""
-        emitted, deleted = list(emitted), list(deleted)
+    async def flush(self, deltas: Mapping[str, LocationDelta], *, holder: str) -> None:
+        """Write the deltas of many locations in one transaction."""
+        if not deltas:
+            return
         async with self._pool.acquire() as conn, conn.transaction():
-            if emitted:
-                await conn.executemany(
-                    "INSERT INTO poller_digests VALUES ($1,$2,$3,$4,$5) ON CONFLICT "
-                    "(location_id, entity_type, entity_id) DO UPDATE SET digest = "
-                    "EXCLUDED.digest, emitted_at = EXCLUDED.emitted_at",
-                    [(location_id, t, i, d, at) for t, i, d in emitted],
-                )
-            if deleted:
-                await conn.executemany(
-                    "DELETE FROM poller_digests WHERE location_id = $1 AND entity_type = $2 "
-                    "AND entity_id = $3",
-                    [(location_id, t, i) for t, i in deleted],
-                )
+            await write_deltas(conn, deltas, holder=holder)
 
     async def live_ids(
-        self, location_id: str, entity_type: str, *, older_than: datetime
+        self,
+        location_id: str,
+        entity_type: str,
+        *,
+        older_than: datetime,
+        contacts: Sequence[str] | None = None,
     ) -> dict[str, str] | None:
-        """Id -> contact id of the live rows the projections hold (None: no projections)."""
+        """Id -> contact id of the live rows the projections hold (None: no projections);
+        only those of `contacts` when given."""
         table = _TABLES[entity_type]  # a fixed name from the mapping, never input
         contact = "id" if table == "contacts" else "contact_id"
+        query = (
+            f"SELECT id, {contact} AS contact_id FROM {table} "
+            "WHERE location_id = $1 AND deleted_at IS NULL AND version < $2"
+        )
+        args: list[object] = [location_id, older_than]
+        if contacts is not None:
+            query += f" AND {contact} = ANY($3::text[])"
+            args.append(list(contacts))
         async with self._pool.acquire() as conn:
             exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
             if not exists:
                 return None
-            rows = await conn.fetch(
-                f"SELECT id, {contact} AS contact_id FROM {table} "
-                "WHERE location_id = $1 AND deleted_at IS NULL AND version < $2",
-                location_id,
-                older_than,
-            )
+            rows = await conn.fetch(query, *args)
         return {r["id"]: r["contact_id"] for r in rows}
+
+
+async def write_deltas(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    deltas: Mapping[str, LocationDelta],
+    *,
+    holder: str,
+) -> None:
+    """The statements of `flush`, on a connection inside a transaction (the backfill reuses
+    them for its pages)."""
+    states = [(loc, d.state) for loc, d in deltas.items() if d.state is not None]
+    if states:
+        await conn.executemany(
+            "INSERT INTO poller_locations (location_id, contacts_cursor, tasks_swept_at, "
+            "children_swept_at, reconciled_at, updated_at) VALUES ($1,$2,$3,$4,$5, now()) "
+            "ON CONFLICT (location_id) DO UPDATE SET"
+            " contacts_cursor = EXCLUDED.contacts_cursor,"
+            " tasks_swept_at = EXCLUDED.tasks_swept_at,"
+            " children_swept_at = EXCLUDED.children_swept_at,"
+            " reconciled_at = EXCLUDED.reconciled_at, updated_at = now()",
+            [
+                (loc, s.contacts_cursor, s.tasks_swept_at, s.children_swept_at, s.reconciled_at)
+                for loc, s in states
+                if s is not None
+            ],
+        )
+    contacts = [
+        (loc, cid, updated, swept)
+        for loc, d in deltas.items()
+        for cid, (swept, updated) in d.contacts.items()
+    ]
+    if contacts:
+        await conn.executemany(
+            "INSERT INTO poller_contacts VALUES ($1,$2,$3,$4) ON CONFLICT (location_id, "
+            "contact_id) DO UPDATE SET date_updated = EXCLUDED.date_updated, "
+            "swept_at = EXCLUDED.swept_at",
+            contacts,
+        )
+    gone_contacts = [(loc, cid) for loc, d in deltas.items() for cid in d.gone_contacts]
+    if gone_contacts:
+        await conn.executemany(
+            "DELETE FROM poller_contacts WHERE location_id = $1 AND contact_id = $2",
+            gone_contacts,
+        )
+    digests = [
+        (loc, kind, eid, digest)
+        for loc, d in deltas.items()
+        for (kind, eid), digest in d.digests.items()
+    ]
+    if digests:
+        await conn.executemany(
+            "INSERT INTO poller_digests VALUES ($1,$2,$3,$4, now()) ON CONFLICT "
+            "(location_id, entity_type, entity_id) DO UPDATE SET digest = "
+            "EXCLUDED.digest, emitted_at = EXCLUDED.emitted_at",
+            digests,
+        )
+    gone = [(loc, kind, eid) for loc, d in deltas.items() for kind, eid in d.gone]
+    if gone:
+        await conn.executemany(
+            "DELETE FROM poller_digests WHERE location_id = $1 AND entity_type = $2 "
+            "AND entity_id = $3",
+            gone,
+        )
+    plans = [(loc, d.plan) for loc, d in deltas.items() if d.plan is not None]
+    if plans:
+        await conn.executemany(
+            "INSERT INTO poller_plans (location_id, holder, contacts, tasks, projected, "
+            "projected_daily, staleness_bound_s, oldest_swept_at, updated_at) "
+            "VALUES ($1,$2,$3,$4,$5::jsonb,$6,$7,$8, now()) ON CONFLICT (location_id) DO UPDATE "
+            "SET holder = EXCLUDED.holder, contacts = EXCLUDED.contacts, tasks = EXCLUDED.tasks,"
+            " projected = EXCLUDED.projected, projected_daily = EXCLUDED.projected_daily,"
+            " staleness_bound_s = EXCLUDED.staleness_bound_s,"
+            " oldest_swept_at = EXCLUDED.oldest_swept_at, updated_at = now()",
+            [
+                (
+                    loc,
+                    holder,
+                    p["contacts"],
+                    p["tasks"],
+                    json.dumps(p["projected"]),
+                    p["projected_daily"],
+                    p["staleness_bound_s"],
+                    p["oldest_swept_at"],
+                )
+                for loc, p in plans
+                if p is not None
+            ],
+        )
+
+
+def contact_rows(
+    contacts: Iterable[tuple[str, datetime | None, datetime | None]],
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """`(id, swept_at, date_updated)` rows as a delta's contacts map."""
+    return {cid: (swept, updated) for cid, swept, updated in contacts}

@@ -1,22 +1,30 @@
 """`ghl-sync backfill --location ID`: a location's contacts, notes, appointments and tasks
 into `ghl.events.v1` (`source="backfill"`), resumable after SIGKILL.
 
-Order and resumption: contacts are walked with the search API sorted by `dateAdded` ascending
-(ties by id) through the `searchAfter` cursor, so contacts created during the run land after
-the cursor and are still read; each page's contacts, their notes and their appointments are
-produced and confirmed by Kafka *before* the page's cursor is saved in `backfill_progress`.
+Order and resumption: contacts are walked with the search API (500 per page) sorted by
+`dateAdded` ascending (ties by id) through the `searchAfter` cursor, so contacts created during
+the run land after the cursor and are still read; each page's contacts, their notes and their
+appointments are produced and confirmed by Kafka *before* the page's cursor is saved in
+`backfill_progress`, in the same transaction as what the poller needs to know of them (the
+`dateUpdated` read, when their children were read, the digests emitted).
+
+Handover: the transaction of the last page also writes the poller's state: the contacts
+cursor at the backfill's start (the first poll reads only what changed since, and skips what
+the backfill already read at the same `dateUpdated`), the task sweep at the start of the
+tasks phase, reconciliation and children at the start. Nothing is read twice.
 A kill repeats at most one page (duplicates are harmless: same state, same event ids) and never
 skips one. Tasks follow, through the location task search (creation order, `skip`/`limit`);
 each page re-reads the last `TASK_OVERLAP` tasks, because a deletion before the cursor shifts
 `skip` forward.
 
 ETA: the location's request budget, not the machine, bounds a backfill; the estimate divides
-the requests still needed (a page per 100 contacts, two per contact, a page per 100 tasks) by
+the requests still needed (a page per 500 contacts, two per contact, a page per 100 tasks) by
 the budget's rate. Calls are made at the BACKFILL priority, the lowest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable
@@ -26,16 +34,25 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from schemas import AppointmentUpserted, ContactUpserted, Event, NoteUpserted, TaskUpserted
+from schemas import (
+    AppointmentUpserted,
+    ContactUpserted,
+    Event,
+    NoteUpserted,
+    TaskUpserted,
+    payload_digest,
+)
 from services.ghl import GhlClient, NotFound, Priority
 from services.ghl.requests import ContactSearch, SearchSort, TaskSearch
 from services.poller._sink import EventSink
+from services.poller._store import LocationDelta, LocationState, write_deltas
 from streams.normalize.canonical import canonical_contact, canonical_task
 
 __all__ = ["TASK_OVERLAP", "Backfill", "BackfillProgress", "ProgressReporter"]
 
 TASK_OVERLAP = 10
-_PAGE = 100
+_PAGE = 500
+_TASK_PAGE = 100
 
 
 @dataclass
@@ -72,6 +89,8 @@ class Backfill:
         self._sink = sink
         self._loc = location_id
         self._clock = clock or (lambda: datetime.now(UTC))
+        # The budget paces the calls; a few in flight keep it busy across answer latency.
+        self._limit = asyncio.Semaphore(8)
 
     async def load(self) -> BackfillProgress:
         """The saved progress (a fresh one when none)."""
@@ -86,8 +105,10 @@ class Backfill:
         cursor = json.loads(row["cursor"]) if row["cursor"] is not None else None
         return BackfillProgress(row["phase"], cursor, row["contacts_done"], row["tasks_done"])
 
-    async def _save(self, p: BackfillProgress) -> None:
-        async with self._pool.acquire() as conn:
+    async def _save(self, p: BackfillProgress, delta: LocationDelta | None = None) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if delta is not None:
+                await write_deltas(conn, {self._loc: delta}, holder="backfill")
             await conn.execute(
                 "INSERT INTO backfill_progress (location_id, phase, cursor, contacts_done, "
                 "tasks_done) VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (location_id) DO "
@@ -116,6 +137,19 @@ class Backfill:
         left = max(0, (p.contacts_total or p.contacts_done) - p.contacts_done)
         return math.ceil(left / _PAGE) + 2 * left + tasks_pages
 
+    async def _handover(self, tasks_since: datetime | None) -> LocationState:
+        async with self._pool.acquire() as conn:
+            started = await conn.fetchval(
+                "SELECT started_at FROM backfill_progress WHERE location_id = $1", self._loc
+            )
+        started = started or self._clock()
+        return LocationState(
+            contacts_cursor=started,
+            tasks_swept_at=tasks_since or started,
+            children_swept_at=started,
+            reconciled_at=started,
+        )
+
     async def run(self, report: ProgressReporter | None = None) -> BackfillProgress:
         """Run (or resume) to the end; returns the final progress."""
         p = await self.load()
@@ -129,49 +163,72 @@ class Backfill:
             if p.contacts_total is None and page.total is not None:
                 p.contacts_total = p.contacts_done + page.total
             events: list[Event] = []
-            for raw in page.contacts:
-                contact = canonical_contact(raw)
+            delta = LocationDelta()
+            contacts = [canonical_contact(raw) for raw in page.contacts]
+            children = await asyncio.gather(*(self._children(c.id) for c in contacts))
+            for contact, kids in zip(contacts, children, strict=True):
+                observed = self._clock()
                 events.append(
                     ContactUpserted.build(
                         location_id=self._loc, contact=contact, source="backfill",
-                        observed_at=self._clock(),
+                        observed_at=observed,
                     )
                 )  # fmt: skip
-                events.extend(await self._children(contact.id))
+                events.extend(kids)
+                delta.contacts[contact.id] = (observed, contact.dateUpdated)
             await self._sink.emit(events)
+            delta.digests = {
+                (e.entity_type, e.entity_id): payload_digest(e.payload) for e in events
+            }
             p.contacts_done += len(page.contacts)
             if len(page.contacts) < _PAGE:
-                p.phase, p.cursor = "tasks", 0
+                p.phase, p.cursor = "tasks", {"skip": 0, "since": self._clock().isoformat()}
             else:
                 p.cursor = (page.contacts[-1].model_extra or {}).get("searchAfter")
-            await self._save(p)
+            await self._save(p, delta)
             if report:
                 report(p, requests_left=self.requests_left(p))
         while p.phase == "tasks":
-            skip = int(p.cursor or 0)
+            # Older progress rows hold a bare skip; newer ones also when the phase began.
+            cursor = p.cursor if isinstance(p.cursor, dict) else {"skip": p.cursor or 0}
+            skip = int(cursor.get("skip") or 0)
+            since = cursor.get("since")
             tasks = await self._client.search_tasks(
-                self._loc, TaskSearch(limit=_PAGE, skip=skip), priority=Priority.BACKFILL
+                self._loc, TaskSearch(limit=_TASK_PAGE, skip=skip), priority=Priority.BACKFILL
             )
             observed = self._clock()
-            await self._sink.emit(
+            task_events: list[Event] = [
                 TaskUpserted.build(
                     location_id=self._loc, task=canonical_task(t), source="backfill",
                     observed_at=observed,
                 )
                 for t in tasks
                 if t.contactId
-            )  # fmt: skip
+            ]  # fmt: skip
+            await self._sink.emit(task_events)
+            delta = LocationDelta(
+                digests={
+                    (e.entity_type, e.entity_id): payload_digest(e.payload) for e in task_events
+                }
+            )
             p.tasks_done = skip + len(tasks)
-            if len(tasks) < _PAGE:
+            if len(tasks) < _TASK_PAGE:
                 p.phase, p.cursor = "done", None
+                delta.state = await self._handover(
+                    datetime.fromisoformat(since) if isinstance(since, str) else None
+                )
             else:
-                p.cursor = skip + len(tasks) - TASK_OVERLAP
-            await self._save(p)
+                p.cursor = {"skip": skip + len(tasks) - TASK_OVERLAP, "since": since}
+            await self._save(p, delta)
             if report:
                 report(p, requests_left=self.requests_left(p))
         return p
 
     async def _children(self, contact_id: str) -> list[Event]:
+        async with self._limit:
+            return await self._children_of(contact_id)
+
+    async def _children_of(self, contact_id: str) -> list[Event]:
         try:
             notes = await self._client.list_notes(self._loc, contact_id, priority=Priority.BACKFILL)
             appointments = await self._client.list_contact_appointments(

@@ -85,7 +85,8 @@ def register(app: typer.Typer) -> None:
         async def main() -> None:
             async with serving_health(metrics_port) as ready, _wiring() as w:
                 ready.set("wired")
-                await Poller(w.client, PollerStore(w.pool), w.sink, w.settings).run_forever()
+                poller = Poller(w.client, PollerStore(w.pool), w.sink, w.settings, pool=w.pool)
+                await poller.run_forever()
 
         asyncio.run(main())
 

@@ -34,7 +34,40 @@ class PollerSettings(BaseSettings):
         ge=0,
         description="Rows younger than this are never reconciled away (search-index lag).",
     )
-    page_size: int = Field(default=100, ge=1, le=500, description="Contacts per search page.")
+    page_size: int = Field(default=500, ge=1, le=500, description="Contacts per search page.")
+    quota_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Share of a location's daily GHL quota the poller plans to spend (polls, "
+        "sweeps, reconciliation); sweeps of large locations are slowed to stay under it.",
+    )
+    daily_quota: int = Field(
+        default=200_000, ge=1, description="GHL's daily request quota per location."
+    )
+    sweep_batch: int = Field(
+        default=200, ge=1, description="Most contacts one cycle's children sweep reads."
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Lease on a location: renewed every third of it; a dead instance's "
+        "locations are taken over within one period.",
+    )
+    instance_id: str = Field(
+        default="", description="This instance's name in leases and status; empty: host:pid."
+    )
+    flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often confirmed cursors, digests and sweep state of all locations are "
+        "written (one transaction); a crash repeats at most this much work.",
+    )
+    max_backfills: int = Field(
+        default=4,
+        ge=1,
+        description="Backfills (onboarding of new locations) one instance runs at once.",
+    )
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")

@@ -68,7 +68,7 @@ async def test_backfill_resumes_after_a_kill_without_gaps(
     await ensure_topics(kafka_bootstrap, [topic], partitions=3)
     sim = httpx.ASGITransport(
         app=create_app(
-            SimulatorSettings(seed=5, locations=1, contacts_per_location=230, rate_limit_max=10**6)
+            SimulatorSettings(seed=5, locations=1, contacts_per_location=1100, rate_limit_max=10**6)
         )
     )
     async with httpx.AsyncClient(transport=sim, base_url=SIM) as admin:
@@ -93,7 +93,7 @@ async def test_backfill_resumes_after_a_kill_without_gaps(
         await dying.stop()
         saved = await pg.fetchrow("SELECT phase, contacts_done FROM backfill_progress")
         assert saved is not None
-        assert (saved["phase"], saved["contacts_done"]) == ("contacts", 100)
+        assert (saved["phase"], saved["contacts_done"]) == ("contacts", 500)
 
         sink = EventSink(kafka_bootstrap, topic)
         await sink.start()
@@ -102,6 +102,12 @@ async def test_backfill_resumes_after_a_kill_without_gaps(
             lambda p, *, requests_left: reports.append(requests_left)
         )
         await sink.stop()
+        # The end handed over to the poller: its cursor and every contact's stamp.
+        handed = await pg.fetchrow("SELECT contacts_cursor, reconciled_at FROM poller_locations")
+        started = await pg.fetchval("SELECT started_at FROM backfill_progress")
+        assert handed is not None
+        assert handed["contacts_cursor"] == started == handed["reconciled_at"]
+        assert await pg.fetchval("SELECT count(*) FROM poller_contacts") == 1100
     finally:
         await pool.close()
         await client.aclose()
