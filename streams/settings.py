@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -29,6 +30,13 @@ class StreamsSettings(BaseSettings):
     store: str = Field(default="memory://", description="Faust table store.")
     web_port: int = Field(default=6066, description="Port of the worker's web endpoint.")
     web_enabled: bool = Field(default=False)
+    data_dir: Path | None = Field(
+        default=None,
+        description="Folder for the worker's local state (Faust keeps `<app id>/` in it). "
+        "Unset: `ghl-sync-<uid>` in the system's temporary folder, enough for the default "
+        "`memory://` store; give a `rocksdb://` store a lasting folder (the image uses "
+        "/var/lib/ghl-sync).",
+    )
 
     processors: list[Literal["projections", "normalize"]] = Field(
         default=["projections", "normalize"],
@@ -51,4 +59,39 @@ class StreamsSettings(BaseSettings):
     )
     retry_backoff_max: float = Field(
         default=30.0, gt=0, description="Longest pause between retries of a failing batch."
+    )
+    normalize_location_concurrency: int = Field(
+        default=8, ge=1, description="Fetches in flight per location in normalize."
+    )
+    normalize_max_pending: int = Field(
+        default=50_000,
+        ge=1,
+        description="Raw records normalize holds in memory before it pauses consuming.",
+    )
+    normalize_park_probe_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a parked location (no usable token) is retried.",
+    )
+    burst_threshold: int = Field(
+        default=20,
+        ge=1,
+        description="Queued contact/task/note changes of one location that switch it to burst "
+        "mode (list calls instead of one fetch each); measured in bench/burst.py.",
+    )
+    burst_max: int = Field(default=10_000, ge=1, description="Most changes one burst resolves.")
+    burst_settle_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="A change joins a burst only this long after its webhook, so GHL's "
+        "search index has caught up with it.",
+    )
+    burst_window_margin_seconds: float = Field(
+        default=5.0, ge=0, description="Slack around the dateUpdated window a burst searches."
+    )
+    burst_stale_tolerance_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        description="A search hit answers a change if its dateUpdated is at most this much "
+        "older than the webhook's timestamp; older hits are fetched one by one.",
     )

@@ -1,21 +1,36 @@
 """The normalize consumer: `ghl.raw.v1` -> `ghl.events.v1` (key `location_id:contact_id`).
 
-Like the projection consumer, it is an aiokafka consumer hosted by the Faust worker
-(`register_normalize`), not a Faust agent: Faust acknowledges a `take` batch even when the
-body raised, and here offsets must be committed only after the batch's events are on Kafka.
+A sink of the platform's `BatchConsumer` (hosted by the Faust worker), not a Faust agent:
+Faust acknowledges a `take` batch even when the body raised, and here offsets must be
+committed only after the records' events are on Kafka.
 
-Each batch (up to `batch_size` records, waiting up to `batch_wait` for more, which is what
-coalesces bursts): decode every record, group by entity, resolve the groups concurrently
-(one fetch each), produce the events with an idempotent `acks=all` producer, wait for every
-ack, then commit the batch's offsets. A crash before the commit re-processes the batch:
-the same state gives the same event ids, so consumers see harmless duplicates.
+Locations are isolated. Each consumed record is decoded and queued on its location's lane
+(`lanes`): coalesced per entity while it waits, resolved with the lane's own fetch slots
+(`normalize_location_concurrency`), and its events are produced as soon as its fetch answers,
+in order per key. The committed offset of a partition is the oldest record whose events are
+not yet acknowledged by Kafka (`offsets`), so a crash repeats work and never skips it; the
+same GHL state gives the same event ids, so consumers see harmless duplicates.
+
+Burst mode (`burst`): when a lane holds at least `burst_threshold` contact, task or note
+changes announced more than `burst_settle_seconds` ago, it resolves them together: contacts
+by one `POST /contacts/search` over the `dateUpdated` window that covers them (500 a page),
+tasks by the location task search's `contactId` filter, notes by one list per contact.
+Whatever the answers miss, or a hit older than its webhook (GHL's search index lags writes),
+is fetched one by one. Both paths build events with the same `mapping.resolve`, so the ids
+are the same whichever path read a state.
 
 Failure policy:
 - bad data (not a raw record, not a webhook we can read, a group whose contact nobody names,
   GHL rejecting the fetch as invalid): dead-lettered to `ghl.raw.dlq.v1` with the reason;
-- GHL unavailable, rate-limited or refusing the token: the group is retried with backoff
-  (pause and retry), holding the batch;
-- anything else is a bug: it propagates, the worker stops, and a restart re-reads the batch.
+- GHL unavailable or rate-limited: the group is retried with backoff, holding only its
+  own key (the lane's other work and other lanes go on);
+- no usable token (`AuthError`): the location is parked: its records wait on the parked list
+  (`ghl-sync status`, metric `ghl_sync_normalize_parked_records`), one of them is retried
+  every `normalize_park_probe_seconds`, and the lane resumes at the first success; nothing
+  is dropped and nothing of it is committed meanwhile;
+- more than `normalize_max_pending` records in memory: backpressure (the consumer pauses);
+- a produce that Kafka does not acknowledge, or anything else: a bug or a lost broker; it
+  propagates, the worker stops, and a restart re-reads from the committed offsets.
 """
 
 from __future__ import annotations
@@ -23,27 +38,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
-from schemas import Event, encode_event
-from services.ghl import GhlError, ValidationFailed
+from schemas import Contact, Event, encode_event
+from services.ghl import AuthError, GhlError, ValidationFailed
+from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings, send_dead_letter
+from streams.normalize import metrics
+from streams.normalize.burst import Prefetched, burst_fetch
 from streams.normalize.fetcher import GhlFetcher
-from streams.normalize.mapping import (
-    Decoded,
-    Invalid,
-    MissingContact,
-    Skipped,
-    Work,
-    coalesce,
-    decode,
-    resolve,
-)
+from streams.normalize.lanes import Group, Lane
+from streams.normalize.mapping import Decoded, Invalid, MissingContact, Skipped, decode, resolve
+from streams.normalize.offsets import OffsetTracker, Ticket
+from streams.normalize.parked import ParkedStore
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
@@ -60,17 +73,15 @@ class NormalizeStats:
     """Running totals."""
 
     records: int = 0
+    """Records finished: their events (or dead letters) acknowledged, or skipped."""
     events: int = 0
     fetch_groups: int = 0
+    burst_groups: int = 0
+    bursts: int = 0
     dead_letters: int = 0
     skipped: int = 0
     retries: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Letter:
-    position: int
-    reason: str
+    parks: int = 0
 
 
 class NormalizeConsumer:
@@ -83,131 +94,426 @@ class NormalizeConsumer:
         *,
         group_id: str | None = None,
         clock: Callable[[], datetime] | None = None,
-        concurrency: int = 16,
+        concurrency: int | None = None,
         retry_backoff_max: float | None = None,
+        parked_store: ParkedStore | None = None,
     ) -> None:
         self._s = settings
         self.topics = topic_names(settings)
         self._fetcher = fetcher
         self._group_id = group_id or f"{settings.app_id}-normalize"
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._limit = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency or settings.normalize_location_concurrency
         self._backoff_max = retry_backoff_max or settings.retry_backoff_max
+        self._parked_store = parked_store
+        self.member = uuid.uuid4().hex[:12]
         self.stats = NormalizeStats()
+        self.lanes: dict[str, Lane] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tracker = OffsetTracker()
+        self._producer: AIOKafkaProducer | None = None
+        self._failed: asyncio.Future[None] | None = None
+        self._cache: dict[str, dict[str, Contact]] = {}
+        self.consumer: BatchConsumer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Consume until cancelled."""
-        producer = AIOKafkaProducer(
+        """Consume until cancelled (or until a produce fails: then raise)."""
+        self._failed = asyncio.get_running_loop().create_future()
+        self._producer = AIOKafkaProducer(
             bootstrap_servers=self._s.kafka_bootstrap_servers,
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
         )
-        consumer = AIOKafkaConsumer(
-            self.topics.raw,
-            bootstrap_servers=self._s.kafka_bootstrap_servers,
-            group_id=self._group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        self.consumer = BatchConsumer(
+            ConsumerGroupSettings(
+                bootstrap_servers=self._s.kafka_bootstrap_servers,
+                group_id=self._group_id,
+                topics=(self.topics.raw,),
+                batch_size=self._s.batch_size,
+                batch_wait=min(self._s.batch_wait, 0.05),
+            ),
+            self,
         )
-        await producer.start()
-        await consumer.start()
+        await self._producer.start()
+        reading = asyncio.create_task(self.consumer.run(), name="normalize-read")
+        reporting = asyncio.create_task(self._report(), name="normalize-report")
         try:
-            while True:
-                fetched = await consumer.getmany(
-                    timeout_ms=int(self._s.batch_wait * 1000), max_records=self._s.batch_size
-                )
-                records = [r for batch in fetched.values() for r in batch]
-                if not records:
-                    continue
-                await self.process(records, producer)
-                await consumer.commit(
-                    {
-                        TopicPartition(tp.topic, tp.partition): batch[-1].offset + 1
-                        for tp, batch in fetched.items()
-                        if batch
-                    }
-                )
+            done, _ = await asyncio.wait(
+                {reading, reporting, self._failed}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                task.result()
         finally:
-            await consumer.stop()
-            await producer.stop()
+            for task in (reading, reporting, *self._runners.values(), *self._tasks):
+                task.cancel()
+            await asyncio.gather(
+                reading, reporting, *self._runners.values(), *self._tasks, return_exceptions=True
+            )
+            self._runners.clear()
+            if self._parked_store is not None:
+                with contextlib.suppress(Exception):
+                    await self._parked_store.clear(self.member)
+            await self._producer.stop()
 
-    async def process(self, records: Sequence[Any], producer: AIOKafkaProducer) -> None:
-        """Turn one batch of raw records into events and dead letters, all acknowledged."""
-        self.stats.records += len(records)
-        decoded: list[Decoded] = []
-        letters: list[_Letter] = []
-        for position, r in enumerate(records):
-            item = decode(r.value, r.key, r.headers, position)
+    # -- the Sink protocol of the batch consumer ---------------------------------------------
+
+    async def assigned(self, partitions: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
+        """Kafka's committed offsets are the truth here: nothing to seek."""
+        return {}
+
+    async def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """Drop the queued work of the partitions; work in flight finishes harmlessly."""
+        self._tracker.forget(partitions)
+        for lane in self.lanes.values():
+            lane.forget(partitions)
+
+    async def write(self, records: Sequence[Any]) -> None:
+        """Queue every record on its location's lane."""
+        if self._tracker.open_count() >= self._s.normalize_max_pending:
+            raise Backpressure(f"{self._tracker.open_count()} records in memory", retry_after=0.2)
+        woken: set[str] = set()
+        for r in records:
+            ticket = self._tracker.add(TopicPartition(r.topic, r.partition), r.offset)
+            item = decode(r.value, r.key, r.headers, r.offset)
             if isinstance(item, Invalid):
-                letters.append(_Letter(position, item.reason))
+                await self._dead_letter_now(r, item.reason, ticket)
             elif isinstance(item, Skipped):
                 self.stats.skipped += 1
+                self._finish([ticket])
                 log.debug("skipped webhook type=%s offset=%d", item.event_type, r.offset)
             else:
-                decoded.append(item)
-        groups = coalesce(decoded)
-        self.stats.fetch_groups += len(groups)
-        outcomes = await asyncio.gather(*(self._resolve(g, records) for g in groups))
-        futures = []
-        for events, group_letters in outcomes:
-            letters.extend(group_letters)
-            for event in events:
-                futures.append(
-                    await producer.send(
-                        self.topics.events, value=encode_event(event), key=event.key.encode()
-                    )
-                )
-        for letter in letters:
-            futures.append(await self._dead_letter(producer, records[letter.position], letter))
-        # Offsets are committed by the caller only after every record of the batch is acked.
-        await asyncio.gather(*futures)
-        self.stats.events += sum(len(events) for events, _ in outcomes)
-        self.stats.dead_letters += len(letters)
+                loc = item.webhook.locationId
+                lane = self.lanes.get(loc)
+                if lane is None:
+                    lane = self.lanes[loc] = Lane(loc)
+                lane.put(item, ticket, r, _order_key(r, item))
+                woken.add(loc)
+        for loc in woken:
+            self._wake(loc)
 
-    async def _resolve(
-        self, work: Work, records: Sequence[Any]
-    ) -> tuple[list[Event], list[_Letter]]:
+    def confirmed(self) -> Mapping[TopicPartition, int]:
+        """Per partition, the oldest record whose events are not yet acknowledged."""
+        return self._tracker.confirmed()
+
+    # -- lanes -------------------------------------------------------------------------------
+
+    def _wake(self, loc: str) -> None:
+        wake = self._wakes.get(loc)
+        if wake is None:
+            wake = self._wakes[loc] = asyncio.Event()
+        if loc not in self._runners:
+            self._runners[loc] = asyncio.create_task(
+                self._lane_loop(self.lanes[loc], wake), name=f"normalize-lane-{loc}"
+            )
+        wake.set()
+
+    async def _lane_loop(self, lane: Lane, wake: asyncio.Event) -> None:
+        while True:
+            wake.clear()
+            if lane.parked is not None:
+                await self._probe(lane)
+                continue
+            timeout = self._dispatch(lane)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+
+    def _dispatch(self, lane: Lane) -> float | None:
+        """Start what the lane's free slots can take; the seconds until a burst may be ready
+        (None: wait for news)."""
+        s = self._s
+        waiting = lane.burstable_waiting()
+        burst_mode = lane.bursting or waiting >= s.burst_threshold
+        timeout: float | None = None
+        if burst_mode and not lane.bursting and lane.running < self._concurrency:
+            settled = self._clock() - timedelta(seconds=s.burst_settle_seconds)
+            if lane.burstable_settled(settled) >= s.burst_threshold:
+                groups = lane.take_burst(settled_before=settled, limit=s.burst_max)
+                self._spawn(self._run_burst(lane, groups))
+            else:
+                timeout = max(s.burst_settle_seconds / 4, 0.01)
+        only_burstable = burst_mode and len(lane) == waiting
+        while lane.running < self._concurrency and not only_burstable:
+            group = lane.take_one(skip_burstable=burst_mode)
+            if group is None:
+                break
+            self._spawn(self._run_one(lane, group))
+        return timeout
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())  # type: ignore[arg-type]
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failed is not None and not self._failed.done():
+            self._failed.set_exception(exc)
+
+    async def _run_one(self, lane: Lane, group: Group) -> None:
+        lane.running += 1
+        try:
+            await self._resolve_group(lane, group, self._fetcher)
+        finally:
+            lane.busy.discard(group.order_key)
+            lane.running -= 1
+            self._wake(lane.location_id)
+
+    async def _resolve_group(
+        self, lane: Lane, group: Group, fetcher: GhlFetcher, *, probe: bool = False
+    ) -> bool:
+        """Resolve one group until it is produced or dead-lettered (True), or its location has
+        no token (the group goes back to the parked lane; False)."""
+        self.stats.fetch_groups += 1
         delay = 0.2
         while True:
             try:
-                async with self._limit:
-                    return await resolve(work, self._fetcher, self._clock), []
+                events = await resolve(group.work, fetcher, self._clock)
             except MissingContact as exc:
-                return [], [_Letter(p, f"unresolvable: {exc}") for p in work.positions]
+                await self._emit(group, [], f"unresolvable: {exc}")
+                return True
             except ValidationFailed as exc:
-                return [], [_Letter(p, f"GHL rejected the fetch: {exc}") for p in work.positions]
+                await self._emit(group, [], f"GHL rejected the fetch: {exc}")
+                return True
+            except AuthError as exc:
+                self._park(lane, group, exc)
+                return False
             except GhlError as exc:
-                first = records[work.items[0].position]
+                if probe:
+                    lane.put_back(group)
+                    return False
+                first = group.records[0]
                 self.stats.retries += 1
                 log.warning(
                     "fetch failed, retrying in %.1fs: topic=%s partition=%d offset=%d "
-                    "entity=%s/%s error=%s",
-                    delay, first.topic, first.partition, first.offset, work.kind,
-                    work.entity_id, exc,
+                    "location=%s entity=%s/%s error=%s",
+                    delay, first.topic, first.partition, first.offset, lane.location_id,
+                    group.work.kind, group.work.entity_id, exc,
                 )  # fmt: skip
-                wait = max(delay, float(getattr(exc, "retry_after", 0.0) or 0.0))
-                await asyncio.sleep(wait)
+                await asyncio.sleep(max(delay, float(getattr(exc, "retry_after", 0.0) or 0.0)))
                 delay = min(delay * 2, self._backoff_max)
+                continue
+            await self._emit(group, events, None)
+            return True
 
-    async def _dead_letter(
-        self, producer: AIOKafkaProducer, record: Any, letter: _Letter
-    ) -> asyncio.Future[Any]:
+    # -- bursts ------------------------------------------------------------------------------
+
+    async def _run_burst(self, lane: Lane, groups: list[Group]) -> None:
+        lane.running += 1
+        lane.bursting = True
+        self.stats.bursts += 1
+        try:
+            await self._burst(lane, groups)
+        finally:
+            for group in groups:
+                lane.busy.discard(group.order_key)
+            lane.bursting = False
+            lane.running -= 1
+            self._wake(lane.location_id)
+
+    async def _burst(self, lane: Lane, groups: list[Group]) -> None:
+        s, loc = self._s, lane.location_id
+        cache = self._cache.setdefault(loc, {})
+        try:
+            answers = await burst_fetch(
+                self._fetcher,
+                loc,
+                groups,
+                cache=cache,
+                clock=self._clock,
+                margin=timedelta(seconds=s.burst_window_margin_seconds),
+                tolerance=timedelta(seconds=s.burst_stale_tolerance_seconds),
+                min_search=s.burst_threshold,
+            )
+        except AuthError as exc:
+            for group in groups:
+                self._park(lane, group, exc)
+            return
+        except GhlError as exc:
+            log.warning("burst search failed for location %s (%s); fetching one by one", loc, exc)
+            answers = {}
+        metrics.BURST_GROUPS.inc(len(groups))
+        self.stats.burst_groups += len(groups)
+        slots = asyncio.Semaphore(self._concurrency)
+        failed_auth: list[Group] = []
+
+        async def one(group: Group) -> None:
+            view = Prefetched(self._fetcher, answers.get(id(group)))
+            if view.complete:
+                # Everything the group needs is in the answers: no request, no slot.
+                await self._resolve_group(lane, group, view)
+                return
+            async with slots:
+                if lane.parked is not None:
+                    failed_auth.append(group)
+                    return
+                await self._resolve_group(lane, group, view)
+
+        await asyncio.gather(*(one(g) for g in groups))
+        for group in failed_auth:
+            lane.put_back(group)
+        if len(cache) > s.burst_max * 2:
+            for key in list(cache)[: len(cache) - s.burst_max]:
+                del cache[key]
+
+    # -- parking -----------------------------------------------------------------------------
+
+    def _park(self, lane: Lane, group: Group, exc: AuthError) -> None:
+        lane.put_back(group)
+        if lane.parked is None:
+            lane.parked = str(exc)[:300] or "no usable token"
+            lane.parked_since = self._clock()
+            self.stats.parks += 1
+            first = group.records[0]
+            log.warning(
+                "location %s parked (no usable token: %s); its records wait, first at "
+                "topic=%s partition=%d offset=%d",
+                lane.location_id, exc, first.topic, first.partition, first.offset,
+            )  # fmt: skip
+
+    async def _probe(self, lane: Lane) -> None:
+        await asyncio.sleep(self._s.normalize_park_probe_seconds)
+        if lane.running:
+            return
+        group = lane.take_one()
+        if group is None:
+            self._unpark(lane)
+            return
+        lane.running += 1
+        try:
+            ok = await self._resolve_group(lane, group, self._fetcher, probe=True)
+        finally:
+            lane.busy.discard(group.order_key)
+            lane.running -= 1
+        if ok:
+            self._unpark(lane)
+
+    def _unpark(self, lane: Lane) -> None:
+        if lane.parked is not None:
+            since = lane.parked_since or self._clock()
+            log.info("location %s resumed after %.1fs parked; %d records waiting",
+                     lane.location_id, (self._clock() - since).total_seconds(),
+                     lane.records)  # fmt: skip
+        lane.parked = None
+        lane.parked_since = None
+
+    # -- producing ---------------------------------------------------------------------------
+
+    async def _emit(self, group: Group, events: list[Event], letter: str | None) -> None:
+        """Produce the group's events (or dead-letter all its records); its records finish
+        when Kafka acknowledged everything."""
+        assert self._producer is not None
+        futures: list[asyncio.Future[Any]] = []
+        for event in events:
+            futures.append(
+                await self._producer.send(
+                    self.topics.events, value=encode_event(event), key=event.key.encode()
+                )
+            )
+        if letter is not None:
+            for record in group.records:
+                log.error(
+                    "dead-lettered raw record topic=%s partition=%d offset=%d entity=%s/%s "
+                    "reason=%s",
+                    record.topic, record.partition, record.offset, group.work.kind,
+                    group.work.entity_id, letter,
+                )  # fmt: skip
+                futures.append(
+                    await send_dead_letter(
+                        self._producer, self.topics.raw_dead_letters, record, letter
+                    )
+                )
+        tickets = list(group.tickets)
+        n_events, n_letters = len(events), len(group.records) if letter is not None else 0
+
+        def acked(done: asyncio.Future[Any]) -> None:
+            if done.cancelled():
+                return
+            exc = done.exception()
+            if exc is not None:
+                self._fail(exc)
+                return
+            self.stats.events += n_events
+            self.stats.dead_letters += n_letters
+            metrics.EVENTS.inc(n_events)
+            if n_letters:
+                metrics.DEAD_LETTERS.inc(n_letters)
+            self._finish(tickets)
+
+        asyncio.gather(*futures).add_done_callback(acked)
+
+    async def _dead_letter_now(self, record: Any, reason: str, ticket: Ticket) -> None:
+        assert self._producer is not None
         log.error(
             "dead-lettered raw record topic=%s partition=%d offset=%d reason=%s",
-            record.topic, record.partition, record.offset, letter.reason,
+            record.topic, record.partition, record.offset, reason,
         )  # fmt: skip
-        headers = [
-            *(record.headers or ()),
-            ("x-dead-letter-reason", letter.reason.encode()),
-            ("x-source-topic", record.topic.encode()),
-            ("x-source-partition", str(record.partition).encode()),
-            ("x-source-offset", str(record.offset).encode()),
-        ]
-        future: asyncio.Future[Any] = await producer.send(
-            self.topics.raw_dead_letters, value=record.value or b"", key=record.key, headers=headers
+        future = await send_dead_letter(
+            self._producer, self.topics.raw_dead_letters, record, reason
         )
-        return future
+
+        def acked(done: asyncio.Future[Any]) -> None:
+            if done.cancelled():
+                return
+            if done.exception() is not None:
+                self._fail(done.exception())  # type: ignore[arg-type]
+                return
+            self.stats.dead_letters += 1
+            metrics.DEAD_LETTERS.inc()
+            self._finish([ticket])
+
+        future.add_done_callback(acked)
+
+    def _finish(self, tickets: list[Ticket]) -> None:
+        for ticket in tickets:
+            self._tracker.done(ticket)
+        self.stats.records += len(tickets)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def parked(self) -> dict[str, tuple[int, str, datetime]]:
+        """Parked locations: records waiting, reason, since when."""
+        return {
+            loc: (lane.records, lane.parked, lane.parked_since or self._clock())
+            for loc, lane in self.lanes.items()
+            if lane.parked is not None
+        }
+
+    async def _report(self) -> None:
+        """Keeps the metrics and the parked list in PostgreSQL current (every second)."""
+        shown: set[str] = set()
+        last: dict[str, tuple[int, str, datetime]] | None = None
+        while True:
+            parked = self.parked()
+            for loc in shown - parked.keys():
+                metrics.PARKED.labels(location_id=loc).set(0)
+            for loc, (records, _reason, _since) in parked.items():
+                metrics.PARKED.labels(location_id=loc).set(records)
+            shown = set(parked)
+            metrics.QUEUED.set(sum(lane.records for lane in self.lanes.values()))
+            metrics.IN_MEMORY.set(self._tracker.open_count())
+            if self._parked_store is not None and parked != last:
+                try:
+                    await self._parked_store.replace(self.member, parked)
+                    last = parked
+                except Exception as exc:  # status only: the next turn retries
+                    log.warning("could not record the parked locations: %s", exc)
+            await asyncio.sleep(1.0)
+
+
+def _order_key(record: Any, item: Decoded) -> str:
+    """The ordering key of a delivery: its raw record key (`location:contact`)."""
+    if record.key:
+        return bytes(record.key).decode("utf-8", "replace")
+    return f"{item.webhook.locationId}:{item.delivery.webhook_id}"
 
 
 def register_normalize(
@@ -225,8 +531,8 @@ def register_normalize(
     factory = fetcher_factory or _default_fetcher(settings)
 
     async def run_normalize() -> None:
-        async with factory() as fetcher:
-            await NormalizeConsumer(settings, fetcher).run()
+        async with factory() as fetcher, ParkedStore.open(settings) as parked:
+            await NormalizeConsumer(settings, fetcher, parked_store=parked).run()
 
     app.task(run_normalize)
 

@@ -10,11 +10,13 @@ Snapshots are returned in the one canonical shape the poller and the backfill us
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from schemas import Appointment, Contact, Note, Task
 from services.ghl import GhlClient, Priority
-from services.ghl.requests import TaskSearch
+from services.ghl.requests import ContactSearch, SearchFilter, SearchSort, TaskSearch
 from streams.normalize.canonical import canonical_contact, canonical_task
 
 __all__ = ["ClientFetcher", "GhlFetcher"]
@@ -44,13 +46,34 @@ class GhlFetcher(Protocol):
         """The contact's appointments (`GET /contacts/{id}/appointments`)."""
         ...
 
+    async def contacts_updated(
+        self, location_id: str, since: datetime, until: datetime
+    ) -> list[Contact]:
+        """Every contact whose `dateUpdated` lies in [since, until] (the burst search)."""
+        ...
+
+    async def tasks_of(self, location_id: str, contact_ids: Sequence[str]) -> list[Task]:
+        """Every task of these contacts (the location task search's `contactId` filter)."""
+        ...
+
+    async def notes_of(self, location_id: str, contact_id: str) -> list[Note]:
+        """Every note of one contact (`GET /contacts/{id}/notes`)."""
+        ...
+
 
 class ClientFetcher:
     """`GhlFetcher` on the GHL client, at the webhook-enrichment priority."""
 
-    def __init__(self, client: GhlClient, *, priority: Priority = Priority.WEBHOOK_ENRICHMENT):
+    def __init__(
+        self,
+        client: GhlClient,
+        *,
+        priority: Priority = Priority.WEBHOOK_ENRICHMENT,
+        search_page: int = 500,
+    ):
         self._client = client
         self._priority = priority
+        self._search_page = search_page
 
     async def contact(self, location_id: str, contact_id: str) -> Contact:
         """`GET /contacts/{id}`."""
@@ -83,3 +106,32 @@ class ClientFetcher:
         return await self._client.list_contact_appointments(
             location_id, contact_id, priority=self._priority
         )
+
+    async def contacts_updated(
+        self, location_id: str, since: datetime, until: datetime
+    ) -> list[Contact]:
+        """`POST /contacts/search` on a `dateUpdated` range, ascending, 500 a page."""
+        window = {"gte": since.isoformat(), "lte": until.isoformat()}
+        search = ContactSearch(
+            pageLimit=self._search_page,
+            filters=[SearchFilter(field="dateUpdated", operator="range", value=window)],
+            sort=[SearchSort(field="dateUpdated", direction="asc")],
+        )
+        return [
+            canonical_contact(c)
+            async for c in self._client.iter_search_contacts(
+                location_id, search, priority=self._priority
+            )
+        ]
+
+    async def tasks_of(self, location_id: str, contact_ids: Sequence[str]) -> list[Task]:
+        """`POST /locations/{id}/tasks/search` with the `contactId` filter, 100 a page."""
+        search = TaskSearch(contactId=list(contact_ids), limit=100)
+        return [
+            canonical_task(t)
+            async for t in self._client.iter_tasks(location_id, search, priority=self._priority)
+        ]
+
+    async def notes_of(self, location_id: str, contact_id: str) -> list[Note]:
+        """`GET /contacts/{contactId}/notes`."""
+        return await self._client.list_notes(location_id, contact_id, priority=self._priority)

@@ -1,15 +1,17 @@
 """The projection consumer: `ghl.events` → PostgreSQL, in batches, offsets stored with rows.
 
-It reads with its own aiokafka consumer (hosted by the Faust worker) instead of a Faust
+It is a sink of the platform's `BatchConsumer` (hosted by the Faust worker) instead of a Faust
 agent, for two reasons measured while building it: a Faust stream costs ~80 µs per event,
 capping the projection at ~8,000 events/s, and Faust acknowledges a `take_events` batch even
-when the loop body raised. Here the offsets in PostgreSQL are the only truth: on every
-assignment the consumer seeks to them, so nothing is skipped whatever Kafka's committed
-offsets say, and the store skips what is below them, so nothing is applied twice. Kafka
+when the loop body raised. The offsets in PostgreSQL are the only truth (`offsets="sink"`):
+on every assignment the consumer seeks to them, so nothing is skipped whatever Kafka's
+committed offsets say, and the store skips what is below them, so nothing is applied twice
+(which also makes a batch still queued for a partition that just moved harmless). Kafka
 offsets are committed after each batch only so that standard tools show the lag.
 
-Decoding batch N+1 overlaps with PostgreSQL executing batch N (one prepared batch waits
-in a queue of one), which keeps both the Python process and the database busy.
+Decoding batch N+1 overlaps with PostgreSQL executing batch N (one prepared batch waits in
+a queue of one; a full queue is backpressure), which keeps both the Python process and the
+database busy.
 
 Failure policy:
 - bad data (an event that does not decode): dead-lettered with its reason, the batch goes on;
@@ -23,13 +25,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.platform import (
+    Backpressure,
+    BatchConsumer,
+    ConsumerGroupSettings,
+    send_dead_letter,
+)
 from streams.projections import metrics
 from streams.projections.store import (
     BatchOutcome,
@@ -68,18 +77,6 @@ class ConsumerStats:
     next_offsets: dict[int, int] = field(default_factory=dict)
 
 
-class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: ProjectionConsumer) -> None:
-        self._owner = owner
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Nothing to save: every applied batch already stored its offsets.
-        return None
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._owner._seek_to_stored(assigned)
-
-
 class ProjectionConsumer:
     """Consumes `ghl.events` and applies it to the projection tables until stopped."""
 
@@ -90,8 +87,10 @@ class ProjectionConsumer:
         self.stats = ConsumerStats()
         self._group_id = group_id or f"{settings.app_id}-projections"
         self._pool: asyncpg.Pool | None = None
-        self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._prepared: asyncio.Queue[PreparedBatch] = asyncio.Queue(maxsize=1)
+        self._confirmed: dict[TopicPartition, int] = {}
+        self._consumer: BatchConsumer | None = None
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -104,68 +103,68 @@ class ProjectionConsumer:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._s.kafka_bootstrap_servers, acks="all", enable_idempotence=True
         )
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._s.kafka_bootstrap_servers,
-            group_id=self._group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 << 20,
-            fetch_max_bytes=16 << 20,
-            # A worker killed without leaving the group holds its partitions until its session
-            # expires; the broker's minimum keeps that wait short.
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=2000,
+        self._consumer = BatchConsumer(
+            ConsumerGroupSettings(
+                bootstrap_servers=self._s.kafka_bootstrap_servers,
+                group_id=self._group_id,
+                topics=(self.topics.events,),
+                offsets="sink",
+                batch_size=self._s.batch_size,
+                batch_wait=self._s.batch_wait,
+            ),
+            self,
         )
-        self._consumer.subscribe([self.topics.events], listener=_SeekToStored(self))
         await self._producer.start()
-        await self._consumer.start()
-        prepared: asyncio.Queue[PreparedBatch] = asyncio.Queue(maxsize=1)
-        reader = asyncio.create_task(self._read(prepared), name="projections-read")
+        reading = asyncio.create_task(self._consumer.run(), name="projections-read")
         try:
             while True:
-                batch_task = asyncio.create_task(prepared.get())
+                batch_task = asyncio.create_task(self._prepared.get())
                 done, _ = await asyncio.wait(
-                    {batch_task, reader}, return_when=asyncio.FIRST_COMPLETED
+                    {batch_task, reading}, return_when=asyncio.FIRST_COMPLETED
                 )
-                if reader in done:
+                if reading in done:
                     batch_task.cancel()
-                    reader.result()  # re-raises what stopped the reader
+                    reading.result()  # re-raises what stopped the reader
                     return
                 await self._apply_until_done(batch_task.result())
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-            await self._consumer.stop()
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
             await self._producer.stop()
             await self._pool.close()
 
-    async def _read(self, prepared: asyncio.Queue[PreparedBatch]) -> None:
-        assert self._consumer is not None
-        while True:
-            fetched = await self._consumer.getmany(
-                timeout_ms=int(self._s.batch_wait * 1000), max_records=self._s.batch_size
-            )
-            records = [
-                ConsumedRecord(r.topic, r.partition, r.offset, r.value, r.key)
-                for batch in fetched.values()
-                for r in batch
-            ]
-            if records:
-                await prepared.put(self.store.prepare(records))
+    # -- the Sink protocol of the batch consumer ---------------------------------------------
 
-    async def _seek_to_stored(self, assigned: set[TopicPartition]) -> None:
+    async def assigned(self, partitions: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
+        """The offsets stored with the rows for `partitions`."""
         assert self._pool is not None
-        assert self._consumer is not None
         async with self._pool.acquire() as conn:
             stored = await self.store.stored_offsets(conn, self.topics.events)
-        for tp in assigned:
-            if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
+        resume = {tp: stored[tp.partition] for tp in partitions if tp.partition in stored}
         log.info(
             "projections assigned %s; resuming at stored offsets %s",
-            sorted(tp.partition for tp in assigned),
-            {p: o for p, o in sorted(stored.items()) if any(tp.partition == p for tp in assigned)},
+            sorted(tp.partition for tp in partitions),
+            {tp.partition: o for tp, o in sorted(resume.items())},
         )
+        return resume
+
+    async def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """Nothing to save: every applied batch already stored its offsets."""
+        for tp in partitions:
+            self._confirmed.pop(tp, None)
+
+    async def write(self, records: Sequence[Any]) -> None:
+        """Decode the batch and queue it for the database (one batch may wait)."""
+        if self._prepared.full():
+            raise Backpressure("a prepared batch is waiting for PostgreSQL", retry_after=0.02)
+        consumed = [ConsumedRecord(r.topic, r.partition, r.offset, r.value, r.key) for r in records]
+        await self._prepared.put(self.store.prepare(consumed))
+
+    def confirmed(self) -> Mapping[TopicPartition, int]:
+        """The offsets of the last applied batches."""
+        return self._confirmed
+
+    # -- applying ----------------------------------------------------------------------------
 
     async def _send_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         assert self._producer is not None
@@ -175,21 +174,13 @@ class ProjectionConsumer:
                 "dead-lettered event topic=%s partition=%d offset=%d event_type=%s reason=%s",
                 r.topic, r.partition, r.offset, letter.event_type, letter.reason,
             )  # fmt: skip
-            await self._producer.send_and_wait(
-                self.topics.events_dead_letters,
-                value=r.value or b"",
-                key=r.key,
-                headers=[
-                    ("x-dead-letter-reason", letter.reason.encode()),
-                    ("x-source-topic", r.topic.encode()),
-                    ("x-source-partition", str(r.partition).encode()),
-                    ("x-source-offset", str(r.offset).encode()),
-                ],
+            future = await send_dead_letter(
+                self._producer, self.topics.events_dead_letters, r, letter.reason
             )
+            await future
 
     async def _apply_until_done(self, batch: PreparedBatch) -> BatchOutcome:
         assert self._pool is not None
-        assert self._consumer is not None
         delay, first, records = 0.1, batch.records[0], batch.records
         while True:
             started = time.perf_counter()
@@ -210,17 +201,10 @@ class ProjectionConsumer:
                 delay = min(delay * 2, self._s.retry_backoff_max)
                 continue
             break
+        for (topic, partition), offset in outcome.next_offsets.items():
+            tp = TopicPartition(topic, partition)
+            self._confirmed[tp] = max(offset, self._confirmed.get(tp, 0))
         self._account(outcome, time.perf_counter() - started)
-        try:
-            await self._consumer.commit(
-                {
-                    TopicPartition(topic, partition): offset
-                    for (topic, partition), offset in outcome.next_offsets.items()
-                }
-            )
-        except KafkaError as exc:
-            # Only lag reporting depends on it; PostgreSQL holds the offsets that matter.
-            log.warning("could not commit projection offsets to Kafka: %s", exc)
         return outcome
 
     def _account(self, outcome: BatchOutcome, seconds: float) -> None:
@@ -236,9 +220,12 @@ class ProjectionConsumer:
         for letter in outcome.dead_letters:
             # The label is the reason's first words: a bounded set, not one per event.
             metrics.DEAD_LETTERS.labels(reason=letter.reason.split(":")[0][:40]).inc()
-        assert self._consumer is not None
-        for (topic, partition), offset in outcome.next_offsets.items():
+        for (_topic, partition), offset in outcome.next_offsets.items():
             s.next_offsets[partition] = offset
-            high = self._consumer.highwater(TopicPartition(topic, partition))
-            if high is not None:
-                metrics.LAG.labels(partition=str(partition)).set(max(high - offset, 0))
+        # Only partitions held right now: a partition revoked while this batch was applied
+        # has no highwater any more (aiokafka asserts on it).
+        highs = self._consumer.highwater() if self._consumer is not None else {}
+        for tp, high in highs.items():
+            done = s.next_offsets.get(tp.partition)
+            if done is not None:
+                metrics.LAG.labels(partition=str(tp.partition)).set(max(high - done, 0))

@@ -1,0 +1,307 @@
+"""The one Kafka consumer loop of ghl-sync: fetch batches, hand them to a sink, commit what the
+sink confirmed.
+
+A process brings a `Sink` and a `ConsumerGroupSettings`; `BatchConsumer.run()` does the rest:
+
+    consumer = BatchConsumer(ConsumerGroupSettings(bootstrap_servers=..., group_id=...,
+                                                   topics=("ghl.raw.v1",)), sink)
+    await consumer.run()          # until cancelled; a sink's bug propagates
+
+The sink (`Sink` protocol, four methods):
+
+- `assigned(partitions)` -> `{partition: next offset}`: called when the group gives this member
+  partitions. With `offsets="sink"` (offsets stored by the sink with its data, like the
+  projections' PostgreSQL rows) the consumer seeks to the answer; with `offsets="kafka"` the
+  answer is ignored and the group's committed offsets are where reading resumes.
+- `write(records)`: take one batch (records of assigned partitions only, in order per
+  partition). It may finish the work before returning (a synchronous sink) or queue it and
+  finish later (normalize). Raising `Backpressure(retry_after=s)` refuses the batch: the consumer
+  pauses every partition, keeps polling (so the group keeps this member), and offers the same
+  batch again after `s` seconds.
+- `confirmed()` -> `{partition: next offset}`: how far everything is done, per partition. Only
+  this is ever committed; a sink confirms an offset only when every record below it is finished
+  (produced, applied, dead-lettered), so a crash repeats work and never skips it.
+- `revoked(partitions)`: the partitions are leaving this member: forget their queued work (the
+  next owner reads it again from the committed offsets). The consumer commits what the sink
+  confirmed for them first.
+
+Commits go to Kafka after every batch and at least every `commit_interval` seconds, only for
+partitions still assigned. With `offsets="sink"` they only serve standard lag tools.
+
+Rebalances: this module never asks the client about a partition it does not hold at that
+moment (`highwater()`/`position()` on a revoked partition raise `AssertionError: Partition is
+not assigned` in aiokafka); records fetched before a revocation are filtered out before the sink
+sees them. Group timing is chosen so a killed member's partitions move within seconds: a
+6 s session (the broker's minimum), 1.5 s heartbeats, and a 10 s rebalance timeout (members
+rejoin from the background; nothing here blocks a rejoin for long).
+
+Dead letters have one header format for every topic (`dead_letter_headers`): the record's own
+headers, then `x-dead-letter-reason`, `x-source-topic`, `x-source-partition`,
+`x-source-offset` (see README, "Dead letters").
+
+Failure policy: the sink's exceptions other than `Backpressure` propagate (bugs: the process's
+supervisor restarts it and the committed offsets make it repeat, not skip); commit failures of
+a group in rebalance are logged and retried at the next commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+__all__ = [
+    "Backpressure",
+    "BatchConsumer",
+    "ConsumerGroupSettings",
+    "Sink",
+    "dead_letter_headers",
+    "send_dead_letter",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Backpressure(Exception):
+    """The sink cannot take the batch now; offer it again after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Sink(Protocol):
+    """Where a `BatchConsumer` hands its records (see the module docstring)."""
+
+    async def assigned(self, partitions: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
+        """Partitions given to this member; the offsets to resume from (sink-managed)."""
+        ...
+
+    async def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """Partitions taken from this member: drop their queued work."""
+        ...
+
+    async def write(self, records: Sequence[Any]) -> None:
+        """Take a batch of `aiokafka.ConsumerRecord`s, or raise `Backpressure`."""
+        ...
+
+    def confirmed(self) -> Mapping[TopicPartition, int]:
+        """Per partition, the offset below which every record is finished."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsumerGroupSettings:
+    """One consumer group's connection and timing."""
+
+    bootstrap_servers: str
+    group_id: str
+    topics: tuple[str, ...]
+    offsets: Literal["kafka", "sink"] = "kafka"
+    batch_size: int = 2000
+    batch_wait: float = 0.2
+    commit_interval: float = 0.5
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1500
+    rebalance_timeout_ms: int = 10000
+    max_poll_interval_ms: int = 60000
+    max_partition_fetch_bytes: int = 4 << 20
+    fetch_max_bytes: int = 16 << 20
+
+
+def dead_letter_headers(record: Any, reason: str) -> list[tuple[str, bytes]]:
+    """The one dead-letter header set: the record's headers (if it has any), then the reason and
+    the source."""
+    return [
+        *(getattr(record, "headers", None) or ()),
+        ("x-dead-letter-reason", reason.encode()),
+        ("x-source-topic", record.topic.encode()),
+        ("x-source-partition", str(record.partition).encode()),
+        ("x-source-offset", str(record.offset).encode()),
+    ]
+
+
+async def send_dead_letter(
+    producer: AIOKafkaProducer, topic: str, record: Any, reason: str
+) -> asyncio.Future[Any]:
+    """Queue `record` for the dead-letter `topic`; the future resolves when Kafka acked it."""
+    future: asyncio.Future[Any] = await producer.send(
+        topic,
+        value=record.value or b"",
+        key=record.key,
+        headers=dead_letter_headers(record, reason),
+    )
+    return future
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: BatchConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner._on_revoked(frozenset(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._owner._on_assigned(frozenset(assigned))
+
+
+class BatchConsumer:
+    """Runs one consumer group member for a sink until cancelled."""
+
+    def __init__(self, settings: ConsumerGroupSettings, sink: Sink) -> None:
+        self.settings = settings
+        self._sink = sink
+        self._consumer: AIOKafkaConsumer | None = None
+        self._assigned: frozenset[TopicPartition] = frozenset()
+        self._committed: dict[TopicPartition, int] = {}
+        self._pending: list[Any] = []
+        self.assignments = 0
+        """How many assignments this member received (a rebalance counter)."""
+
+    @property
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions this member holds now."""
+        return self._assigned
+
+    def highwater(self) -> dict[TopicPartition, int]:
+        """The log end of every partition held now, where the client knows it."""
+        if self._consumer is None:
+            return {}
+        held = self._consumer.assignment()
+        out: dict[TopicPartition, int] = {}
+        for tp in self._assigned & held:
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                out[tp] = high
+        return out
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Per held partition, records in the log the sink has not confirmed yet."""
+        done = self._sink.confirmed()
+        return {tp: max(high - done.get(tp, high), 0) for tp, high in self.highwater().items()}
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        s = self.settings
+        self._consumer = consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap_servers,
+            group_id=s.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+            fetch_max_bytes=s.fetch_max_bytes,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            rebalance_timeout_ms=s.rebalance_timeout_ms,
+            max_poll_interval_ms=s.max_poll_interval_ms,
+        )
+        consumer.subscribe(list(s.topics), listener=_Listener(self))
+        await consumer.start()
+        try:
+            await self._loop(consumer)
+        finally:
+            try:
+                await self._commit(consumer, self._sink.confirmed())
+            finally:
+                await consumer.stop()
+                self._consumer = None
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        s = self.settings
+        retry_at = 0.0
+        last_commit = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if self._pending and now >= retry_at:
+                retry_at = await self._offer(consumer, self._pending)
+            wait = s.batch_wait
+            if self._pending:
+                wait = max(min(retry_at - time.monotonic(), s.batch_wait), 0.0)
+            fetched = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=s.batch_size)
+            held = self._assigned
+            records = [r for tp, batch in fetched.items() if tp in held for r in batch]
+            if records:
+                if self._pending:
+                    # Paused partitions return nothing; these are from a newer assignment.
+                    self._pending.extend(records)
+                else:
+                    retry_at = await self._offer(consumer, records)
+            if records or time.monotonic() - last_commit >= s.commit_interval:
+                await self._commit(consumer, self._sink.confirmed())
+                last_commit = time.monotonic()
+
+    async def _offer(self, consumer: AIOKafkaConsumer, records: list[Any]) -> float:
+        """Hand `records` to the sink; on backpressure keep them and pause. Returns when to
+        offer again (0 when taken)."""
+        try:
+            await self._sink.write(records)
+        except Backpressure as exc:
+            if not self._pending:
+                log.info("sink backpressure (%s): pausing for %.2fs", exc, exc.retry_after)
+            self._pending = records
+            held = [tp for tp in consumer.assignment() if tp in self._assigned]
+            consumer.pause(*held)
+            return time.monotonic() + exc.retry_after
+        if self._pending:
+            self._pending = []
+            consumer.resume(*consumer.assignment())
+        return 0.0
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, confirmed: Mapping[TopicPartition, int]
+    ) -> None:
+        held = consumer.assignment()
+        offsets = {
+            tp: offset
+            for tp, offset in confirmed.items()
+            if tp in held and tp in self._assigned and offset > self._committed.get(tp, -1)
+        }
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance is under way or the broker is away: the next commit carries them.
+            log.warning("commit of %s for group %s deferred: %s",
+                        _render(offsets), self.settings.group_id, exc)  # fmt: skip
+            return
+        self._committed.update(offsets)
+
+    async def _on_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is not None and revoked:
+            confirmed = self._sink.confirmed()
+            await self._commit(consumer, {tp: o for tp, o in confirmed.items() if tp in revoked})
+        self._assigned = self._assigned - revoked
+        self._pending = [r for r in self._pending if _tp(r) not in revoked]
+        for tp in revoked:
+            self._committed.pop(tp, None)
+        if revoked:
+            await self._sink.revoked(revoked)
+
+    async def _on_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        consumer = self._consumer
+        self.assignments += 1
+        resume = await self._sink.assigned(assigned)
+        if consumer is not None and self.settings.offsets == "sink":
+            for tp, offset in resume.items():
+                if tp in assigned:
+                    consumer.seek(tp, offset)
+        self._assigned = assigned
+        log.info(
+            "group %s assigned %s", self.settings.group_id, _render(dict.fromkeys(assigned, 0))
+        )
+
+
+def _tp(record: Any) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
+
+
+def _render(offsets: Mapping[TopicPartition, int]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(offsets))
