@@ -15,6 +15,7 @@ import asyncpg
 from services.status.report import (
     BackfillState,
     BudgetState,
+    ParkedLocation,
     PollerState,
     TableCount,
     TokenState,
@@ -83,6 +84,8 @@ class DatabaseSnapshot:
     commands: Mapping[str, int] | None = None
     offsets: Mapping[tuple[str, int], int] = field(default_factory=dict)
     """(topic, partition) -> next offset the named projection consumer will apply."""
+    parked: tuple[ParkedLocation, ...] = ()
+    """Locations normalize parked for want of a token."""
 
 
 async def _exists(conn: asyncpg.Connection, table: str) -> bool:
@@ -158,6 +161,16 @@ async def read_database(
                     "SELECT state, count(*) AS n FROM writer_commands GROUP BY state"
                 )
             }
+        parked: tuple[ParkedLocation, ...] = ()
+        if await _exists(conn, "normalize_parked"):
+            parked = tuple(
+                ParkedLocation(**dict(r))
+                for r in await conn.fetch(
+                    "SELECT location_id, sum(records)::int AS records, min(reason) AS reason,"
+                    " min(parked_since) AS parked_since, max(updated_at) AS updated_at"
+                    " FROM normalize_parked GROUP BY location_id ORDER BY location_id"
+                )
+            )
         offsets = {
             (events_topic, r["partition"]): r["next_offset"]
             for r in await conn.fetch(
@@ -168,6 +181,7 @@ async def read_database(
             )
         }
     return DatabaseSnapshot(
+        parked=parked,
         now=now,
         tokens=tokens,
         budgets=budgets,

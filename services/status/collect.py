@@ -148,6 +148,7 @@ def assemble(sources: StatusSources, db: DatabaseSnapshot, broker: BrokerSnapsho
         webhooks=db.webhooks,
         webhook_scan_per_partition=sources.webhook_scan_per_partition,
         commands=dict(db.commands) if db.commands is not None else None,
+        parked=db.parked,
     )
 
 

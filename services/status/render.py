@@ -151,7 +151,19 @@ def render_tables(report: StatusReport, console: Console) -> None:
         _lag(report.lag),
         _counts(report),
     ]
+    if report.parked:
+        parts.append(_parked(report))
     console.print(Group(*parts))
+
+
+def _parked(report: StatusReport) -> Table:
+    table = Table(title="Parked locations (no usable token; records wait, none dropped)")
+    for column in ("location", "records waiting", "parked for", "reason"):
+        table.add_column(column)
+    for p in report.parked:
+        table.add_row(p.location_id, f"{p.records:,}", since(p.parked_since, report.collected_at),
+                      p.reason)  # fmt: skip
+    return table
 
 
 def render_json(report: StatusReport) -> str:

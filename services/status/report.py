@@ -14,6 +14,7 @@ __all__ = [
     "BudgetState",
     "DeadLetters",
     "LocationStatus",
+    "ParkedLocation",
     "PartitionLag",
     "PollerState",
     "StatusReport",
@@ -124,6 +125,16 @@ class WebhookReceipts(_Frozen):
     last_persisted_at: datetime | None
 
 
+class ParkedLocation(_Frozen):
+    """A location whose normalize work waits for a usable token (summed over workers)."""
+
+    location_id: str
+    records: int
+    reason: str
+    parked_since: datetime
+    updated_at: datetime
+
+
 class StatusReport(_Frozen):
     """One snapshot of the deployment, taken at `collected_at` (the database's clock)."""
 
@@ -137,6 +148,8 @@ class StatusReport(_Frozen):
     webhook_scan_per_partition: int
     commands: dict[str, int] | None
     """Writer commands by state; None where the writer's table does not exist."""
+    parked: tuple[ParkedLocation, ...] = ()
+    """Locations normalize parked (no usable token): their records wait, none dropped."""
 
     @property
     def total_lag(self) -> int:
