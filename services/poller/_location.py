@@ -216,10 +216,15 @@ class LocationPoller:
                     location_id=loc, contact=contact, source="poll", observed_at=observed
                 )
             )
-            delta.contacts[contact.id] = (observed, contact.dateUpdated)
-        with charged_to(RequestClass.INCREMENTAL_POLL):
-            await self._children(changed, out, reconcile_older_than=older_than)
-        report.children_read = len(changed)
+            # Not read now: never swept, so the sweep takes it first.
+            swept_at = observed if plan.children_on_change else None
+            delta.contacts[contact.id] = (swept_at, contact.dateUpdated)
+        if plan.children_on_change:
+            with charged_to(RequestClass.INCREMENTAL_POLL):
+                await self._children(changed, out, reconcile_older_than=older_than)
+            report.children_read = len(changed)
+        else:
+            changed = []
 
         # 3. children sweep, paced by the plan
         take = self.pacer.earn(

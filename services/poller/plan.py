@@ -69,6 +69,8 @@ class QuotaPlan:
     reconcile_seconds: float
     stretch: float
     """>= 1: how much the wanted periods of the safety nets were lengthened."""
+    children_on_change: bool = True
+    """Whether a changed contact's children are read at once (else by the sweep, first)."""
     projected: Mapping[str, float] = field(default_factory=dict)
 
     @property
@@ -95,7 +97,10 @@ def plan_location(p: PlanInputs) -> QuotaPlan:
     """The plan for a location of this size and activity (see the module docstring)."""
     budget = p.share * p.daily_quota
     cycle = p.cycle_seconds
-    per_change = 1.0 / p.search_page + p.children_per_contact
+    # Children of changed contacts are read at once while that costs at most a quarter of the
+    # share; beyond, the sweep reads them (changed contacts go first in its order).
+    on_change = p.changes_per_day * p.children_per_contact <= budget / 4
+    per_change = 1.0 / p.search_page + (p.children_per_contact if on_change else 0)
     poll = _DAY / cycle + p.changes_per_day * per_change
     if poll > budget / 2:
         # Even the incremental polls would eat most of the share: poll less often, and keep
@@ -128,6 +133,7 @@ def plan_location(p: PlanInputs) -> QuotaPlan:
         children_sweep_seconds=periods["children_sweep"],
         reconcile_seconds=periods["reconciliation"],
         stretch=stretch,
+        children_on_change=on_change,
         projected=projected,
     )
 
