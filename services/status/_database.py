@@ -16,6 +16,7 @@ from services.status.report import (
     BackfillState,
     BudgetState,
     ParkedLocation,
+    PlanState,
     PollerState,
     TableCount,
     TokenState,
@@ -86,14 +87,54 @@ class DatabaseSnapshot:
     """(topic, partition) -> next offset the named projection consumer will apply."""
     parked: tuple[ParkedLocation, ...] = ()
     """Locations normalize parked for want of a token."""
+    plans: Mapping[str, PlanState] = field(default_factory=dict)
+    """The poller's quota plan, lease and today's requests per location."""
 
 
 async def _exists(conn: asyncpg.Connection, table: str) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
 
 
+async def _plans(conn: asyncpg.Connection, daily_quota: int) -> dict[str, PlanState]:
+    """Leases, plans and today's counts (migrations 0040/0041), per location."""
+    if not await _exists(conn, "poller_plans"):
+        return {}
+    counts: dict[str, dict[str, int]] = {}
+    for r in await conn.fetch(
+        "SELECT location_id, request_class, requests FROM ghl_request_counts"
+        " WHERE day = (now() AT TIME ZONE 'UTC')::date"
+    ):
+        counts.setdefault(r["location_id"], {})[r["request_class"]] = r["requests"]
+    leases = {
+        r["location_id"]: (r["holder"], r["expires_at"])
+        for r in await conn.fetch(
+            "SELECT location_id, holder, expires_at FROM poller_leases WHERE expires_at > now()"
+        )
+    }
+    plans = {r["location_id"]: r for r in await conn.fetch("SELECT * FROM poller_plans")}
+    out = {}
+    for loc in sorted(set(counts) | set(leases) | set(plans)):
+        plan = plans.get(loc)
+        holder, expires = leases.get(loc, (None, None))
+        out[loc] = PlanState(
+            holder=holder,
+            lease_expires_at=expires,
+            requests_today=counts.get(loc, {}),
+            projected_daily=plan["projected_daily"] if plan else None,
+            daily_quota=daily_quota,
+            staleness_bound_seconds=plan["staleness_bound_s"] if plan else None,
+            oldest_swept_at=plan["oldest_swept_at"] if plan else None,
+            contacts_known=plan["contacts"] if plan else None,
+        )
+    return out
+
+
 async def read_database(
-    conn: asyncpg.Connection, *, projection_consumer: str, events_topic: str
+    conn: asyncpg.Connection,
+    *,
+    projection_consumer: str,
+    events_topic: str,
+    daily_quota: int = 200_000,
 ) -> DatabaseSnapshot:
     """Read the sync state in one repeatable-read transaction, so the figures agree."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -171,6 +212,7 @@ async def read_database(
                     " FROM normalize_parked GROUP BY location_id ORDER BY location_id"
                 )
             )
+        plans = await _plans(conn, daily_quota)
         offsets = {
             (events_topic, r["partition"]): r["next_offset"]
             for r in await conn.fetch(
@@ -181,6 +223,7 @@ async def read_database(
             )
         }
     return DatabaseSnapshot(
+        plans=plans,
         parked=parked,
         now=now,
         tokens=tokens,

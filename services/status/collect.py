@@ -106,6 +106,7 @@ def assemble(sources: StatusSources, db: DatabaseSnapshot, broker: BrokerSnapsho
         | set(db.pollers)
         | set(db.backfills)
         | set(db.contacts)
+        | set(db.plans)
         | set(broker.last_seen)
     )
     per_location = tuple(
@@ -120,6 +121,7 @@ def assemble(sources: StatusSources, db: DatabaseSnapshot, broker: BrokerSnapsho
             last_webhook_at=broker.last_seen.get(loc),
             contacts_live=db.contacts.get(loc, (0, 0))[0],
             contacts_deleted=db.contacts.get(loc, (0, 0))[1],
+            plan=db.plans.get(loc),
         )
         for loc in locations
     )
@@ -169,6 +171,7 @@ async def collect_status(sources: StatusSources) -> StatusReport:
             conn,
             projection_consumer=sources.streams.projection_consumer,
             events_topic=topics.events,
+            daily_quota=sources.poller.daily_quota,
         )
     finally:
         await conn.close()

@@ -91,6 +91,51 @@ def _locations(report: StatusReport) -> Table:
     return table
 
 
+_CLASS_SHORT = {
+    "write": "write",
+    "webhook_enrichment": "webhook",
+    "incremental_poll": "poll",
+    "task_sweep": "tasks",
+    "children_sweep": "children",
+    "reconciliation": "reconcile",
+    "backfill": "backfill",
+}
+
+
+def _plans(report: StatusReport) -> Table | None:
+    rows = [loc for loc in report.locations if loc.plan is not None]
+    if not rows:
+        return None
+    now = report.collected_at
+    table = Table(title="Poller: leases and quota plans", title_justify="left")
+    table.add_column("location")
+    table.add_column("held by")
+    table.add_column("requests today by class")
+    table.add_column("projected/day", justify="right")
+    table.add_column("staleness bound", justify="right")
+    table.add_column("oldest unswept", justify="right")
+    for loc in rows:
+        plan = loc.plan
+        assert plan is not None
+        spent = ", ".join(
+            f"{_CLASS_SHORT.get(k, k)} {v:,}" for k, v in sorted(plan.requests_today.items())
+        )
+        projected = "-"
+        if plan.projected_daily is not None:
+            share = plan.projected_daily / plan.daily_quota
+            projected = f"{plan.projected_daily:,.0f} ({share:.0%})"
+        bound = plan.staleness_bound_seconds
+        table.add_row(
+            loc.location_id,
+            Text(plan.holder or "nobody", style="" if plan.holder else "yellow"),
+            spent or "0",
+            projected,
+            "-" if bound is None else f"{bound / 3600:.1f} h",
+            since(plan.oldest_swept_at, now) if plan.oldest_swept_at else "-",
+        )
+    return table
+
+
 def _lag(rows: Iterable[PartitionLag]) -> Table:
     table = Table(title="Consumer lag", title_justify="left")
     table.add_column("consumer")
@@ -151,6 +196,9 @@ def render_tables(report: StatusReport, console: Console) -> None:
         _lag(report.lag),
         _counts(report),
     ]
+    plans = _plans(report)
+    if plans is not None:
+        parts.insert(2, plans)
     if report.parked:
         parts.append(_parked(report))
     console.print(Group(*parts))

@@ -16,6 +16,7 @@ __all__ = [
     "LocationStatus",
     "ParkedLocation",
     "PartitionLag",
+    "PlanState",
     "PollerState",
     "StatusReport",
     "TableCount",
@@ -37,6 +38,23 @@ class PollerState(_Frozen):
     reconciled_at: datetime | None
     last_poll_at: datetime
     """When the poller last saved this location's state: the end of its last cycle."""
+
+
+class PlanState(_Frozen):
+    """The location's quota plan, who polls it, and what it spent today (UTC)."""
+
+    holder: str | None
+    """The poller instance holding the location's lease; None when no live lease."""
+    lease_expires_at: datetime | None
+    requests_today: dict[str, int]
+    """GHL requests today by request class, every process's (`ghl_request_counts`)."""
+    projected_daily: float | None
+    daily_quota: int
+    staleness_bound_seconds: float | None
+    """The plan's children sweep period: every contact is swept again within it."""
+    oldest_swept_at: datetime | None
+    """When the stalest contact's children were last read (the net's staleness now)."""
+    contacts_known: int | None
 
 
 class BackfillState(_Frozen):
@@ -87,6 +105,7 @@ class LocationStatus(_Frozen):
     """Receive time of the newest delivery for the location among the scanned raw records."""
     contacts_live: int
     contacts_deleted: int
+    plan: PlanState | None = None
 
 
 class PartitionLag(_Frozen):

@@ -149,6 +149,22 @@ async def _state_rows(pg: asyncpg.Connection) -> None:
         " VALUES ('locB', 'tasks', 1500, 40)"
     )
     await pg.fetch("SELECT * FROM ghl_rate_book('locA', 5, 10.0, 100, 10.0, 200000, 0.01)")
+    for klass, n in (("incremental_poll", 3), ("children_sweep", 4)):
+        await pg.fetch(
+            "SELECT * FROM ghl_rate_book_v2('locB', $1, $2, 100.0, 100, 10.0, 200000, 0.01, 1.0)",
+            klass,
+            n,
+        )
+    await pg.execute(
+        "INSERT INTO poller_leases (location_id, holder, expires_at)"
+        " VALUES ('locB', 'host:42', now() + interval '30 seconds'),"
+        " ('locA', 'host:dead', now() - interval '1 second')"
+    )
+    await pg.execute(
+        "INSERT INTO poller_plans (location_id, holder, contacts, tasks, projected,"
+        " projected_daily, staleness_bound_s, oldest_swept_at) VALUES ('locB', 'host:42', 1500,"
+        " 40, '{}'::jsonb, 41000.5, 7200, '2026-11-01T09:00:00Z')"
+    )
     await pg.execute(
         "INSERT INTO webhook_receipts (webhook_id, state, claim_token, claimed_at, persisted_at)"
         " VALUES ('w1', 'persisted', gen_random_uuid(), now(), now()),"
@@ -265,6 +281,13 @@ async def test_status_figures_equal_the_broker_and_the_database(
         1500,
         40,
     )
+    # Leases, plans and today's requests by class.
+    assert b.plan is not None
+    assert b.plan.holder == "host:42"
+    assert b.plan.requests_today == {"incremental_poll": 3, "children_sweep": 4}
+    assert (b.plan.projected_daily, b.plan.staleness_bound_seconds) == (41000.5, 7200)
+    assert b.plan.oldest_swept_at == datetime(2026, 11, 1, 9, tzinfo=UTC)
+    assert a.plan is None  # its lease expired, no plan or count: nobody polls it
     for location, ms in newest_webhook.items():
         assert locations[location].last_webhook_at == datetime.fromtimestamp(ms / 1000, UTC)
     assert "cipher-of" not in report.model_dump_json()
