@@ -1,0 +1,184 @@
+"""Backfill hands over to the poller: the first poll reads only what changed since, and the
+onboarding contract starts and stops a location. Real Kafka and PostgreSQL, GHL simulated."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from services.ghl import (
+    GhlSettings,
+    InMemoryRateLimiter,
+    Priority,
+    RequestClass,
+    StaticTokenProvider,
+    build_client,
+)
+from services.ghl.requests import ContactUpdate
+from services.poller import (
+    EventSink,
+    Poller,
+    PollerSettings,
+    PollerStore,
+    register_location,
+    remove_location,
+)
+from services.poller.backfill import Backfill
+from services.simulator import SimulatorSettings, create_app
+from streams.admin import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+SIM = "http://simulator.test"
+
+
+@pytest.fixture
+async def world(
+    kafka_bootstrap: str, pg_schema: str, test_settings: Any
+) -> AsyncIterator[dict[str, Any]]:
+    topic = f"test-{uuid.uuid4().hex[:10]}.ghl.events.v1"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=3)
+    sim = httpx.ASGITransport(
+        app=create_app(
+            SimulatorSettings(seed=7, locations=2, contacts_per_location=620, rate_limit_max=10**6)
+        )
+    )
+    admin = httpx.AsyncClient(transport=sim, base_url=SIM, timeout=60)
+    state = (await admin.get("/_admin/state")).json()["locations"]
+    tokens = {}
+    for location_id in state:
+        minted = (await admin.post("/_admin/tokens", json={"locationId": location_id})).json()
+        tokens[location_id] = SecretStr(minted["access_token"])
+    ghl = GhlSettings(base_url=SIM, rate_limit_requests=100_000, rate_limit_interval=1.0)
+    limiter = InMemoryRateLimiter.from_settings(ghl)
+    client = build_client(
+        ghl, token_provider=StaticTokenProvider(tokens), rate_limiter=limiter, transport=sim
+    )
+    pool = await asyncpg.create_pool(
+        test_settings.database_url, server_settings={"search_path": pg_schema}
+    )
+    sink = EventSink(kafka_bootstrap, topic)
+    await sink.start()
+    try:
+        yield {
+            "client": client, "limiter": limiter, "pool": pool, "sink": sink,
+            "locations": sorted(state), "state": state, "admin": admin,
+        }  # fmt: skip
+    finally:
+        await sink.stop()
+        await pool.close()
+        await client.aclose()
+        await admin.aclose()
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        for _ in iter(int, 1):  # polls PostgreSQL: there is no event to wait on
+            if await check():
+                return
+            await asyncio.sleep(0.1)
+
+
+def _spent(limiter: InMemoryRateLimiter, location_id: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (loc, _, klass), n in limiter.counts.items():
+        if loc == location_id:
+            out[klass.value] = out.get(klass.value, 0) + n
+    return out
+
+
+async def test_the_first_poll_after_a_backfill_reads_only_what_changed_since(
+    world: dict[str, Any],
+) -> None:
+    client, limiter, pool, sink = world["client"], world["limiter"], world["pool"], world["sink"]
+    location_id = world["locations"][0]
+    done = await Backfill(client, pool, sink, location_id).run()
+    assert (done.phase, done.contacts_done) == ("done", 620)
+    backfill = _spent(limiter, location_id)
+    # Two search pages of 500, notes and appointments per contact, the task pages.
+    assert backfill["backfill"] <= 2 + 2 * 620 + 10
+
+    edited = [c["id"] for c in world["state"][location_id]["contacts"][:5]]
+    for contact_id in edited:
+        await client.update_contact(
+            location_id, contact_id, ContactUpdate(city="Handover"),
+            priority=Priority.WRITE,
+        )  # fmt: skip
+    before = _spent(limiter, location_id)
+
+    poller = Poller(client, PollerStore(pool), sink, PollerSettings())
+    report = await poller.run_cycle(location_id)
+
+    after = _spent(limiter, location_id)
+    cycle = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+    # One search page of what changed since the backfill started, then the children of the
+    # five edited contacts only; no sweep, no task sweep, no reconciliation yet.
+    assert cycle == {RequestClass.INCREMENTAL_POLL.value: 1 + 2 * 5}
+    assert report.children_read == 5
+    assert report.tasks_read == 0
+    assert not report.full
+    assert report.emitted == 5  # their children are as the backfill emitted them
+    assert report.contacts_read - report.contacts_skipped == 5
+
+    # Nothing changed: the next cycle reads one page and skips what it already read.
+    report = await poller.run_cycle(location_id)
+    assert (report.children_read, report.emitted) == (0, 0)
+    assert report.contacts_read == report.contacts_skipped
+
+
+async def test_register_and_remove_start_and_stop_a_location(world: dict[str, Any]) -> None:
+    client, pool, sink = world["client"], world["pool"], world["sink"]
+    first, second = world["locations"]
+    # Only registered targets are candidates here: the tokens live in the test, not in PG.
+    await register_location(pool, first, reason="INSTALL")
+    settings = PollerSettings(lease_seconds=3.0, flush_seconds=0.2, cycle_seconds=0.5)
+    poller = Poller(client, PollerStore(pool), sink, settings, pool=pool)
+    running = asyncio.create_task(poller.run_forever())
+    try:
+
+        async def onboarded() -> bool:
+            swept = await pool.fetchval(
+                "SELECT count(*) FROM poller_contacts WHERE location_id = $1", first
+            )
+            polled = await pool.fetchval(
+                "SELECT contacts_cursor IS NOT NULL FROM poller_locations WHERE location_id = $1",
+                first,
+            )
+            return swept == 620 and bool(polled)
+
+        await _until(onboarded, 60)  # the backfill, then the first cycles, are flushed
+        assert (
+            await pool.fetchval("SELECT holder FROM poller_leases WHERE location_id = $1", first)
+            == poller.instance_id
+        )
+        assert (
+            await pool.fetchval("SELECT phase FROM backfill_progress WHERE location_id = $1", first)
+            == "done"
+        )
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM backfill_progress WHERE location_id = $1", second
+        )
+
+        await remove_location(pool, first, reason="UNINSTALL")
+        cycles = poller.cycles
+        leases = poller.leases
+        assert leases is not None
+
+        async def let_go() -> bool:
+            return first not in leases.valid_until  # the notification makes it let go
+
+        await _until(let_go, 30)
+        stopped = poller.cycles
+        await asyncio.sleep(1.5)  # three cycle periods: none may start
+        assert poller.cycles == stopped >= cycles
+        assert await pool.fetchval("SELECT count(*) FROM poller_leases") == 0
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
