@@ -9,7 +9,8 @@ WHERE expires_at < now()`: under the row lock, so two instances never both win o
 Fencing: the holder counts its lease as valid only until `sent + period`, `sent` being its
 own monotonic clock *before* the renewing statement was sent; PostgreSQL's expiry is at
 least that late. An instance that cannot renew (partitioned, stalled) stops polling before
-another can take over, so no location is ever polled by two instances at once.
+another can take over (`Poller` cancels a location's task the moment `valid` turns false),
+so no location is ever polled by two instances at once.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ class LeaseStore:
         """Whether this instance may poll the location now."""
         return self._monotonic() < self.valid_until.get(location_id, 0.0)
 
-    async def tick(self, candidates: Sequence[str]) -> set[str]:
-        """Renew, balance and take leases; returns the locations held now."""
+    async def tick(self, candidates: Sequence[str]) -> tuple[set[str], list[str]]:
+        """Renew, balance and take leases; returns the locations held now and the surplus to
+        hand back (still held: stop polling them, then `release` them)."""
         sent = self._monotonic()
         me, period = self.instance_id, self.period
         async with self._pool.acquire() as conn, conn.transaction():
@@ -74,15 +76,10 @@ class LeaseStore:
                 )
             ]
             fair = math.ceil(len(candidates) / max(int(live or 1), 1))
+            surplus: list[str] = []
             if len(held) > fair:
-                # A new instance joined: hand the surplus back (it takes them at its tick).
+                # A new instance joined: hand the surplus back once it is no longer polled.
                 surplus = sorted(held)[fair:]
-                await conn.execute(
-                    "DELETE FROM poller_leases WHERE holder = $1 AND location_id = ANY($2::text[])",
-                    me,
-                    surplus,
-                )
-                held = sorted(held)[:fair]
             elif len(held) < fair:
                 taken = await conn.fetch(
                     "WITH free AS ("
@@ -104,7 +101,19 @@ class LeaseStore:
                 held += [r["location_id"] for r in taken]
         until = sent + period
         self.valid_until = dict.fromkeys(held, until)
-        return set(held)
+        return set(held) - set(surplus), surplus
+
+    async def release(self, locations: Sequence[str]) -> None:
+        """Give these leases back (their polling has stopped): others may take them now."""
+        for location_id in locations:
+            self.valid_until.pop(location_id, None)
+        if locations:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "DELETE FROM poller_leases WHERE holder = $1 AND location_id = ANY($2::text[])",
+                    self.instance_id,
+                    list(locations),
+                )
 
     async def release_all(self) -> None:
         """Give every lease back (a clean shutdown: others take over at once)."""

@@ -9,6 +9,7 @@ An instance (`Poller.run_forever`) runs three kinds of tasks:
   and each location's budget within limits), then its cycles (`_location.LocationPoller`),
   each `cycle_seconds` after the previous one *started*. Locations never wait for each
   other: a slow one delays only itself;
+- the watchdog: cancels a location's task the moment its lease may have expired;
 - the flusher: every `flush_seconds`, the confirmed changes of all locations in one
   transaction, so PostgreSQL commits stay below one per GHL request.
 
@@ -62,8 +63,10 @@ class Poller:
         pool: asyncpg.Pool | None = None,
         clock: Callable[[], datetime] | None = None,
         concurrency: int = 8,
+        on_cycle: Callable[[str, float, float, CycleReport], None] | None = None,
     ) -> None:
         self._client = client
+        self._on_cycle = on_cycle
         self._store = store
         self._sink = sink
         self._s = settings
@@ -111,11 +114,15 @@ class Poller:
         listener = await self._pool.acquire()
         await listener.add_listener(CHANNEL, self._notified)
         flusher = asyncio.create_task(self._flush_forever())
+        watchdog = asyncio.create_task(self._watch())
         try:
             while True:
                 candidates = list(self._s.locations) or await self._store.candidates()
-                held = await self.leases.tick(candidates)
+                held, surplus = await self.leases.tick(candidates)
                 self._follow(held)
+                if surplus:
+                    await self._stop(surplus)
+                    await self.leases.release(surplus)
                 _metrics.LEASES.set(len(held))
                 await self._export(held)
                 self._wake.clear()
@@ -123,9 +130,10 @@ class Poller:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._s.lease_seconds / 3)
         finally:
             flusher.cancel()
+            watchdog.cancel()
             for task in self._tasks.values():
                 task.cancel()
-            await asyncio.gather(flusher, *self._tasks.values(), return_exceptions=True)
+            await asyncio.gather(flusher, watchdog, *self._tasks.values(), return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self._flush()
                 await self.leases.release_all()
@@ -153,6 +161,25 @@ class Poller:
             oldest = poller.oldest_swept_at()
             if oldest is not None:
                 _metrics.OLDEST_UNSWEPT.labels(location_id).set((now - oldest).total_seconds())
+
+    async def _stop(self, locations: list[str]) -> None:
+        tasks = [self._tasks.pop(loc) for loc in locations if loc in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for location_id in locations:
+            self._locations.pop(location_id, None)
+
+    async def _watch(self) -> None:
+        """Stop a location the moment its lease may have expired (a tick that hangs on a
+        stalled database must not let a cycle outlive the lease)."""
+        assert self.leases is not None
+        while True:
+            await asyncio.sleep(self._s.lease_seconds / 20)
+            for location_id, task in list(self._tasks.items()):
+                if not task.done() and not self.leases.valid(location_id):
+                    log.warning("lease expired unrenewed: location=%s", location_id)
+                    task.cancel()
 
     def _notified(self, *_: object) -> None:
         self._wake.set()
@@ -192,6 +219,8 @@ class Poller:
             else:
                 self._merge(location_id, delta)
                 self.cycles += 1
+                if self._on_cycle is not None:
+                    self._on_cycle(location_id, started, time.monotonic(), report)
                 _metrics.CYCLES.labels(outcome="ok").inc()
                 _metrics.CYCLE_SECONDS.observe(time.monotonic() - started)
                 log.debug("poll cycle: %s", report)
