@@ -256,11 +256,16 @@ def worker(
     ] = None,
 ) -> None:
     """Run the stream processors: projections from ghl.events into PostgreSQL."""
-    from services.platform.logs import LogSettings
+    from services.platform.logs import LogSettings, worker_logging_config
     from streams.settings import StreamsSettings
     from streams.worker import run_worker
 
-    run_worker(StreamsSettings(), loglevel=(loglevel or LogSettings().level).lower())
+    logs = LogSettings(level=loglevel.upper()) if loglevel else LogSettings()
+    run_worker(
+        StreamsSettings(),
+        loglevel=logs.level.lower(),
+        logging_config=worker_logging_config(logs),
+    )
 
 
 @app.command("settings")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import faust
 
@@ -79,8 +80,16 @@ def _marking(factory: FetcherFactory, ready: Readiness) -> FetcherFactory:
     return open_fetcher
 
 
-def run_worker(settings: StreamsSettings, *, loglevel: str = "info") -> None:
-    """Create the topics, then run the worker until it is stopped."""
+def run_worker(
+    settings: StreamsSettings,
+    *,
+    loglevel: str = "info",
+    logging_config: dict[str, Any] | None = None,
+) -> None:
+    """Create the topics, then run the worker until it is stopped.
+
+    `logging_config` (a dictConfig dict) replaces the colouring setup faust's worker installs.
+    """
     asyncio.run(
         ensure_topics(
             settings.kafka_bootstrap_servers,
@@ -92,5 +101,5 @@ def run_worker(settings: StreamsSettings, *, loglevel: str = "info") -> None:
     if settings.metrics_port:
         HealthServer(heartbeat=heartbeat, readiness=readiness).start(settings.metrics_port)
     app = build_worker_app(settings, heartbeat=heartbeat, readiness=readiness)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, logging_config=logging_config)
     worker.execute_from_commandline()

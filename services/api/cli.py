@@ -42,7 +42,13 @@ def register(app: typer.Typer) -> None:
             return
         from services.api.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            log_config=None,  # uvicorn logs through the one setup the command line made
+        )
 
     @app.command("api-docs")
     def api_docs(

@@ -25,13 +25,14 @@ from services.db.settings import DatabaseSettings
 from services.ghl._exceptions import GhlError
 from services.ghl._oauth import TokenGrant
 from services.ghl.settings import GhlSettings
+from services.platform.terminal import output_console
 
 if TYPE_CHECKING:
     from services.installs import InstallSettings
 
 __all__ = ["Authorised", "authorise", "register", "store_grant"]
 
-_out = Console()
+_out = output_console()  # never cuts ids when piped
 _err = Console(stderr=True)
 
 

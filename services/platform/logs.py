@@ -12,8 +12,8 @@ nothing else configures logging. It gives the root logger one handler on stderr:
 uvicorn's access lines) are demoted to DEBUG by a filter on the handler, so they show only
 at `GHL_SYNC_LOG_LEVEL=DEBUG` whatever level a library sets on its own logger.
 
-Faust's worker (through `mode`) replaces the root handlers when it starts; `worker_logging()`
-returns the keyword arguments that make it keep this setup instead.
+Faust's worker (through `mode`) replaces the root handlers when it starts;
+`worker_logging_config()` is the configuration that makes it keep this setup instead.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ __all__ = [
     "LogSettings",
     "build_handler",
     "configure_logging",
-    "worker_logging",
+    "worker_logging_config",
 ]
 
 REQUEST_LOGGERS = ("httpx", "uvicorn.access")
 """Loggers that write one line per HTTP request: DEBUG, not INFO."""
 
-_QUIET = {"httpcore": logging.WARNING}
-"""Per-connection trace chatter that is not worth a line even at DEBUG."""
+_QUIET = {"httpcore": logging.WARNING, "aiokafka": logging.WARNING}
+"""Per-connection chatter (subscriptions, coordinators, HTTP traces), shown only at DEBUG."""
 
 _HANDLER_NAME = "ghl-sync"
 
@@ -131,21 +131,19 @@ def configure_logging(settings: LogSettings) -> None:
     root.addHandler(build_handler(settings))
     root.setLevel(level)
     for name, quiet in _QUIET.items():
-        logging.getLogger(name).setLevel(max(quiet, level))
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else max(quiet, level))
 
 
-def worker_logging() -> dict[str, Any]:
-    """Keyword arguments for `faust.Worker` that keep the handler `configure_logging` set.
+def worker_logging_config(settings: LogSettings) -> dict[str, Any]:
+    """A `logging.config.dictConfig` dict for `faust.Worker(logging_config=...)`.
 
-    `mode` clears the root handlers and installs a colouring one; this hands it an empty
-    configuration and our handler back instead.
+    `mode` (under faust) clears the root handlers when the worker starts and installs a
+    colouring handler of its own unless given a configuration; this one puts back the handler
+    `configure_logging` builds, at the same level.
     """
-    root = logging.getLogger()
     return {
-        "logging_config": {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "root": {"level": logging.getLevelName(root.level), "handlers": []},
-        },
-        "loghandlers": list(root.handlers),
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {_HANDLER_NAME: {"()": build_handler, "settings": settings}},
+        "root": {"level": settings.level, "handlers": [_HANDLER_NAME]},
     }

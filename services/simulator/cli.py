@@ -54,4 +54,5 @@ def register(app: typer.Typer) -> None:
             f"({len(state.locations)} locations: {', '.join(state.locations)}); "
             f"admin at /_admin/state"
         )
-        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
+        # log_config=None: uvicorn logs through the one setup the command line made.
+        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info", log_config=None)

@@ -58,4 +58,6 @@ def register(app: typer.Typer) -> None:
         if json_output:
             sys.stdout.write(render_json(report) + "\n")
         else:
-            render_tables(report, Console())
+            from services.platform.terminal import output_console
+
+            render_tables(report, output_console())  # never cut at 80 columns when piped

@@ -47,6 +47,7 @@ def register(app: typer.Typer) -> None:
             host=host or settings.host,
             port=port or settings.port,
             log_level="info",
+            log_config=None,  # uvicorn logs through the one setup the command line made
             # One log line per delivery would cost more than verifying it; the receiver logs
             # every rejection and failure itself, and counts the rest in /metrics.
             access_log=False,

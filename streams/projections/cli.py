@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated
 
 import asyncpg
@@ -18,6 +19,11 @@ from streams.settings import StreamsSettings
 __all__ = ["register", "verify_against_ground_truth", "verify_against_rebuild"]
 
 _out = Console()
+_JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
+
+
+def _print_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2))
 
 
 async def verify_against_rebuild(settings: StreamsSettings) -> list[str]:
@@ -56,9 +62,21 @@ def register(app: typer.Typer) -> None:
     """Add the projection commands to `app`."""
 
     @app.command("replay")
-    def replay_command() -> None:
+    def replay_command(as_json: _JsonOption = False) -> None:
         """Rebuild every projection from the start of ghl.events and swap it in atomically."""
         report = asyncio.run(replay(StreamsSettings()))
+        if as_json:
+            _print_json(
+                {
+                    "events": report.events,
+                    "dead_letters": report.dead_letters,
+                    "seconds": report.seconds,
+                    "events_per_second": report.events_per_second,
+                    "offsets": {str(p): o for p, o in sorted(report.offsets.items())},
+                    "swapped": report.swapped,
+                }
+            )
+            return
         _out.print(
             f"replayed {report.events} events in {report.seconds:.1f}s "
             f"({report.events_per_second:,.0f}/s), {report.dead_letters} dead letters; "
@@ -71,6 +89,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Compare with this GHL simulator's ground truth instead."),
         ] = None,
+        as_json: _JsonOption = False,
     ) -> None:
         """Compare the projections with a rebuild from the log (or the simulator); exit 1 on any
         difference."""
@@ -79,6 +98,12 @@ def register(app: typer.Typer) -> None:
             differences = asyncio.run(verify_against_ground_truth(settings, simulator))
         else:
             differences = asyncio.run(verify_against_rebuild(settings))
+        if as_json:
+            against = "ghl" if simulator else "rebuild"
+            _print_json({"match": not differences, "against": against, "differences": differences})
+            if differences:
+                raise typer.Exit(1)
+            return
         for line in differences:
             _out.print(line, highlight=False)
         if differences:
@@ -86,9 +111,17 @@ def register(app: typer.Typer) -> None:
         _out.print("the projections match" + (" GHL" if simulator else " a rebuild"))
 
     @app.command("lag")
-    def lag_command() -> None:
+    def lag_command(as_json: _JsonOption = False) -> None:
         """Events in ghl.events not yet in the projection tables, per partition."""
         lags = asyncio.run(projection_lag(StreamsSettings()))
+        if as_json:
+            rows = [
+                {"partition": x.partition, "end_offset": x.end_offset,
+                 "next_offset": x.next_offset, "lag": x.lag}
+                for x in lags
+            ]  # fmt: skip
+            _print_json({"partitions": rows, "total_lag": sum(x.lag for x in lags)})
+            return
         for lag in lags:
             _out.print(
                 f"partition {lag.partition}: end {lag.end_offset}, next {lag.next_offset}, "

@@ -1,0 +1,138 @@
+"""Every service logs through the one setup: JSON lines on request, uvicorn's access lines
+only at DEBUG, faust's worker without its colours. Real processes, started as users do."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+pytestmark = pytest.mark.integration
+
+GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(*args: str, **env: str) -> subprocess.Popen[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
+    return subprocess.Popen(
+        [GHL_SYNC, *args],
+        env={**base, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+    return err
+
+
+def _wait_http(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _simulator_log(level: str) -> list[dict[str, Any]]:
+    port = _free_port()
+    process = _start(
+        "simulator",
+        "--port",
+        str(port),
+        "--locations",
+        "1",
+        "--contacts",
+        "1",
+        "--activity-rate",
+        "0",
+        GHL_SYNC_LOG_FORMAT="json",
+        GHL_SYNC_LOG_LEVEL=level,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_admin/faults")
+        httpx.get(f"http://127.0.0.1:{port}/_admin/faults?probe=request-log", timeout=5)
+    finally:
+        err = _stop(process)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "the simulator logged nothing"
+    return [json.loads(line) for line in lines]  # every line is JSON
+
+
+def test_uvicorn_logs_json_and_requests_only_at_debug() -> None:
+    info = _simulator_log("INFO")
+    assert any(e["logger"].startswith("uvicorn") for e in info)
+    assert not [e for e in info if "request-log" in e["message"]]
+    debug = _simulator_log("DEBUG")
+    access = [e for e in debug if "request-log" in e["message"]]
+    assert access
+    assert {e["level"] for e in access} == {"DEBUG"}
+    assert {e["logger"] for e in access} == {"uvicorn.access"}
+
+
+@pytest.fixture
+async def tag(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[str]:
+    """A fresh name for the worker's group and topics; its topics are deleted afterwards."""
+    tag = uuid.uuid4().hex[:8]
+    yield tag
+    topics = [t for t in await kafka_admin.list_topics() if f"test-logs-{tag}" in t]
+    if topics:
+        await kafka_admin.delete_topics(topics)
+
+
+def test_the_worker_logs_json_lines_without_colours(
+    pg_schema: str, test_settings: Any, tag: str
+) -> None:
+    process = _start(
+        "worker",
+        GHL_SYNC_LOG_FORMAT="json",
+        GHL_SYNC_STREAMS_PROCESSORS='["projections"]',
+        GHL_SYNC_STREAMS_METRICS_PORT="0",
+        GHL_SYNC_STREAMS_APP_ID=f"test-logs-{tag}",
+        GHL_SYNC_STREAMS_TOPIC_PREFIX=f"test-logs-{tag}.",
+        GHL_SYNC_STREAMS_TOPIC_PARTITIONS="1",
+        GHL_SYNC_STREAMS_DATABASE_URL=test_settings.database_url,
+        GHL_SYNC_STREAMS_DATABASE_SCHEMA=pg_schema,
+        GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=test_settings.kafka_bootstrap_servers,
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    try:
+        for line in process.stderr:
+            seen.append(line)
+            if "Ready" in line or len(seen) > 500:
+                break
+    finally:
+        seen += _stop(process).splitlines()
+    entries = [json.loads(line) for line in seen if line.strip()]
+    assert any(e["logger"] == "faust.worker" and "Ready" in e["message"] for e in entries)
+    assert not [line for line in seen if "\x1b" in line]
