@@ -345,19 +345,25 @@ class NormalizeConsumer:
         slots = asyncio.Semaphore(self._concurrency)
         failed_auth: list[Group] = []
 
-        async def one(group: Group) -> None:
-            view = Prefetched(self._fetcher, answers.get(id(group)))
-            if view.complete:
-                # Everything the group needs is in the answers: no request, no slot.
-                await self._resolve_group(lane, group, view)
-                return
+        async def fetch_one(group: Group, view: Prefetched) -> None:
             async with slots:
                 if lane.parked is not None:
                     failed_auth.append(group)
                     return
                 await self._resolve_group(lane, group, view)
 
-        await asyncio.gather(*(one(g) for g in groups))
+        misses = []
+        for n, group in enumerate(groups):
+            view = Prefetched(self._fetcher, answers.get(id(group)))
+            if not view.complete:
+                misses.append(asyncio.create_task(fetch_one(group, view)))
+                continue
+            # Answered: no request. Thousands of these are CPU only, so the loop is given
+            # back regularly (other lanes' fetches answer meanwhile).
+            await self._resolve_group(lane, group, view)
+            if n % 50 == 49:
+                await asyncio.sleep(0)
+        await asyncio.gather(*misses)
         for group in failed_auth:
             lane.put_back(group)
         if len(cache) > s.burst_max * 2:
