@@ -116,8 +116,13 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_SERVICES = frozenset({"worker", "webhooks", "poller", "api", "writer", "simulator", "demo"})
+"""Long-running commands: they log their own outages (services/platform/outage.py)."""
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
     version: Annotated[
         bool,
@@ -130,6 +135,11 @@ def _root(
     from services.platform.logs import LogSettings, configure_logging
 
     configure_logging(LogSettings())
+    if ctx.invoked_subcommand not in _SERVICES:
+        from services.platform.outage import quiet_kafka_logs
+
+        # A one-shot command reports a lost broker in its one error line.
+        quiet_kafka_logs()
 
 
 _out = Console()

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from services.db.settings import DatabaseSettings
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["Authorised", "authorise", "register", "store_grant"]
 
 _out = output_console()  # never cuts ids when piped
-_err = Console(stderr=True)
+_err = output_console(stderr=True)
 
 
 def _mark(value: bool) -> str:

@@ -215,7 +215,7 @@ def _unreachable(exc: BaseException) -> str | None:
     if "asyncpg" in modules:
         return _postgres(exc, connection)
     if "aiokafka" in modules and (connection or types_ & _KAFKA_DOWN):
-        settings = _fields(exc, lambda n: "bootstrap" in n)
+        settings = _at_failed_address(exc, _fields(exc, lambda n: "bootstrap" in n))
         target = ", ".join(sorted({str(s.value) for s in settings})) or "the broker"
         names = " / ".join(s.env for s in settings) or "the Kafka bootstrap setting"
         return f"cannot reach Kafka at {target} ({_reason(exc)}); is it running? check {names}"
@@ -246,8 +246,30 @@ def _request_url(exc: BaseException) -> str | None:
     return None
 
 
+def _failed_addresses(exc: BaseException) -> set[str]:
+    """`host:port` pairs the exception chain names (`('127.0.0.1', 1)`-style tuples)."""
+    return {
+        f"{m['host']}:{m['port']}" for link in _chain(exc) for m in _ADDRESS.finditer(str(link))
+    }
+
+
+def _at_failed_address(exc: BaseException, settings: list[_Setting]) -> list[_Setting]:
+    """The settings that point at the address that failed; all of them when none names it."""
+    failed = _failed_addresses(exc)
+
+    def addresses(value: object) -> set[str]:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if "://" in text:
+            parts = urlsplit(text)
+            return {f"{parts.hostname}:{parts.port or 5432}"}
+        return {part.strip() for part in text.split(",")}
+
+    matching = [s for s in settings if addresses(s.value) & failed]
+    return matching or settings
+
+
 def _postgres(exc: BaseException, connection: bool) -> str | None:
-    settings = _fields(exc, lambda n: n in ("url", "database_url"))
+    settings = _at_failed_address(exc, _fields(exc, lambda n: n in ("url", "database_url")))
     urls = sorted({_safe_url(s.value) for s in settings})
     names = " / ".join(s.env for s in settings) or "the database URL setting"
     target = ", ".join(urls) or "the server"

@@ -51,6 +51,10 @@ def register(app: typer.Typer) -> None:
             report = asyncio.run(collect_status(sources))
         except (OSError, TimeoutError, KafkaError, asyncpg.PostgresError) as exc:
             # Unreachable servers, or a database without the migrations (`ghl-sync migrate`).
+            from services.platform.diagnose import explain
+
+            if explain(exc) is not None:
+                raise  # the command line prints it as one line naming the variable
             Console(stderr=True).print(
                 f"[red]status failed:[/red] {type(exc).__name__}: {exc}", highlight=False
             )

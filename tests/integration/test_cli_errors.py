@@ -132,3 +132,37 @@ def test_version_and_an_unknown_command() -> None:
     assert unknown.returncode == 2
     assert "No such command" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+_DOWN = {
+    **{
+        f"GHL_SYNC_{s}DATABASE_URL": f"postgresql://ghl_sync@{NOBODY}/ghl_sync"
+        for s in ("", "STREAMS_", "WEBHOOKS_", "POLLER_", "API_", "WRITER_")
+    },
+    **{
+        f"GHL_SYNC_{s}_KAFKA_BOOTSTRAP_SERVERS": NOBODY
+        for s in ("STREAMS", "WEBHOOKS", "POLLER", "API", "WRITER")
+    },
+    "GHL_SYNC_STREAMS_METRICS_PORT": "0",
+}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["migrate"],
+        ["lag"],
+        ["verify"],
+        ["replay"],
+        ["status"],
+        ["backfill", "--location", "x"],
+        ["poller", "--metrics-port", "0"],
+        ["worker"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_command_reports_servers_that_are_down_in_one_line(command: list[str]) -> None:
+    line = error_line(run(*command, **_DOWN))
+    assert line.startswith(("error: cannot reach PostgreSQL", "error: cannot reach Kafka")), line
+    assert "127.0.0.1:1" in line
+    assert "check GHL_SYNC_" in line
