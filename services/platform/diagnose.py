@@ -128,7 +128,10 @@ def _bad_settings(exc: BaseException) -> str | None:
         what = error["msg"]
         if field and not _is_secret(cls, field) and error["type"] != "missing":
             what += f" (got {error['input']!r})"
-        parts.append(f"{env_name(cls, field) if field else cls.__name__}: {what}")
+        if field:
+            parts.append(f"{env_name(cls, field)}: {what}")
+        else:  # a check across fields; its message names the variables
+            parts.append(what.removeprefix("Value error, "))
     return "bad setting " + "; ".join(parts)
 
 

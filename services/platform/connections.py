@@ -1,0 +1,170 @@
+"""One connection configuration for every service: where Kafka and PostgreSQL are and how to
+authenticate to them (env prefixes `GHL_SYNC_KAFKA_` and `GHL_SYNC_DATABASE_`).
+
+- `KafkaSettings`: bootstrap servers, security protocol (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`,
+  `SASL_SSL`), SASL mechanism (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`) and credentials, a
+  CA file (and a client certificate for brokers that want mutual TLS).
+  `client_kwargs()` gives the keyword arguments every aiokafka client takes (producer,
+  consumer, admin); `faust_kwargs()` the broker URL and credentials of a Faust app.
+- `Connections`: the Kafka settings and the PostgreSQL URL (`GHL_SYNC_DATABASE_URL`, the
+  same variable `ghl-sync migrate` reads), built once by an entry point and passed down.
+
+A configuration that cannot work is refused when it is read, naming the variables: SASL
+without a mechanism or credentials, credentials on a protocol that does not send them,
+TLS files that do not exist. Secrets are `SecretStr` and never appear in a repr or an error.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.db.settings import DatabaseSettings
+
+__all__ = ["Connections", "KafkaSettings"]
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSettings(BaseSettings):
+    """How every ghl-sync process reaches Kafka (env prefix `GHL_SYNC_KAFKA_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="GHL_SYNC_KAFKA_", frozen=True)
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated `host:port` list of brokers."
+    )
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (managed Kafka: "
+        "usually `SASL_SSL`).",
+    )
+    sasl_mechanism: SaslMechanism | None = Field(
+        default=None,
+        description="`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`; required with SASL_*.",
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    ssl_ca_file: FilePath | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the brokers' certificates (unset: the "
+        "system's trust store).",
+    )
+    ssl_cert_file: FilePath | None = Field(
+        default=None, description="Client certificate (PEM), for brokers that want mutual TLS."
+    )
+    ssl_key_file: FilePath | None = Field(
+        default=None, description="Private key (PEM) of the client certificate."
+    )
+    ssl_check_hostname: bool = Field(
+        default=True, description="Check that a broker's certificate names its host."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol.endswith("SSL")
+        if sasl and (
+            self.sasl_mechanism is None or not self.sasl_username or self.sasl_password is None
+        ):
+            raise ValueError(
+                f"GHL_SYNC_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "GHL_SYNC_KAFKA_SASL_MECHANISM, GHL_SYNC_KAFKA_SASL_USERNAME and "
+                "GHL_SYNC_KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and (self.sasl_mechanism or self.sasl_username or self.sasl_password):
+            raise ValueError(
+                "GHL_SYNC_KAFKA_SASL_* is set but GHL_SYNC_KAFKA_SECURITY_PROTOCOL="
+                f"{self.security_protocol} sends no credentials; use SASL_SSL or SASL_PLAINTEXT"
+            )
+        if not tls and (self.ssl_ca_file or self.ssl_cert_file or self.ssl_key_file):
+            raise ValueError(
+                "GHL_SYNC_KAFKA_SSL_* is set but GHL_SYNC_KAFKA_SECURITY_PROTOCOL="
+                f"{self.security_protocol} does not use TLS; use SSL or SASL_SSL"
+            )
+        if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
+            raise ValueError(
+                "GHL_SYNC_KAFKA_SSL_CERT_FILE and GHL_SYNC_KAFKA_SSL_KEY_FILE go together"
+            )
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether connections to the brokers are encrypted."""
+        return self.security_protocol.endswith("SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for the brokers (None on PLAINTEXT and SASL_PLAINTEXT)."""
+        if not self.uses_tls:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_ca_file) if self.ssl_ca_file else None
+        )
+        # Without the host name check the chain is still verified (CERT_REQUIRED).
+        context.check_hostname = self.ssl_check_hostname
+        if self.ssl_cert_file is not None and self.ssl_key_file is not None:
+            context.load_cert_chain(str(self.ssl_cert_file), str(self.ssl_key_file))
+        return context
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `AIOKafkaProducer`, `AIOKafkaConsumer` and
+        `AIOKafkaAdminClient`: servers, protocol, SASL credentials, TLS context."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        context = self.ssl_context()
+        if context is not None:
+            kwargs["ssl_context"] = context
+        if self.sasl_mechanism is not None and self.sasl_password is not None:
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return kwargs
+
+    def faust_kwargs(self) -> dict[str, Any]:
+        """`broker` (and `broker_credentials` when the brokers want them) for `faust.App`."""
+        servers = [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+        kwargs: dict[str, Any] = {"broker": ";".join(f"kafka://{s}" for s in servers)}
+        context = self.ssl_context()
+        if self.sasl_mechanism is not None and self.sasl_password is not None:
+            from faust.auth import SASLCredentials
+
+            kwargs["broker_credentials"] = SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password.get_secret_value(),
+                mechanism=self.sasl_mechanism,
+                ssl_context=context,
+            )
+        elif context is not None:
+            from faust.auth import SSLCredentials
+
+            kwargs["broker_credentials"] = SSLCredentials(context)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Kafka and PostgreSQL for one process, read once by its entry point."""
+
+    kafka: KafkaSettings
+    database: DatabaseSettings
+
+    @classmethod
+    def from_environment(cls) -> Connections:
+        """Both from their environment variables (for entry points only)."""
+        return cls(KafkaSettings(), DatabaseSettings())
+
+    @property
+    def database_url(self) -> SecretStr:
+        """The PostgreSQL URL (`GHL_SYNC_DATABASE_URL`); secret: it may hold a password."""
+        return self.database.url
+
+    def kafka_client_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """`KafkaSettings.client_kwargs()`, with a service's own options on top."""
+        return {**self.kafka.client_kwargs(), **overrides}
