@@ -81,7 +81,7 @@ class StreamsSettings(BaseSettings):
     )
     burst_max: int = Field(default=10_000, ge=1, description="Most changes one burst resolves.")
     burst_settle_seconds: float = Field(
-        default=1.0,
+        default=2.0,
         ge=0,
         description="A change joins a burst only this long after its webhook, so GHL's "
         "search index has caught up with it.",

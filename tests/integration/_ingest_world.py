@@ -49,10 +49,16 @@ class CountingTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.requests: Counter[str] = Counter()
+        self.by_token: Counter[str] = Counter()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests[f"{request.method} {request.url.path.split('/')[1]}"] += 1
+        self.by_token[request.headers.get("authorization", "").removeprefix("Bearer ")] += 1
         return await self.inner.handle_async_request(request)
+
+    def of(self, token: str) -> int:
+        """Requests made with one location's token."""
+        return self.by_token[token]
 
     def total(self) -> int:
         return sum(self.requests.values())
@@ -136,7 +142,7 @@ class World:
 async def open_world(
     bootstrap: str, database_url: str, schema: str, *, locations: int = 2, contacts: int = 50,
     seed: int = 7, rate_limit: int = 1_000_000, ghl_requests: int = 100_000,
-    ghl_interval: float = 1.0, **streams: Any,
+    ghl_interval: float = 1.0, sim_overrides: dict[str, Any] | None = None, **streams: Any,
 ) -> AsyncIterator[World]:  # fmt: skip
     prefix = f"test-{uuid.uuid4().hex[:10]}."
     settings = StreamsSettings(
@@ -156,6 +162,7 @@ async def open_world(
         contacts_per_location=contacts,
         rate_limit_max=rate_limit,
         webhook_urls=(),
+        **(sim_overrides or {}),
     )
     state = seed_state(seed=seed, locations=locations, contacts_per_location=contacts)
     simulator = create_simulator(sim_settings, state=state)
