@@ -36,13 +36,13 @@ our pacing for one interval. A 429 pushes the location's next slot past its `Ret
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import contextvars
 import heapq
 import itertools
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -392,7 +392,8 @@ class _Ledger:
     daily_limit: int = 0
     others: int = 0
     others_until: float = 0.0
-    recent: deque[float] = field(default_factory=deque)
+    recent: list[float] = field(default_factory=list)
+    """Our latest slot times, ascending (every booking starts after the previous one)."""
 
 
 class InMemoryRateLimiter(_Dispatching):
@@ -473,8 +474,8 @@ class InMemoryRateLimiter(_Dispatching):
         first_seq = ledger.seq + 1
         for i in range(granted):
             ledger.recent.append(start + i * step)
-        while len(ledger.recent) > ledger.max_requests:
-            ledger.recent.popleft()
+        if len(ledger.recent) > 2 * ledger.max_requests:
+            del ledger.recent[: -ledger.max_requests]
         last = start + (granted - 1) * step
         ledger.tat = max(ledger.tat, last + spacing)
         if background:
@@ -498,7 +499,9 @@ class InMemoryRateLimiter(_Dispatching):
             ledger.day_count = max(ledger.day_count, ledger.daily_limit - headers.daily_remaining)
         if headers.remaining is not None:
             window_start = permit.slot_at - ledger.interval
-            ours = sum(1 for at in ledger.recent if window_start < at <= permit.slot_at)
+            ours = bisect.bisect_right(ledger.recent, permit.slot_at) - bisect.bisect_right(
+                ledger.recent, window_start
+            )
             others = (headers.max or ledger.max_requests) - headers.remaining - ours
             if others > 0:
                 ledger.others = max(others, ledger.others if now < ledger.others_until else 0)

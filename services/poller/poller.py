@@ -42,6 +42,7 @@ from services.poller._location import CycleReport, LocationPoller
 from services.poller._sink import EventSink
 from services.poller._store import LocationDelta, PollerStore
 from services.poller.backfill import Backfill
+from services.poller.plan import QuotaPlan
 from services.poller.settings import PollerSettings
 from services.poller.targets import CHANNEL
 
@@ -98,6 +99,11 @@ class Poller:
             )
             self._locations[location_id] = poller
         return poller
+
+    def plan_of(self, location_id: str) -> QuotaPlan | None:
+        """The plan a location runs in this instance (None before its first cycle here)."""
+        poller = self._locations.get(location_id)
+        return None if poller is None else poller.plan
 
     async def run_cycle(self, location_id: str) -> CycleReport:
         """One cycle of one location, its changes written at once; returns what it did."""
