@@ -1,0 +1,186 @@
+"""The composed Kafka settings reach a broker that demands SASL/SCRAM: the admin client, a
+producer and a consumer built from `KafkaSettings.client_kwargs()` create a topic and carry a
+record through it; a wrong password is refused.
+
+The broker is a private one (free ports, its own data folder) started from the local stack's
+cached jars with a SASL_PLAINTEXT listener and SCRAM-SHA-512 users created at format time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from pydantic import SecretStr
+
+from services.platform.connections import KafkaSettings
+from services.stack import StackSettings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+USER, PASSWORD = "ghl-sync", "scram-" + uuid.uuid4().hex
+ADMIN_PASSWORD = "admin-" + uuid.uuid4().hex
+
+
+# WARN and up, plus the line that says the broker serves.
+_LOG4J2 = """status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = OUT
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _properties(data: Path, port: int, controller: int) -> str:
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="admin" password="{ADMIN_PASSWORD}";'
+    )
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller}",
+            "controller.listener.names=CONTROLLER",
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
+            f"log.dirs={data}",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "num.network.threads=1",
+            "num.io.threads=1",
+            "log.cleaner.dedupe.buffer.size=8388608",
+            "",
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    stack = StackSettings()
+    libs = ROOT / ".stack" / "kafka" / f"libs-{stack.kafka_version}"
+    if not (libs / ".complete").exists():
+        pytest.fail(f"no Kafka jars in {libs}: run `ghl-sync stack up` first")
+    home = tmp_path_factory.mktemp("scram-broker")
+    port, controller = _free_port(), _free_port()
+    config = home / "server.properties"
+    config.write_text(_properties(home / "data", port, controller))
+    logging = home / "log4j2.properties"
+    logging.write_text(_LOG4J2)
+    classpath = f"{libs}/*"
+    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    formatted = subprocess.run(
+        [stack.java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool", "format",
+         "-t", cluster, "-c", str(config),
+         "--add-scram", f"SCRAM-SHA-512=[name=admin,password={ADMIN_PASSWORD}]",
+         "--add-scram", f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+    log = (home / "broker.out").open("wb")
+    broker = subprocess.Popen(
+        [stack.java, "-Xms128m", "-Xmx256m", "-XX:+UseG1GC",
+         f"-Dlog4j2.configurationFile={logging}", "-cp", classpath, "kafka.Kafka", str(config)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    log.close()
+    try:
+        deadline = time.monotonic() + 120
+        while b"Kafka Server started" not in (home / "broker.out").read_bytes():
+            assert broker.poll() is None, (home / "broker.out").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the SCRAM broker did not start in 120 s"
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()
+
+
+def _settings(bootstrap: str, password: str) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username=USER,
+        sasl_password=SecretStr(password),
+    )
+
+
+async def test_the_clients_work_against_a_scram_broker(scram_broker: str) -> None:
+    kwargs = _settings(scram_broker, PASSWORD).client_kwargs()
+    topic = f"scram-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(**kwargs, request_timeout_ms=20000)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(**kwargs, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"over SCRAM", key=b"k")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, **kwargs, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    assert (record.key, record.value) == (b"k", b"over SCRAM")
+
+
+async def _connects(settings: KafkaSettings) -> bool:
+    admin = AIOKafkaAdminClient(**settings.client_kwargs(), request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+    except KafkaError:
+        return False  # aiokafka reports a refused login as a failed bootstrap
+    finally:
+        with contextlib.suppress(KafkaError):
+            await admin.close()
+    return True
+
+
+async def test_only_the_right_password_gets_in(scram_broker: str) -> None:
+    assert await _connects(_settings(scram_broker, PASSWORD))
+    assert not await _connects(_settings(scram_broker, "not-the-password"))
+    plaintext = KafkaSettings(bootstrap_servers=scram_broker)
+    assert not await _connects(plaintext)
