@@ -92,6 +92,11 @@ class ProjectionConsumer:
         self._confirmed: dict[TopicPartition, int] = {}
         self._consumer: BatchConsumer | None = None
 
+    @property
+    def consumer(self) -> BatchConsumer | None:
+        """The batch consumer while running."""
+        return self._consumer
+
     async def run(self) -> None:
         """Consume until cancelled."""
         self._pool = await asyncpg.create_pool(
