@@ -3,16 +3,28 @@
 - `POST /v1/commands`: 202 `{command_id}` once the command is on `appname.commands.v1`
   with the acks of all in-sync replicas. The same command sent again (same id, same content)
   is accepted again and applied once; the same id with other content is 409. A command that
-  does not validate is 422 naming the field; an unreadable body 400; too large 413.
+  does not validate is 422 naming the field; a body that is not JSON, or nested deeper than
+  `max_json_depth`, 400; too large 413.
 - `POST /v1/commands/batch`: up to `max_batch` commands at once, all valid or none.
-- `GET /v1/commands/{command_id}`: state (`accepted`, `received`, `succeeded`, `failed`,
-  `rejected`) and the result.
+- `GET /v1/commands/{command_id}`: state (`pending`, `accepted`, `received`, `succeeded`,
+  `failed`, `rejected`) and the result.
 - `GET /v1/contacts/{contact_id}`, `GET /v1/contacts`: the projections.
-- `GET /healthz` (no key), `GET /metrics` (Prometheus, no key).
+- `GET /healthz`, `/livez` (the process serves), `GET /readyz` (200, or 503 naming the
+  dependency that is away and why), `GET /metrics` (Prometheus); none needs a key.
 
 Every `/v1` call needs `X-API-Key` (or `Authorization: Bearer <key>`); keys are compared in
-constant time and never logged. Failure policy: Kafka or PostgreSQL unreachable -> 503 with
-`Retry-After`, nothing is lost (the client retries with the same command id).
+constant time and never logged.
+
+Failure policy (`services.platform.outage`): the API starts and stays up without Kafka or
+PostgreSQL. While PostgreSQL is away every `/v1` route answers 503 with `Retry-After`; while
+Kafka is away, the command routes do (reads need only PostgreSQL and keep answering). One log
+line when a dependency goes, one when it is back; reconnects back off (capped, jittered).
+
+No phantom commands: a command is recorded `pending`, produced, and becomes `accepted` only
+once Kafka confirmed it. When Kafka does not confirm in time the client gets 503, and the
+command stays `pending` (it may be on the topic or not): the API produces it again every
+`pending_retry_seconds` until Kafka confirms (the writer applies a command once however often
+it is on the topic), or makes it `failed` (`not_on_topic`) after `pending_expiry_seconds`.
 """
 
 from __future__ import annotations
@@ -21,11 +33,13 @@ import asyncio
 import contextlib
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
+import pydantic_core
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,12 +59,21 @@ from schemas import (
 from services.api._batch import Batcher
 from services.api._reads import CursorError, get_contact_view, list_contacts
 from services.api.settings import ApiSettings
+from services.platform.outage import (
+    DATABASE_ERRORS,
+    KAFKA_ERRORS,
+    Dependency,
+    kafka_client_options,
+    watch,
+)
 from services.writer._runtime import writer_topics
 from services.writer.settings import WriterSettings
 from services.writer.store import AcceptedRow, WriterStore
 from streams.admin import ensure_topics
 
 __all__ = ["Accepted", "ApiProblem", "CommandStatus", "ContactPage", "ContactView", "create_app"]
+
+_log = logging.getLogger("services.api")
 
 
 class _Out(BaseModel):
@@ -84,7 +107,9 @@ class CommandStatus(_Out):
     command_type: str
     location_id: str
     contact_id: str | None = None
-    state: Literal["accepted", "received", "succeeded", "failed", "rejected"]
+    state: Literal["pending", "accepted", "received", "succeeded", "failed", "rejected"]
+    """`pending`: recorded, Kafka has not confirmed it yet (it is produced again until it
+    does, or fails as `not_on_topic`); `accepted`: on the commands topic."""
     attempts: int
     result: CommandResult | None = None
     accepted_at: datetime
@@ -122,6 +147,57 @@ def _problem(status: int, code: str, message: str, **headers: str) -> JSONRespon
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
+_NOT_ON_TOPIC = json.dumps(
+    {
+        "command_id": "",
+        "state": "failed",
+        "error": {
+            "code": "not_on_topic",
+            "message": "Kafka never confirmed the command; it was not applied. Send it again "
+            "with a new command_id if it is still wanted.",
+        },
+        "completed_at": "1970-01-01T00:00:00Z",
+    }
+)
+"""The result of a command that stayed `pending` too long (`command_id`, `command_type` and
+`location_id` are filled in by the store; `completed_at` by the SQL below)."""
+
+
+def _row_key(row: AcceptedRow) -> str:
+    # The same key `command_key` gives the command (its contact's lane at the writer).
+    if row.contact_id is None:
+        return f"{row.location_id}:new:{row.command_id}"
+    return f"{row.location_id}:{row.contact_id}"
+
+
+def _retrieve_later(futures: Any) -> None:
+    for future in futures:
+        future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class _TooDeep(ValueError):
+    """A JSON body nested deeper than allowed."""
+
+
+def _parse_json(body: bytes, max_depth: int) -> Any:
+    """The body as JSON; ValueError when it is not JSON or nests deeper than `max_depth`."""
+    value = pydantic_core.from_json(body, allow_inf_nan=False)  # its own recursion limit
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: a deep body must not exhaust Python's stack here either
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise _TooDeep(f"nested deeper than {max_depth} levels")
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
 class _State:
     """What the app holds while it runs: producer, pool, store, batcher, metrics."""
 
@@ -143,14 +219,112 @@ class _State:
         self.refused = Counter(
             "api_commands_refused", "Commands refused", ["code"], registry=self.registry
         )
+        self.republished = Counter(
+            "api_commands_republished",
+            "Pending commands produced again and confirmed by Kafka",
+            registry=self.registry,
+        )
+        self.unproduced = Counter(
+            "api_commands_not_on_topic",
+            "Pending commands that Kafka never confirmed, made failed",
+            registry=self.registry,
+        )
         self.keys = [
             k.get_secret_value().encode() for k in settings.api_keys if k.get_secret_value()
         ]
+        self.postgres = Dependency("postgres", log=_log)
+        self.kafka = Dependency("kafka", log=_log)
+        self.produced: Batcher[str, None] = Batcher(self._mark_produced)
 
     async def _record(self, rows: Sequence[AcceptedRow]) -> list[str | None]:
         assert self.store is not None
         existing = await self.store.record_accepted(rows)
         return [existing.get(r.command_id) for r in rows]
+
+    async def _mark_produced(self, ids: Sequence[str]) -> list[None]:
+        assert self.store is not None
+        await self.store.mark_produced(ids)
+        return [None] * len(ids)
+
+    def unavailable(self, *needs: str) -> JSONResponse | None:
+        """503 + Retry-After when a dependency the route needs is away, else None."""
+        for name in needs:
+            dependency = self.postgres if name == "postgres" else self.kafka
+            connected = self.pool is not None if name == "postgres" else self.producer is not None
+            if not connected or not dependency.up:
+                why = dependency.reason or "connecting"
+                return _problem(
+                    503,
+                    "unavailable",
+                    f"{name} unavailable ({why}); retry",
+                    **{"Retry-After": str(dependency.retry_after())},
+                )
+        return None
+
+    async def produce(self, items: Sequence[tuple[bytes, bytes]]) -> BaseException | None:
+        """Send (key, value) records and wait for Kafka's acks, at most the produce timeout;
+        None when every one was confirmed, else what went wrong."""
+        producer = self.producer
+        if producer is None:
+            return ConnectionError("not connected to Kafka")
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for key, value in items:
+                futures.append(await producer.send(self.topic, value, key=key))
+        except KAFKA_ERRORS as exc:
+            _retrieve_later(futures)
+            return exc
+        done, waiting = await asyncio.wait(futures, timeout=self.settings.produce_timeout_seconds)
+        # Every outcome is collected, now or when it arrives: none is "never retrieved".
+        _retrieve_later(waiting)
+        if waiting:
+            return TimeoutError(
+                f"Kafka did not confirm within {self.settings.produce_timeout_seconds:g}s"
+            )
+        for future in done:
+            if future.exception() is not None:
+                return future.exception()
+        return None
+
+    async def republish(self) -> None:
+        """Produce `pending` commands again (Kafka did not confirm them when first sent), and
+        fail those pending past `pending_expiry_seconds`; every `pending_retry_seconds`."""
+        s = self.settings
+        while True:
+            await asyncio.sleep(s.pending_retry_seconds)
+            if self.store is None or self.producer is None or not self.kafka.up:
+                continue
+            try:
+                await self._republish_once()
+            except DATABASE_ERRORS as exc:
+                self.postgres.lost(exc)
+
+    async def _republish_once(self) -> None:
+        s = self.settings
+        assert self.store is not None
+        expired = await self.store.fail_unproduced(
+            older_than=s.pending_expiry_seconds, result_json=_NOT_ON_TOPIC
+        )
+        if expired:
+            self.unproduced.inc(len(expired))
+            _log.warning(
+                "%d commands Kafka never confirmed within %.0fs are now failed (not_on_topic): "
+                "%s", len(expired), s.pending_expiry_seconds, ", ".join(expired[:10]),
+            )  # fmt: skip
+        rows = await self.store.pending(
+            older_than=s.produce_timeout_seconds + s.pending_retry_seconds, limit=500
+        )
+        if not rows:
+            return
+        problem = await self.produce(
+            [(_row_key(r).encode(), r.command_json.encode()) for r in rows]
+        )
+        if problem is not None:
+            self.kafka.lost(problem)
+            return
+        await self.store.mark_produced([r.command_id for r in rows])
+        self.republished.inc(len(rows))
+        _log.info("%d pending commands produced again and confirmed by Kafka", len(rows))
 
 
 def _authorised(state: _State, request: Request) -> bool:
@@ -173,31 +347,77 @@ def create_app(settings: ApiSettings) -> FastAPI:
     """The API app; Kafka and PostgreSQL are connected in its lifespan."""
     state = _State(settings)
 
+    async def connect_kafka() -> None:
+        async def start() -> AIOKafkaProducer:
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                [state.topic],
+                partitions=settings.topic_partitions,
+            )
+            producer = AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                max_batch_size=256 * 1024,
+                **kafka_client_options(),
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 5)
+                raise
+            return producer
+
+        try:  # the common case: Kafka is up, and the API is ready when it starts serving
+            state.producer = await start()
+        except KAFKA_ERRORS as exc:
+            state.kafka.lost(exc)
+            await state.kafka.pause()
+            state.producer = await state.kafka.wait_for(start)
+
+    async def probe_postgres() -> None:
+        assert state.pool is not None
+        await state.pool.fetchval("SELECT 1")
+
+    async def probe_kafka() -> bool:
+        if state.producer is None:
+            return False
+        await state.producer.client.fetch_all_metadata()
+        return True
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(
-            settings.kafka_bootstrap_servers, [state.topic], partitions=settings.topic_partitions
-        )
+        # min_size=0: no connection is made here, so the API starts without PostgreSQL.
         state.pool = await asyncpg.create_pool(
             settings.database_url.get_secret_value(),
-            min_size=1,
+            min_size=0,
             max_size=settings.database_pool_size,
+            timeout=5,
             server_settings={"search_path": settings.database_schema},
         )
         state.store = WriterStore(state.pool)
-        state.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=256 * 1024,
-        )
-        await state.producer.start()
+        connecting = asyncio.create_task(connect_kafka())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(connecting), settings.produce_timeout_seconds)
+        tasks = [
+            connecting,
+            asyncio.create_task(watch(state.postgres, probe_postgres, every=2.0)),
+            asyncio.create_task(watch(state.kafka, probe_kafka, every=2.0)),
+            asyncio.create_task(state.republish()),
+        ]
         try:
             yield
         finally:
-            await state.producer.stop()
-            await state.pool.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if state.producer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(state.producer.stop(), settings.produce_timeout_seconds)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(state.pool.close(), 10)
 
     app = FastAPI(
         title="ghl-sync API",
@@ -214,6 +434,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @app.exception_handler(_KeyMissingError)
     async def _no_key(_: Request, __: Exception) -> Response:
         return _problem(401, "unauthorized", "missing or wrong API key (send X-API-Key)")
+
+    async def _database_away(_: Request, exc: Exception) -> Response:
+        state.postgres.lost(exc)
+        refusal = state.unavailable("postgres")
+        assert refusal is not None
+        return refusal
+
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _database_away)
 
     auth = [Depends(require_key)]
     problems: dict[int | str, dict[str, Any]] = {
@@ -253,6 +482,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if not body.strip():
             state.refused.labels("invalid").inc()
             return _problem(400, "invalid_json", "empty body: send one command as JSON")
+        try:
+            _parse_json(body, settings.max_json_depth)
+        except ValueError as exc:
+            state.refused.labels("invalid").inc()
+            return _unparsable(exc)
         decoded = decode_command(body)
         if isinstance(decoded, CommandDecodeError):
             state.refused.labels("invalid").inc()
@@ -303,9 +537,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if len(body) > settings.max_body_bytes * 8:
             return _problem(413, "too_large", "batch too large")
         try:
-            raw = json.loads(body)
-        except ValueError:
-            return _problem(400, "invalid_json", "body is not valid JSON")
+            raw = _parse_json(body, settings.max_json_depth)
+        except ValueError as exc:
+            state.refused.labels("invalid").inc()
+            return _unparsable(exc)
         items = raw.get("commands") if isinstance(raw, dict) else None
         if not isinstance(items, list) or not items or set(raw) != {"commands"}:
             return _problem(422, "invalid_command", 'body must be {"commands": [command, ...]}')
@@ -323,7 +558,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
             return _problem(422, "invalid_command", "commands: command_id repeated in the batch")
         return await _accept(decoded, batch=True)
 
+    def _unparsable(exc: ValueError) -> Response:
+        if isinstance(exc, _TooDeep):
+            return _problem(400, "invalid_json", f"body is {exc}")
+        return _problem(400, "invalid_json", "body is not valid JSON")
+
     async def _accept(decoded: Sequence[CommandBase], *, batch: bool) -> Response:
+        refusal = state.unavailable("postgres", "kafka")
+        if refusal is not None:
+            state.refused.labels("unavailable").inc()
+            return refusal
         rows = []
         encoded = []
         for command in decoded:
@@ -341,10 +585,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             )
         try:
             existing = await asyncio.gather(*(state.recorder.submit(r) for r in rows))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return _problem(
-                503, "unavailable", "command store unavailable; retry", **{"Retry-After": "1"}
-            )
+        except DATABASE_ERRORS as exc:
+            state.refused.labels("unavailable").inc()
+            state.postgres.lost(exc)
+            refusal = state.unavailable("postgres")
+            assert refusal is not None
+            return refusal
         reused = [r.command_id for r, e in zip(rows, existing, strict=True) if e and e != r.digest]
         if reused:
             state.refused.labels("conflict").inc()
@@ -354,21 +600,27 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 f"command_id {', '.join(map(repr, reused[:5]))} already used for a different "
                 "command",
             )
-        producer = state.producer
-        assert producer is not None
-        try:
-            futures = [
-                await producer.send(state.topic, text.encode(), key=command_key(c).encode())
+        problem = await state.produce(
+            [
+                (command_key(c).encode(), text.encode())
                 for c, text in zip(decoded, encoded, strict=True)
             ]
-            await asyncio.wait_for(
-                asyncio.shield(asyncio.gather(*futures)), settings.produce_timeout_seconds
-            )
-        except Exception:  # aiokafka raises many kinds; all mean "not durably stored"
+        )
+        if problem is not None:
+            # The rows stay `pending`: produced again later, or failed (`republish`).
             state.refused.labels("unavailable").inc()
+            state.kafka.lost(problem)
             return _problem(
-                503, "unavailable", "Kafka did not confirm; retry", **{"Retry-After": "1"}
+                503,
+                "unavailable",
+                "Kafka did not confirm the command; retry with the same command_id",
+                **{"Retry-After": str(state.kafka.retry_after())},
             )
+        try:
+            await asyncio.gather(*(state.produced.submit(r.command_id) for r in rows))
+        except DATABASE_ERRORS as exc:
+            # On the topic all the same: the writer's claim, or `republish`, moves it on.
+            state.postgres.lost(exc)
         state.accepted.inc(len(decoded))
         if batch:
             return JSONResponse({"command_ids": [c.command_id for c in decoded]}, status_code=202)
@@ -384,6 +636,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     async def command_status(command_id: str) -> Any:
         """The command's state, and its result once terminal."""
+        refusal = state.unavailable("postgres")
+        if refusal is not None:
+            return refusal
         assert state.store is not None
         found = await state.store.status(command_id)
         if found is None:
@@ -400,6 +655,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         contact_id: str, location_id: Annotated[str | None, Query()] = None
     ) -> Any:
         """The contact with its tasks, notes, tags and appointments."""
+        refusal = state.unavailable("postgres")
+        if refusal is not None:
+            return refusal
         assert state.pool is not None
         view = await get_contact_view(state.pool, contact_id, location_id)
         if view is None:
@@ -416,6 +674,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         cursor: Annotated[str | None, Query()] = None,
     ) -> Any:
         """Contacts by tag, change time and assigned user, `limit` per page."""
+        refusal = state.unavailable("postgres")
+        if refusal is not None:
+            return refusal
         assert state.pool is not None
         if limit > settings.max_page_size:
             return _problem(422, "invalid_query", f"limit: at most {settings.max_page_size}")
@@ -435,8 +696,27 @@ def create_app(settings: ApiSettings) -> FastAPI:
             return _problem(422, "invalid_query", f"cursor: {exc}")
 
     @app.get("/healthz", include_in_schema=False)
+    @app.get("/livez", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        failing = {}
+        for name, dependency, connected in (
+            ("kafka", state.kafka, state.producer is not None),
+            ("postgres", state.postgres, state.pool is not None),
+        ):
+            if not connected or not dependency.up:
+                failing[name] = dependency.reason or "connecting"
+        if not failing:
+            return JSONResponse({"status": "ready"})
+        retry = max(d.retry_after() for d in (state.kafka, state.postgres))
+        return JSONResponse(
+            {"status": "not ready", "failing": sorted(failing), "reasons": failing},
+            status_code=503,
+            headers={"Retry-After": str(retry)},
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from services.api.settings import ApiSettings
+        from services.platform.outage import quiet_kafka_logs
+
+        quiet_kafka_logs()
 
         overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
         settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})

@@ -36,3 +36,18 @@ class ApiSettings(BaseSettings):
     max_page_size: int = Field(default=500, ge=1, description="Largest `limit` of a list.")
     max_batch: int = Field(default=500, ge=1, description="Most commands in one batch request.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1, description="Larger commands: 413.")
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        description="Deepest nesting of arrays and objects in a body; deeper: 400.",
+    )
+    pending_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often commands Kafka did not confirm (`pending`) are produced again.",
+    )
+    pending_expiry_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="A command still `pending` after this long becomes `failed` (`not_on_topic`).",
+    )

@@ -56,14 +56,20 @@ class Readiness:
     """Named conditions a process needs before it does its job (all False until set)."""
 
     conditions: dict[str, bool] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Why an unmet condition is unmet (e.g. "kafka": "KafkaConnectionError: ..."), if known."""
 
     def require(self, *names: str) -> None:
         """Declare conditions that start unmet."""
         for name in names:
             self.conditions.setdefault(name, False)
 
-    def set(self, name: str, ok: bool = True) -> None:
-        """Mark one condition met (or no longer met)."""
+    def set(self, name: str, ok: bool = True, reason: str = "") -> None:
+        """Mark one condition met (or no longer met, and why)."""
+        if ok or not reason:
+            self.reasons.pop(name, None)
+        else:
+            self.reasons[name] = reason
         self.conditions[name] = ok
 
     def failing(self) -> list[str]:
@@ -146,7 +152,11 @@ class HealthServer:
         if self.heartbeat.age() is None or live != 200:
             failing.append("heartbeat")
         if failing:
-            return 503, {"status": "not ready", "failing": failing}
+            body: dict[str, object] = {"status": "not ready", "failing": failing}
+            reasons = {n: r for n, r in dict(self.readiness_conditions.reasons).items() if r}
+            if reasons:
+                body["reasons"] = reasons
+            return 503, body
         return 200, {"status": "ready"}
 
     @property

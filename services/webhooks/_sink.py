@@ -4,6 +4,11 @@
 within `produce_timeout_seconds`. The producer is started lazily, so the receiver starts (and
 answers 429) while Kafka is down, and recovers without a restart when it comes back.
 
+While Kafka is away (`services.platform.outage`) the sink tries to reconnect at most once per
+backoff interval (capped at a few seconds, jittered), whatever the rate of deliveries; the
+others fail fast with `SinkUnavailable`. Its `Dependency` logs one line when Kafka goes and
+one when it is back.
+
 Before its first record the sink creates the topic when it is missing, with its partition
 count and a retention that never expires (`streams.admin.FOREVER`): were the broker to
 auto-create it on the first produce, it would get the broker's defaults (one partition, a
@@ -14,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from services.platform.outage import Dependency, kafka_client_options
 from services.webhooks.exceptions import SinkUnavailable
 from services.webhooks.raw import RawDelivery
 from streams.admin import FOREVER, ensure_topics
@@ -50,7 +57,16 @@ class RawSink(Protocol):
 class KafkaRawSink:
     """`RawSink` on a Kafka topic."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout: float, partitions: int) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        timeout: float,
+        partitions: int,
+        dependency: Dependency | None = None,
+    ) -> None:
+        self.kafka = dependency or Dependency("kafka", log=logging.getLogger(__name__))
         self._bootstrap = bootstrap
         self._topic = topic
         self._timeout = timeout
@@ -75,6 +91,7 @@ class KafkaRawSink:
                         self._timeout,
                     )
                 except (KafkaError, OSError, TimeoutError) as exc:
+                    self.kafka.lost(exc)
                     raise SinkUnavailable(f"Kafka unreachable: {type(exc).__name__}") from exc
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self._bootstrap,
@@ -82,10 +99,12 @@ class KafkaRawSink:
                     enable_idempotence=True,
                     linger_ms=1,
                     request_timeout_ms=max(1000, int(self._timeout * 1000)),
+                    **kafka_client_options(),
                 )
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout)
                 except (KafkaError, OSError, TimeoutError) as exc:
+                    self.kafka.lost(exc)
                     with contextlib.suppress(Exception):
                         await producer.stop()
                     raise SinkUnavailable(f"Kafka unreachable: {type(exc).__name__}") from exc
@@ -94,6 +113,9 @@ class KafkaRawSink:
 
     async def write(self, delivery: RawDelivery) -> Written:
         """Send and wait for the broker's ack (all in-sync replicas)."""
+        if not self.kafka.up and not self.kafka.may_try():
+            # Known away: answer at once rather than hold every delivery for the timeout.
+            raise SinkUnavailable(f"Kafka unreachable ({self.kafka.reason})")
         producer = await self._started()
         # Not wait_for: cancelling aiokafka's send mid-way is not supported; an abandoned
         # send may still land, which only makes a harmless duplicate after GHL's retry.
@@ -101,12 +123,32 @@ class KafkaRawSink:
         done, _ = await asyncio.wait({task}, timeout=self._timeout)
         if not done:
             task.add_done_callback(_swallow)
+            self.kafka.lost("Kafka did not confirm in time")
             raise SinkUnavailable("Kafka did not confirm in time")
         try:
-            return task.result()
+            written = task.result()
         except (KafkaError, OSError) as exc:
+            self.kafka.lost(exc)
             self._retire(producer)
             raise SinkUnavailable(f"Kafka refused the record: {type(exc).__name__}") from exc
+        self.kafka.restored()
+        return written
+
+    async def probe(self) -> bool:
+        """Ask the broker for metadata (raises when unreachable); starts the producer when
+        there is none, which is the reconnect while no delivery arrives."""
+        if self._producer is None:
+            if not self.kafka.up and not self.kafka.may_try():
+                return False
+            try:
+                await self._started()
+            except SinkUnavailable as exc:
+                raise ConnectionError(str(exc)) from exc
+        producer = self._producer
+        if producer is None:
+            return False
+        await producer.client.fetch_all_metadata()
+        return True
 
     def _retire(self, producer: AIOKafkaProducer) -> None:
         # A failed send can leave an idempotent producer unusable for good: a batch that

@@ -23,7 +23,11 @@ the body, a header value or the database URL.
 
 Failure policy: Kafka down -> 429 (GHL retries; the poller covers what GHL gives up on);
 PostgreSQL down -> persist without the replay check (a duplicate raw record is harmless,
-normalize is idempotent), counted as `ghl_webhooks_dedupe_unavailable`.
+normalize is idempotent), counted as `ghl_webhooks_dedupe_unavailable`. Either outage follows
+`services.platform.outage`: the receiver stays up, `/readyz` answers 503 naming the
+dependency, one log line when it goes and one when it is back (per-delivery failures are
+counted in `/metrics`, not logged), and reconnects are paced by a capped, jittered backoff
+(one attempt per interval, however many deliveries arrive).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas import parse_ghl_time
+from services.platform.outage import Dependency, watch
 from services.webhooks._metrics import ReceiverMetrics
 from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
 from services.webhooks._signature import SignatureVerifier
@@ -110,6 +115,7 @@ class _Receiver:
         self.clock = clock
         self.verifier = SignatureVerifier(settings)
         self.retry_after = str(settings.retry_after_seconds).encode()
+        self.postgres = Dependency("postgres", log=log)
 
     async def read_body(self, declared: str | None, chunks: AsyncIterator[bytes]) -> bytes:
         if declared is not None and declared.isdigit() and int(declared) > self.s.max_body_bytes:
@@ -186,8 +192,9 @@ class _Receiver:
         try:
             written = await self.sink.write(delivery)
         except SinkUnavailable as exc:
+            # Counted, not logged per delivery: the sink logs the outage once.
             self.metrics.not_persisted.labels("kafka").inc()
-            log.warning(
+            log.debug(
                 "webhook not persisted, answering 429: webhook_id=%s type=%s error=%s",
                 delivery.webhook_id, data.get("type"), exc,
             )  # fmt: skip
@@ -203,8 +210,7 @@ class _Receiver:
             except ReceiptStoreError as exc:
                 # Kafka holds the record, so the answer is still 2xx; the unconfirmed claim
                 # expires and a redelivery becomes a harmless duplicate.
-                log.warning("webhook persisted but not confirmed: webhook_id=%s error=%s",
-                            delivery.webhook_id, exc)  # fmt: skip
+                self.postgres.lost(exc)
         self.metrics.accepted.inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         return _ACCEPTED
@@ -212,13 +218,19 @@ class _Receiver:
     async def _claim(self, delivery: RawDelivery, token: uuid.UUID) -> Claim | None:
         if self.receipts is None:
             return None
+        if not self.postgres.may_try():
+            # Known away: persist without the replay check, and reconnect once per backoff
+            # interval rather than once per delivery.
+            self.metrics.dedupe_unavailable.inc()
+            return None
         try:
-            return await self.receipts.claim(delivery.webhook_id, token)
+            claimed = await self.receipts.claim(delivery.webhook_id, token)
         except ReceiptStoreError as exc:
             self.metrics.dedupe_unavailable.inc()
-            log.warning("replay check unavailable, persisting anyway: webhook_id=%s error=%s",
-                        delivery.webhook_id, exc)  # fmt: skip
+            self.postgres.lost(exc)  # logged once per outage; persisting anyway
             return None
+        self.postgres.restored()
+        return claimed
 
 
 class _Disconnected(Exception):
@@ -304,6 +316,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool: asyncpg.Pool | None = None
         pruner: asyncio.Task[None] | None = None
+        watchers: list[asyncio.Task[None]] = []
+        if isinstance(receiver.sink, KafkaRawSink):
+            watchers.append(asyncio.create_task(watch(receiver.sink.kafka, receiver.sink.probe)))
         if receipts is None:
             # min_size=0: no connection at start, so the receiver comes up without PostgreSQL.
             pool = await asyncpg.create_pool(
@@ -318,12 +333,18 @@ def create_app(
             store = PostgresReceiptStore(pool, lease_seconds=settings.claim_lease_seconds)
             receiver.receipts = store
             pruner = asyncio.create_task(_prune_forever(store, settings))
+
+            async def probe_postgres() -> None:
+                assert pool is not None
+                await pool.fetchval("SELECT 1")
+
+            watchers.append(asyncio.create_task(watch(receiver.postgres, probe_postgres)))
         try:
             yield
         finally:
-            if pruner is not None:
-                pruner.cancel()
-                await asyncio.gather(pruner, return_exceptions=True)
+            for task in [*watchers, *([pruner] if pruner else [])]:
+                task.cancel()
+            await asyncio.gather(*watchers, *([pruner] if pruner else []), return_exceptions=True)
             if owned_sink:
                 await receiver.sink.aclose()
             if pool is not None:
@@ -339,8 +360,21 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
+    @app.get("/livez")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def ready() -> Response:
+        dependencies = [receiver.postgres] if receiver.receipts is not None else []
+        if isinstance(receiver.sink, KafkaRawSink):
+            dependencies.append(receiver.sink.kafka)
+        failing = {d.name: d.reason for d in dependencies if not d.up}
+        if not failing:
+            return Response(_json(status="ready"), media_type="application/json")
+        body = json.dumps({"status": "not ready", "failing": sorted(failing), "reasons": failing})
+        return Response(body, status_code=503, media_type="application/json",
+                        headers={"Retry-After": str(settings.retry_after_seconds)})  # fmt: skip
 
     return app
 

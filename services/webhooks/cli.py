@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
+        from services.platform.outage import quiet_kafka_logs
+
+        quiet_kafka_logs()
         uvicorn.run(
             create_app(settings),
             host=host or settings.host,

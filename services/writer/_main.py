@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
 import asyncpg
+from aiokafka.errors import KafkaError
 
 from services.ghl import (
+    GhlClient,
     GhlSettings,
     StaticTokenProvider,
     TokenProvider,
@@ -12,11 +18,20 @@ from services.ghl import (
     build_rate_limiter,
     build_token_provider,
 )
-from services.status.health import serving_health
+from services.platform.outage import (
+    Dependency,
+    database_outage,
+    kafka_outage,
+    quiet_kafka_logs,
+    watch,
+)
+from services.status.health import Readiness, serving_health
 from services.writer._runtime import Writer
 from services.writer.settings import WriterSettings
 
 __all__ = ["SUPPORTED_OPERATIONS", "run_writer"]
+
+_log = logging.getLogger("services.writer")
 
 SUPPORTED_OPERATIONS: frozenset[str] = frozenset(
     {
@@ -38,25 +53,104 @@ unknown outcome, conflict checks and snapshots."""
 
 
 async def run_writer(settings: WriterSettings, *, ghl_settings: GhlSettings) -> None:
-    """Connect to PostgreSQL, Kafka and GHL and run the writer until cancelled."""
-    pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=2,
-        max_size=20,
-        server_settings={"search_path": settings.database_schema},
-    )
+    """Connect to PostgreSQL, Kafka and GHL and run the writer until cancelled.
+
+    Outage policy (`services.platform.outage`): a lost PostgreSQL or Kafka never ends the
+    process. The writer stops reading, logs one line, waits with capped jittered backoff,
+    answers `/readyz` 503 naming the dependency, and starts reading again from the offsets and
+    command state in PostgreSQL once both answer (a command in flight is resumed from its
+    state: applied at most once, published at least once).
+    """
+    quiet_kafka_logs()
+    async with serving_health(settings.metrics_port) as ready:
+        ready.require("postgres", "kafka")
+        postgres = Dependency("postgres", log=_log, on_change=ready.set)
+        kafka = Dependency("kafka", log=_log, on_change=ready.set)
+        pool = await postgres.wait_for(
+            lambda: asyncpg.create_pool(
+                settings.database_url.get_secret_value(),
+                min_size=2,
+                max_size=20,
+                server_settings={"search_path": settings.database_schema},
+            ),
+            retry_on=database_outage,
+        )
+        ready.set("postgres")
+        try:
+            tokens: TokenProvider
+            if settings.location_tokens:
+                tokens = StaticTokenProvider(settings.location_tokens)
+            else:
+                tokens = build_token_provider(ghl_settings, pool=pool)
+            limiter = build_rate_limiter(ghl_settings, pool=pool)
+            async with build_client(ghl_settings, token_provider=tokens, rate_limiter=limiter) as c:
+                await _supervise(settings, client=c, pool=pool, ready=ready,
+                                 postgres=postgres, kafka=kafka)  # fmt: skip
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.close(), 10)
+
+
+async def _supervise(
+    settings: WriterSettings,
+    *,
+    client: GhlClient,
+    pool: asyncpg.Pool,
+    ready: Readiness,
+    postgres: Dependency,
+    kafka: Dependency,
+) -> None:
+    # One Writer per connected period: an outage ends it, the next one resumes from state.
+    current: list[Writer] = []
+
+    async def probe_postgres() -> None:
+        await pool.fetchval("SELECT 1")
+
+    async def probe_kafka() -> bool:
+        return await current[-1].probe_kafka() if current else False
+
+    def running() -> None:
+        postgres.restored()
+        kafka.restored()
+        for name in ("postgres", "kafka", "wired"):
+            ready.set(name)
+
+    watchers = [
+        asyncio.create_task(watch(postgres, probe_postgres)),
+        asyncio.create_task(watch(kafka, probe_kafka)),
+    ]
     try:
-        tokens: TokenProvider
-        if settings.location_tokens:
-            tokens = StaticTokenProvider(settings.location_tokens)
-        else:
-            tokens = build_token_provider(ghl_settings, pool=pool)
-        limiter = build_rate_limiter(ghl_settings, pool=pool)
-        async with (
-            serving_health(settings.metrics_port) as ready,
-            build_client(ghl_settings, token_provider=tokens, rate_limiter=limiter) as c,
-        ):
-            ready.set("wired")
-            await Writer(settings, client=c, pool=pool).run()
+        while True:
+            writer = Writer(settings, client=client, pool=pool, on_running=running)
+            current[:] = [writer]
+            try:
+                await writer.run()
+            except Exception as exc:
+                ready.set("wired", False)
+                lost = await _blame(exc, pool, postgres=postgres, kafka=kafka)
+                if lost is None:
+                    raise
+                lost.lost(exc)
+                await lost.pause()
     finally:
-        await pool.close()
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+
+
+async def _blame(
+    exc: BaseException, pool: asyncpg.Pool, *, postgres: Dependency, kafka: Dependency
+) -> Dependency | None:
+    """Which dependency an error means is gone (None: neither, a bug)."""
+    if isinstance(exc, KafkaError):
+        return kafka
+    if database_outage(exc) and not isinstance(exc, OSError | TimeoutError):
+        return postgres
+    if not (database_outage(exc) or kafka_outage(exc)):
+        return None
+    # A bare socket error or timeout could come from either driver: ask PostgreSQL.
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), 5)
+    except Exception:
+        return postgres
+    return kafka

@@ -14,8 +14,10 @@ in PostgreSQL makes that harmless (a terminal command is skipped, or only republ
 
 Failure policy. Bad data (an undecodable command, a reused command id with other content, a
 command GHL refuses) goes to the dead-letter topic with the reason. 429, 5xx and timeouts are
-retried with capped exponential backoff and jitter, never dropped. Anything else (database or
-broker lost, a bug) stops the writer; its supervisor restarts it and it resumes from state.
+retried with capped exponential backoff and jitter, never dropped. A lost database or broker
+ends `run()` with the driver's error; `run_writer` (the process) logs it once, waits with
+backoff and runs a new `Writer`, which resumes from state (`services.platform.outage`). A bug
+ends the process; its supervisor restarts it and it resumes from state the same way.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import random
 import time
 import zlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +49,7 @@ from schemas import (
     encode_event,
 )
 from services.ghl import GhlClient
+from services.platform.outage import kafka_client_options
 from services.writer import _metrics as metrics
 from services.writer._apply import Applier
 from services.writer._outcome import Outcome
@@ -109,8 +112,10 @@ class Writer:
         *,
         client: GhlClient,
         pool: asyncpg.Pool,
+        on_running: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._on_running = on_running
         self._pool = pool
         self._store = WriterStore(pool)
         self._applier = Applier(client, self._store, settings)
@@ -131,6 +136,15 @@ class Writer:
         return self._pending
 
     # -- lifecycle ----------------------------------------------------------------------------
+
+    async def probe_kafka(self) -> bool:
+        """Ask the broker for metadata over the producer's connection (raises when it is
+        unreachable); False while there is no producer to ask with."""
+        producer = self._producer
+        if producer is None:
+            return False
+        await producer.client.fetch_all_metadata()
+        return True
 
     async def run(self) -> None:
         """Read and apply commands until cancelled; raises on a lost database or broker."""
@@ -158,18 +172,20 @@ class Writer:
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
+            **kafka_client_options(),
         )
         consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=2000,
+            **kafka_client_options(),
         )
-        await producer.start()
-        await consumer.start()
-        self._producer = producer
         flusher: asyncio.Task[None] | None = None
         try:
+            await producer.start()
+            await consumer.start()
+            self._producer = producer
             tps = [TopicPartition(topic, p) for p in partitions]
             consumer.assign(tps)
             stored = await self._store.stored_offsets(s.consumer_name, topic)
@@ -179,6 +195,8 @@ class Writer:
                 consumer.seek(tp, start)
                 self._offsets[tp.partition] = _Offsets(start)
             flusher = asyncio.create_task(self._flush_offsets_forever())
+            if self._on_running is not None:
+                self._on_running()
             await self._read(consumer)
         finally:
             if flusher is not None:
@@ -189,9 +207,12 @@ class Writer:
                 task.cancel()
             await asyncio.gather(*self._lane_tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await self._flush_offsets()
-            await consumer.stop()
-            await producer.stop()
+                await asyncio.wait_for(self._flush_offsets(), 5)
+            self._producer = None
+            # Bounded: while the broker is away, stopping waits for buffered records to expire.
+            for client in (consumer, producer):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.stop(), 10)
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         while True:
@@ -379,7 +400,12 @@ class Writer:
             await self._dead_letter(
                 key, command.model_dump_json(exclude_none=True).encode(), error.code, error.message
             )
-        await asyncio.gather(*sends)
+        # Every send's outcome is collected (none is left "never retrieved"); the first
+        # failure ends this command's lane, and the command is republished after the restart.
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         await self._store.mark_published([command.command_id])
 
     async def _dead_letter(self, key: bytes | None, value: bytes, code: str, reason: str) -> None:

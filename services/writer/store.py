@@ -2,7 +2,8 @@
 
 Every method is one statement or one transaction, so a crash between two of them leaves a
 state the writer resumes from: `received` with `phase = 'sent'` means "a create may have
-reached GHL", terminal with `published = false` means "results not yet on Kafka".
+reached GHL", terminal with `published = false` means "results not yet on Kafka", and
+`pending` means "the API recorded it, Kafka has not confirmed it" (0060's header).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ TERMINAL = frozenset({"succeeded", "failed", "rejected"})
 
 @dataclass(frozen=True, slots=True)
 class AcceptedRow:
-    """What the API records for a command it put on the topic."""
+    """What the API records for a command before it puts it on the topic."""
 
     command_id: str
     location_id: str
@@ -79,8 +80,9 @@ class WriterStore:
         self._pool = pool
 
     async def record_accepted(self, rows: Sequence[AcceptedRow]) -> dict[str, str]:
-        """Insert `accepted` rows (one statement); returns {command_id: digest} of the ones
-        that already existed, whatever their state."""
+        """Insert `pending` rows (one statement), to become `accepted` once Kafka confirmed
+        them (`mark_produced`); returns {command_id: digest} of the ones that already existed,
+        whatever their state."""
         if not rows:
             return {}
         records = await self._pool.fetch(
@@ -93,7 +95,7 @@ class WriterStore:
                 INSERT INTO writer_commands
                     (command_id, location_id, contact_id, command_type, digest, command, state)
                 SELECT command_id, location_id, contact_id, command_type, digest, command,
-                       'accepted'
+                       'pending'
                 FROM incoming
                 ON CONFLICT (command_id) DO NOTHING
                 RETURNING command_id
@@ -124,8 +126,8 @@ class WriterStore:
         offset: int,
         submitted_at: datetime | None,
     ) -> CommandRow:
-        """The command's row, created as `received` if the API did not record it; an
-        `accepted` row becomes `received`. A terminal row is returned unchanged."""
+        """The command's row, created as `received` if the API did not record it; a `pending`
+        or `accepted` row becomes `received`. A terminal row is returned unchanged."""
         record = await self._pool.fetchrow(
             f"""
             INSERT INTO writer_commands AS w
@@ -133,7 +135,8 @@ class WriterStore:
                  received_at, submitted_at, kafka_partition, kafka_offset)
             VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'received', now(), $7, $8, $9)
             ON CONFLICT (command_id) DO UPDATE SET
-                state = CASE WHEN w.state = 'accepted' AND w.digest = EXCLUDED.digest
+                state = CASE WHEN w.state IN ('pending', 'accepted')
+                                  AND w.digest = EXCLUDED.digest
                              THEN 'received' ELSE w.state END,
                 received_at = coalesce(w.received_at, now()),
                 submitted_at = coalesce(w.submitted_at, EXCLUDED.submitted_at),
@@ -154,6 +157,60 @@ class WriterStore:
         )
         assert record is not None
         return _row(record)
+
+    async def mark_produced(self, command_ids: Sequence[str]) -> None:
+        """Kafka confirmed these commands: `pending` becomes `accepted` (a row the writer
+        already claimed is left as it is)."""
+        await self._pool.execute(
+            "UPDATE writer_commands SET state = 'accepted', updated_at = now() "
+            "WHERE command_id = ANY($1::text[]) AND state = 'pending'",
+            list(command_ids),
+        )
+
+    async def pending(self, *, older_than: float, limit: int) -> list[AcceptedRow]:
+        """`pending` commands recorded more than `older_than` seconds ago, oldest first."""
+        records = await self._pool.fetch(
+            """
+            SELECT command_id, location_id, contact_id, command_type, digest,
+                   command::text AS command
+            FROM writer_commands
+            WHERE state = 'pending' AND accepted_at < now() - make_interval(secs => $1)
+            ORDER BY accepted_at LIMIT $2
+            """,
+            older_than,
+            limit,
+        )
+        return [
+            AcceptedRow(
+                command_id=r["command_id"],
+                location_id=r["location_id"],
+                contact_id=r["contact_id"],
+                command_type=r["command_type"],
+                digest=r["digest"],
+                command_json=r["command"],
+            )
+            for r in records
+        ]
+
+    async def fail_unproduced(self, *, older_than: float, result_json: str) -> list[str]:
+        """Make `pending` commands older than `older_than` seconds `failed` with
+        `result_json` (its `command_id`, `command_type`, `location_id` and `completed_at` are
+        filled in per row); returns their ids."""
+        records = await self._pool.fetch(
+            """
+            UPDATE writer_commands SET state = 'failed', phase = 'done',
+                result = jsonb_set($2::jsonb, '{command_id}', to_jsonb(command_id))
+                         || jsonb_build_object('command_type', command_type,
+                                               'location_id', location_id,
+                                               'completed_at', to_jsonb(now())),
+                finished_at = now(), updated_at = now()
+            WHERE state = 'pending' AND accepted_at < now() - make_interval(secs => $1)
+            RETURNING command_id
+            """,
+            older_than,
+            result_json,
+        )
+        return [r["command_id"] for r in records]
 
     async def mark_sent(self, command_id: str) -> CommandRow:
         """Record, before sending, that a non-idempotent request is about to reach GHL."""
