@@ -142,8 +142,19 @@ def _root(
         quiet_kafka_logs()
 
 
-_out = Console()
-_err = Console(stderr=True)
+_JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
+
+
+def _out() -> Console:
+    from services.platform.terminal import output_console
+
+    return output_console()
+
+
+def _err() -> Console:
+    from services.platform.terminal import output_console
+
+    return output_console(stderr=True)
 
 
 def _mib(value: int | None) -> str:
@@ -157,7 +168,7 @@ def _json_out(value: object) -> None:
 
 
 @stack_app.command("up")
-def stack_up() -> None:
+def stack_up(as_json: _JsonOption = False) -> None:
     """Start Kafka and PostgreSQL (fetching and installing what is missing), apply migrations."""
     from services.db.migrate import MigrationError
     from services.stack import Stack, StackError, StackSettings
@@ -166,17 +177,22 @@ def stack_up() -> None:
     try:
         report = stack.up()
     except (StackError, MigrationError) as exc:
-        _err.print(f"[red]stack up failed:[/red] {exc}", markup=True, highlight=False)
+        _err().print(f"[red]stack up failed:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(1) from exc
+    if as_json:
+        import dataclasses
+
+        _json_out(dataclasses.asdict(report))
+        return
     parts = [
         f"Kafka {'started' if report.kafka_started else 'already running'}"
         + (" (jars downloaded)" if report.kafka_downloaded else ""),
         f"PostgreSQL {'started' if report.postgres_started else 'already running'}",
         f"migrations applied: {', '.join(report.migrations_applied) or 'none pending'}",
     ]
-    _out.print("; ".join(parts))
+    _out().print("; ".join(parts))
     timings = ", ".join(f"{name} {secs:.1f}s" for name, secs in report.seconds.items())
-    _out.print(f"timings: {timings}")
+    _out().print(f"timings: {timings}")
     _print_status(stack)
 
 
@@ -186,16 +202,14 @@ def stack_down() -> None:
     from services.stack import Stack, StackSettings
 
     kafka, postgres = Stack(StackSettings()).down()
-    _out.print(
+    _out().print(
         f"Kafka {'stopped' if kafka else 'was not running'}; "
         f"PostgreSQL {'stopped' if postgres else 'was not running'}"
     )
 
 
 @stack_app.command("status")
-def stack_status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")] = False,
-) -> None:
+def stack_status(as_json: _JsonOption = False) -> None:
     """Versions, ports, pids, memory and health of the local stack; exit 1 unless healthy."""
     from services.stack import Stack, StackSettings
 
@@ -219,7 +233,7 @@ def stack_status(
 
 
 @stack_app.command("smoke")
-def stack_smoke() -> None:
+def stack_smoke(as_json: _JsonOption = False) -> None:
     """Prove the running stack serves: a Kafka produce/consume and a PostgreSQL round trip."""
     import asyncio
 
@@ -230,14 +244,17 @@ def stack_smoke() -> None:
     try:
         lines = asyncio.run(run_smoke(settings.kafka_bootstrap, settings.database_url))
     except Exception as exc:  # the smoke check reports any failure as a failed check
-        _err.print(f"smoke check failed: {type(exc).__name__}: {exc}", highlight=False)
+        _err().print(f"smoke check failed: {type(exc).__name__}: {exc}", highlight=False)
         raise typer.Exit(1) from exc
+    if as_json:
+        _json_out({"ok": lines})
+        return
     for line in lines:
-        _out.print(f"ok  {line}", highlight=False)
+        _out().print(f"ok  {line}", highlight=False)
 
 
 @app.command("migrate")
-def migrate() -> None:
+def migrate(as_json: _JsonOption = False) -> None:
     """Apply pending database migrations to GHL_SYNC_DATABASE_URL."""
     import asyncio
 
@@ -256,7 +273,10 @@ def migrate() -> None:
             await conn.close()
 
     applied = asyncio.run(run())
-    _out.print(f"migrations applied: {', '.join(applied) or 'none pending'}")
+    if as_json:
+        _json_out({"applied": applied})
+        return
+    _out().print(f"migrations applied: {', '.join(applied) or 'none pending'}")
 
 
 @app.command("worker")
@@ -284,7 +304,7 @@ def settings_command(
         bool,
         typer.Option("--doc", help="Print the settings page (docs/settings.md) instead."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")] = False,
+    as_json: _JsonOption = False,
 ) -> None:
     """The value in effect of every setting of every service, secrets masked.
 
@@ -310,7 +330,7 @@ def settings_command(
         output_console().print(table)
     bad = [value for value in values if value.source == "invalid"]
     for value in bad:
-        _err.print(f"error: bad setting {value.env}: {value.shown}", highlight=False)
+        _err().print(f"error: bad setting {value.env}: {value.shown}", highlight=False)
     if bad:
         raise typer.Exit(1)
 
@@ -331,7 +351,7 @@ def _print_status(stack: Stack) -> bool:
         ("postgres", p.version, p.url, p.pid, _mib(p.rss_bytes), p.healthy, p.detail),
     ]
     for name, version, address, pid, memory, healthy, detail in rows:
-        _out.print(
+        _out().print(
             f"{name:<9} {version:<10} {address:<44} pid {pid or '-':<8} mem {memory:<30} "
             f"{'ok' if healthy else 'DOWN'}: {detail}",
             highlight=False,
@@ -348,7 +368,7 @@ def schemas_export(
     from schemas.export import export_json_schemas
 
     written = export_json_schemas(directory)
-    _out.print(f"wrote {len(written)} files to {directory}")
+    _out().print(f"wrote {len(written)} files to {directory}")
 
 
 @schemas_app.command("check")
@@ -360,12 +380,12 @@ def schemas_check(
 
     stale = check_json_schemas(directory)
     if stale:
-        _err.print(
+        _err().print(
             f"stale schemas in {directory}: {', '.join(stale)}; run "
             f"`ghl-sync schemas export {directory}`"
         )
         raise typer.Exit(1)
-    _out.print("schemas are up to date")
+    _out().print("schemas are up to date")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -123,3 +123,9 @@ def test_settings_shows_values_in_effect_with_secrets_masked() -> None:
     table = run("settings", env=env)
     assert "postgresql://app:****@db.example:5433/sync" in table.stdout
     assert "s3cret" not in table.stdout
+
+
+def test_migrate_speaks_json(isolated: dict[str, str]) -> None:
+    result = run("migrate", "--json", env=isolated)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"applied": []}  # the fixture's schema is current
