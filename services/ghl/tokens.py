@@ -232,21 +232,25 @@ class OAuthTokenProvider:
 
     async def mint(self, location_id: str) -> StoredToken:
         """Mint and store a fresh location token now (an INSTALL), whatever is stored."""
-        if self._minter is None:
-            raise AuthError(f"location {location_id}: no company token to mint from")
         async with self._locks.setdefault(location_id, asyncio.Lock()):
+            minted = await self._mint(location_id)
             async with self._store.locked(location_id) as slot:
-                minted = await self._minter.mint(location_id)
-                if minted is None:
-                    raise AuthError(
-                        f"location {location_id} is not installed under an authorised company"
-                    )
                 await slot.replace(minted)
             self._cache[location_id] = minted
             return minted
 
-    def __repr__(self) -> str:
-        return f"OAuthTokenProvider(store={self._store!r})"
+    async def _mint(self, location_id: str, cause: AuthError | None = None) -> StoredToken:
+        # Called with no store lock held: minting reads the installation and the company
+        # token, which takes connections of its own.
+        minted = await self._minter.mint(location_id) if self._minter is not None else None
+        if minted is None:
+            if cause is not None:
+                raise cause
+            raise AuthError(
+                f"no OAuth tokens for location {location_id} and no authorised company "
+                "installation to mint one from; run `ghl-sync auth`"
+            )
+        return minted
 
     async def access_token(self, location_id: str) -> str:
         cached = self._cache.get(location_id)
@@ -276,25 +280,40 @@ class OAuthTokenProvider:
 
     async def _refresh(self, location_id: str, *, rejected: str | None) -> str:
         async with self._store.locked(location_id) as slot:
-            current = slot.current
-            if current is None:
-                minted = await self._minter.mint(location_id) if self._minter else None
-                if minted is None:
-                    raise AuthError(
-                        f"no OAuth tokens for location {location_id}; run `ghl-sync auth`"
-                    )
-                await slot.replace(minted)
-                renewed = minted
-                _log.info("minted the first GHL token of location %s", location_id)
+            before = slot.current
+            renewed = None
+            cause: AuthError | None = None
+            if before is not None:
+                renewed, cause = await self._renew(location_id, slot, before, rejected=rejected)
+        if renewed is None:
+            # No pair, no refresh token, or GHL refused the refresh (the official SDKs'
+            # fallback): mint a new token from the company token, outside the lock, then
+            # store it unless another process stored a usable pair meanwhile.
+            minted = await self._mint(location_id, cause)
+            async with self._store.locked(location_id) as slot:
+                now = self._clock()
+                other = slot.current
+                if other is not None and other != before and other.fresh(now, timedelta(0)):
+                    renewed = other
+                else:
+                    await slot.replace(minted)
+                    renewed = minted
+            if cause is not None:
+                _log.warning(
+                    "refresh of location %s refused (%s); minted a new token from its company",
+                    location_id,
+                    cause,
+                )
             else:
-                renewed = await self._renew(location_id, slot, current, rejected=rejected)
+                _log.info("minted a GHL token for location %s", location_id)
         # The lock's exit committed the new pair; only now may anyone use it.
         self._cache[location_id] = renewed
         return renewed.access_token.get_secret_value()
 
     async def _renew(
         self, location_id: str, slot: TokenSlot, current: StoredToken, *, rejected: str | None
-    ) -> StoredToken:
+    ) -> tuple[StoredToken | None, AuthError | None]:
+        """The renewed pair, or (None, why) when it must be minted instead."""
         now = self._clock()
         if rejected is None:
             done_elsewhere = current.fresh(now, self._margin)
@@ -304,31 +323,19 @@ class OAuthTokenProvider:
             )
         if done_elsewhere:
             # Another process refreshed while we waited for the lock: use its pair.
-            return current
+            return current, None
         if current.refresh_token is None:
-            minted = await self._minter.mint(location_id) if self._minter else None
-            if minted is None:
-                raise AuthError(f"location {location_id} has no refresh token; re-authorise")
-            await slot.replace(minted)
-            _log.info("minted a GHL token for location %s (no refresh token)", location_id)
-            return minted
+            why = AuthError(f"location {location_id} has no refresh token; re-authorise")
+            if self._minter is None or current.user_type == "Company":
+                raise why
+            return None, why
         try:
             grant = await self._oauth.refresh(current.refresh_token, user_type=current.user_type)
         except AuthError as exc:
-            # The official SDKs' fallback: a refused location refresh mints a new token
-            # from the company token. A Company token has no such parent.
-            minted = None
-            if self._minter is not None and current.user_type != "Company":
-                minted = await self._minter.mint(location_id)
-            if minted is None:
+            # A Company token has no parent to mint from; nor has a provider without minter.
+            if self._minter is None or current.user_type == "Company":
                 raise
-            await slot.replace(minted)
-            _log.warning(
-                "refresh of location %s refused (%s); minted a new token from its company",
-                location_id,
-                exc,
-            )
-            return minted
+            return None, exc
         renewed = replace(
             current,
             access_token=grant.access_token,
@@ -338,7 +345,7 @@ class OAuthTokenProvider:
         )
         await slot.replace(renewed)
         _log.info("refreshed the GHL token of %s %s", current.user_type.lower(), location_id)
-        return renewed
+        return renewed, None
 
 
 class CompanyMinter:

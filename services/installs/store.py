@@ -169,7 +169,8 @@ class InstallStore:
             outcome=outcome,
             reason=reason,
         )
-        _log.warning(
+        _log.log(
+            logging.INFO if outcome == "applied" else logging.WARNING,
             "install fact %s company=%s location=%s: %s (%s)",
             kind,
             company_id,

@@ -1,0 +1,410 @@
+"""Agency installs on the real PostgreSQL: one consent onboards every location, INSTALL before
+the exchange, uninstall and reinstall, future locations, company refresh races, the mint
+fallback, reconciliation of missed webhooks, and bad input that disturbs nothing.
+
+GHL's OAuth side is `FakeAgencyGhl` (documented behaviour, REFERENCE.md section 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from services.ghl import (
+    AuthError,
+    GhlSettings,
+    InMemoryRateLimiter,
+    OAuthClient,
+    PostgresTokenStore,
+    TokenCipher,
+    TokenGrant,
+    generate_key,
+)
+from services.ghl._wiring import build_oauth_providers
+from services.installs import (
+    Agency,
+    InstallSettings,
+    build_agency,
+    install_status,
+    is_installed,
+)
+from tests.unit.installs.fake_agency import CLIENT_ID, SECRET, FakeAgencyGhl, location_id
+
+pytestmark = pytest.mark.integration
+
+PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
+T0 = datetime.now(UTC)  # webhook times; listings read during the tests are later
+
+
+@pytest.fixture
+async def new_pool(test_settings: Any, pg_schema: str) -> AsyncIterator[PoolFactory]:
+    pools: list[asyncpg.Pool] = []
+
+    async def make() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            test_settings.database_url,
+            min_size=1,
+            max_size=10,
+            server_settings={"search_path": pg_schema},
+        )
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.close()
+
+
+@pytest.fixture
+def settings() -> GhlSettings:
+    return GhlSettings.model_validate(
+        {
+            "base_url": "https://ghl.test",
+            "client_id": CLIENT_ID,
+            "client_secret": SECRET,
+            "token_encryption_key": generate_key(),
+        }
+    )
+
+
+def _agency(
+    fake: FakeAgencyGhl, settings: GhlSettings, pool: asyncpg.Pool, **installs: Any
+) -> Agency:
+    return build_agency(
+        settings,
+        InstallSettings(**installs),
+        pool=pool,
+        transport=httpx.MockTransport(fake),
+        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+    )
+
+
+async def _consent(fake: FakeAgencyGhl, settings: GhlSettings, agency: Agency) -> Any:
+    oauth = OAuthClient(settings, transport=httpx.MockTransport(fake))
+    try:
+        grant = await oauth.exchange_code("the-code")
+    finally:
+        await oauth.aclose()
+    return await agency.authorise(grant)
+
+
+def hook(kind: str, at: datetime, **fields: str) -> dict[str, Any]:
+    return {"type": kind, "appId": "app0000000000000001", "timestamp": at.isoformat(), **fields}
+
+
+async def _states(pg: asyncpg.Connection) -> dict[str, str]:
+    rows = await pg.fetch("SELECT location_id, state FROM ghl_installations")
+    return {r["location_id"]: r["state"] for r in rows}
+
+
+async def _active(pg: asyncpg.Connection) -> set[str]:
+    return {
+        r["location_id"] for r in await pg.fetch("SELECT location_id FROM ghl_active_locations")
+    }
+
+
+async def test_bulk_install_of_200_locations_from_one_consent(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=200)
+    agency = _agency(fake, settings, await new_pool())
+    found = await _consent(fake, settings, agency)
+    assert found is not None
+    assert (found.listed, found.onboarded, found.failed) == (200, 200, 0)
+    assert fake.calls["location_token"] == 200
+    assert fake.calls["installed_pages"] == math.ceil(200 / 20) + 1  # the last page is short
+    assert await _active(pg) == set(fake.names)
+    assert set((await _states(pg)).values()) == {"installed"}
+    # The company token is at rest encrypted, in its own table.
+    row = await pg.fetchrow("SELECT * FROM ghl_company_tokens")
+    assert row is not None
+    assert row["company_id"] == fake.company
+    assert b"company-access" not in row["access_token"]
+    assert row["install_to_future_locations"] is True
+    minted = await pg.fetchval(
+        "SELECT count(*) FROM ghl_tokens WHERE company_id = $1 AND user_type = 'Location'",
+        fake.company,
+    )
+    assert minted == 200
+    # Discovery again (the reconciler) spends only list pages: nothing to mint.
+    again = await agency.reconcile()
+    assert again[0].onboarded == 0
+    assert fake.calls["location_token"] == 200
+    await agency.aclose()
+
+
+async def test_install_before_the_code_exchange_is_onboarded_by_the_exchange(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=2)
+    early = location_id(1)
+    fake.installed = {early}
+    agency = _agency(fake, settings, await new_pool())
+    await agency.handle(hook("INSTALL", T0, companyId=fake.company, locationId=early))
+    assert await _states(pg) == {early: "pending"}
+    status = await install_status(pg, early)
+    assert not status.installed
+    assert "has not authorised" in status.reason
+    assert fake.calls["location_token"] == 0
+    # The exchange: the Company token arrives, the pending install is onboarded.
+    fake.installed.add(location_id(2))
+    found = await _consent(fake, settings, agency)
+    assert found is not None
+    assert await _states(pg) == {early: "installed", location_id(2): "installed"}
+    assert fake.calls["location_token"] == 2  # each location minted once
+    assert await is_installed(pg, early)
+    await agency.aclose()
+
+
+async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=3)
+    agency = _agency(fake, settings, await new_pool())
+    await _consent(fake, settings, agency)
+    gone = location_id(2)
+    fake.installed.discard(gone)
+    await agency.handle(hook("UNINSTALL", T0 + timedelta(minutes=1), locationId=gone))
+    assert gone not in await _active(pg)
+    assert await pg.fetchval("SELECT count(*) FROM ghl_tokens WHERE location_id = $1", gone) == 0
+    status = await install_status(pg, gone)
+    assert (status.installed, status.state) == (False, "uninstalled")
+    assert "uninstalled the app" in status.reason
+    # The token provider refuses it too: nothing is minted for an uninstalled location.
+    tokens = build_oauth_providers(
+        settings,
+        pool=await new_pool(),
+        transport=httpx.MockTransport(fake),
+        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+    )[0]
+    with pytest.raises(AuthError, match="no OAuth tokens"):
+        await tokens.access_token(gone)
+    # The others are untouched.
+    assert await _active(pg) == {location_id(1), location_id(3)}
+    # Reinstall.
+    fake.installed.add(gone)
+    minted = fake.calls["location_token"]
+    await agency.handle(
+        hook("INSTALL", T0 + timedelta(minutes=2), companyId=fake.company, locationId=gone)
+    )
+    assert gone in await _active(pg)
+    assert fake.calls["location_token"] == minted + 1
+    log = [r["reason"] for r in await agency.store.log_rows(gone)]
+    assert log[-2:] == ["uninstalled", "reinstalled"]
+    await agency.aclose()
+
+
+async def test_future_location_with_an_install_that_names_no_company(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=2)
+    agency = _agency(fake, settings, await new_pool())
+    await _consent(fake, settings, agency)
+    # A new sub-account; GHL installs the app on it (installToFutureLocations) and sends an
+    # INSTALL without companyId before the LocationCreate.
+    new = fake.add_location(3)
+    fake.installed.add(new)
+    at = T0 + timedelta(minutes=5)
+    await agency.handle(hook("INSTALL", at, locationId=new))
+    assert await pg.fetchval("SELECT count(*) FROM ghl_install_orphans") == 1
+    assert new not in await _active(pg)
+    await agency.handle(
+        {"type": "LocationCreate", "id": new, "companyId": fake.company, "name": "New one",
+         "timestamp": at.isoformat()}
+    )  # fmt: skip
+    assert new in await _active(pg)
+    assert await pg.fetchval("SELECT count(*) FROM ghl_install_orphans") == 0
+    # A second future location: the map already knows it (from installedLocations), so an
+    # INSTALL without companyId is applied directly.
+    other = fake.add_location(4)
+    fake.installed.add(other)
+    await agency.discover(fake.company)
+    assert other in await _active(pg)
+    duplicate = await agency.handle(hook("INSTALL", at, locationId=other))
+    assert duplicate[0].outcome.value == "duplicate"
+    await agency.aclose()
+
+
+async def test_reconcile_applies_missed_webhooks(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=3)
+    agency = _agency(fake, settings, await new_pool())
+    await _consent(fake, settings, agency)
+    fake.installed.discard(location_id(1))  # its UNINSTALL was lost
+    fake.installed.add(fake.add_location(9))  # its INSTALL was lost
+    [found] = await agency.reconcile()
+    assert (found.uninstalled, found.onboarded) == (1, 1)
+    assert await _active(pg) == {location_id(2), location_id(3), location_id(9)}
+    assert (await _states(pg))[location_id(1)] == "uninstalled"
+    await agency.aclose()
+
+
+async def test_concurrent_company_refreshers_refresh_exactly_once(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=1)
+    fake.delay = 0.02  # widen the window a second refresh could slip into
+    agency = _agency(fake, settings, await new_pool())
+    await _consent(fake, settings, agency)
+    await agency.aclose()
+    # Make the company token due: inside the refresh margin.
+    await pg.execute("UPDATE ghl_company_tokens SET expires_at = now() + interval '30 seconds'")
+    companies = [
+        build_oauth_providers(
+            settings,
+            pool=await new_pool(),
+            transport=httpx.MockTransport(fake),
+            company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+        )[1]
+        for _ in range(4)
+    ]
+    tokens = await asyncio.gather(*(companies[i % 4].access_token(fake.company) for i in range(40)))
+    assert fake.calls["company_refresh"] == 1
+    assert fake.rejected["company_refresh"] == 0
+    assert len(set(tokens)) == 1
+    assert await pg.fetchval("SELECT refresh_count FROM ghl_company_tokens") == 1
+    # Not locked out: the stored refresh token is the live one, a later refresh works.
+    await pg.execute("UPDATE ghl_company_tokens SET expires_at = now()")
+    companies[0].forget(fake.company)
+    await companies[0].access_token(fake.company)
+    assert fake.calls["company_refresh"] == 2
+    assert fake.rejected["company_refresh"] == 0
+
+
+async def test_a_refused_location_refresh_falls_back_to_minting(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=2)
+    agency = _agency(fake, settings, await new_pool())
+    await _consent(fake, settings, agency)
+    await agency.aclose()
+    where = location_id(1)
+    fake.refuse_location_refresh.add(where)
+    await pg.execute("UPDATE ghl_tokens SET expires_at = now() WHERE location_id = $1", where)
+    tokens = build_oauth_providers(
+        settings,
+        pool=await new_pool(),
+        transport=httpx.MockTransport(fake),
+        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+    )[0]
+    minted = fake.calls["location_token"]
+    token = await tokens.access_token(where)
+    assert fake.rejected["location_refresh"] == 1
+    assert fake.calls["location_token"] == minted + 1
+    assert fake.location_access[token] == where
+    # A location with no stored token is minted on first use.
+    await pg.execute("DELETE FROM ghl_tokens WHERE location_id = $1", location_id(2))
+    first = await tokens.access_token(location_id(2))
+    assert fake.location_access[first] == location_id(2)
+
+
+async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=3)
+    agency = _agency(fake, settings, await new_pool())
+    await _consent(fake, settings, agency)
+    before = await _states(pg), await _active(pg)
+    later = T0 + timedelta(hours=1)
+
+    # INSTALL for a company that never authorised the app: held as pending, nothing minted.
+    await agency.handle(hook("INSTALL", later, companyId="cmp-unknown", locationId="loc-x"))
+    # UNINSTALL for a location never installed (company unknown): ignored.
+    await agency.handle(hook("UNINSTALL", later, locationId="loc-never"))
+    # Agency-level UNINSTALL of an unknown company: ignored.
+    await agency.handle(hook("UNINSTALL", later, companyId="cmp-other"))
+    # Duplicate and out-of-order INSTALL/UNINSTALL of an installed location.
+    loc = location_id(1)
+    await agency.handle(hook("INSTALL", later, companyId=fake.company, locationId=loc))
+    await agency.handle(hook("INSTALL", later, companyId=fake.company, locationId=loc))
+    await agency.handle(hook("UNINSTALL", T0 - timedelta(days=1), locationId=loc))
+    await agency.handle(hook("INSTALL", T0 - timedelta(days=2), companyId=fake.company,
+                             locationId=loc))  # fmt: skip
+    # Not an app event at all; a body naming nothing.
+    await agency.handle({"type": "ContactCreate", "locationId": loc})
+    await agency.handle({"type": "INSTALL"})
+
+    states, active = await _states(pg), await _active(pg)
+    assert active == before[1]
+    assert {k: v for k, v in states.items() if k in before[0]} == before[0]
+    assert states["loc-x"] == "pending"
+    assert "loc-never" not in states
+    outcomes = [(r["kind"], r["outcome"], r["reason"]) for r in await agency.store.log_rows()]
+    reasons = " | ".join(f"{k}:{o}:{r}" for k, o, r in outcomes)
+    assert "Install:pending:company cmp-unknown holds no token" in reasons
+    assert "UNINSTALL:ignored:for a location never installed" in reasons
+    assert "UNINSTALL:ignored:agency-level uninstall of a company never installed" in reasons
+    assert "Install:duplicate" in reasons
+    assert "Uninstall:stale" in reasons
+    assert "Install:stale" in reasons
+    assert "ContactCreate:ignored:not an app event" in reasons
+    assert "INSTALL:ignored:names neither company nor location" in reasons
+    assert fake.calls["location_token"] == 3
+
+    # A company refresh token reused (another copy of the database, a restored backup): GHL
+    # refuses it; the error names the reason, no secret; the locations keep their tokens.
+    cipher = TokenCipher(settings.token_encryption_key)
+    store = PostgresTokenStore.companies(await new_pool(), cipher)
+    current = await store.load(fake.company)
+    assert current is not None
+    assert current.refresh_token is not None
+    fake.company_refresh.discard(current.refresh_token.get_secret_value())  # spent elsewhere
+    await pg.execute("UPDATE ghl_company_tokens SET expires_at = now()")
+    companies = build_oauth_providers(
+        settings,
+        pool=await new_pool(),
+        transport=httpx.MockTransport(fake),
+        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+    )[1]
+    with pytest.raises(AuthError) as refused:
+        await companies.access_token(fake.company)
+    assert "refresh token is invalid" in str(refused.value)
+    assert "company-refresh" not in str(refused.value)
+    assert await _active(pg) == before[1]
+    await agency.aclose()
+
+
+async def test_agency_level_uninstall_stops_every_location_and_drops_the_company_token(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=3)
+    agency = _agency(fake, settings, await new_pool())
+    await _consent(fake, settings, agency)
+    await agency.handle(hook("UNINSTALL", T0 + timedelta(hours=1), companyId=fake.company))
+    assert await _active(pg) == set()
+    assert set((await _states(pg)).values()) == {"uninstalled"}
+    assert await pg.fetchval("SELECT count(*) FROM ghl_company_tokens") == 0
+    await agency.aclose()
+
+
+async def test_location_grant_records_a_sub_account_install(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=1)
+    agency = _agency(fake, settings, await new_pool())
+    # What the exchange answers when a sub-account user installs the app.
+    await agency.authorise(
+        TokenGrant(
+            access_token=SecretStr("loc-access-solo"),
+            refresh_token=SecretStr("loc-refresh-solo"),
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+            location_id="loc-solo",
+            company_id="cmp-solo",
+            user_type="Location",
+        )
+    )
+    assert await _states(pg) == {"loc-solo": "installed"}
+    assert await _active(pg) == {"loc-solo"}
+    assert fake.calls["location_token"] == 0
+    await agency.handle(hook("UNINSTALL", datetime.now(UTC) + timedelta(seconds=1),
+                             locationId="loc-solo"))  # fmt: skip
+    assert await _active(pg) == set()
+    await agency.aclose()
