@@ -170,15 +170,32 @@ def _busy_port(exc: BaseException) -> str | None:
     for link in _chain(exc):
         if isinstance(link, OSError) and link.errno == errno.EADDRINUSE:
             match = _ADDRESS.search(str(link))
-            port = int(match["port"]) if match else None
-            where = f"{match['host'] or '*'}:{port}" if match else "its address"
+            port = int(match["port"]) if match else _local_port(exc)
+            if match:
+                where = f"{match['host'] or '*'}:{port}"
+            else:
+                where = f"port {port}" if port is not None else "its port"
             ports = _fields(exc, lambda n: n == "port" or n.endswith("_port"))
             names = [s.env for s in ports if s.value == port] or [
                 s.env for s in _fields(exc, lambda n: n == "port")
             ]
-            hint = f"; set {' or '.join(names)} (or --port) to a free port" if names else ""
+            hint = (
+                f"; set {' or '.join(names)} (or the command's port option) to a free port"
+                if names
+                else "; give the command another port"
+            )
             return f"cannot listen on {where}: the port is in use by another process{hint}"
     return None
+
+
+def _local_port(exc: BaseException) -> int | None:
+    """The port a bind was given, read from the frames (socket errors omit the address)."""
+    port = None
+    for frame in _frames(exc):
+        value = frame.f_locals.get("port")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            port = value  # the innermost frame's is the one bound
+    return port
 
 
 def _modules(exc: BaseException) -> set[str]:

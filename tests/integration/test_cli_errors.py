@@ -7,11 +7,15 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+pytestmark = pytest.mark.integration
 
 GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
 NOBODY = "127.0.0.1:1"
@@ -166,3 +170,31 @@ def test_every_command_reports_servers_that_are_down_in_one_line(command: list[s
     assert line.startswith(("error: cannot reach PostgreSQL", "error: cannot reach Kafka")), line
     assert "127.0.0.1:1" in line
     assert "check GHL_SYNC_" in line
+
+
+@pytest.fixture
+async def topic_prefix(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[str]:
+    """A fresh topic prefix; the topics a command created under it are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}."
+    yield prefix
+    created = [t for t in await kafka_admin.list_topics() if t.startswith(prefix)]
+    if created:
+        await kafka_admin.delete_topics(created)
+
+
+def test_busy_metrics_port_of_the_worker(
+    busy_port: int, test_settings: Any, topic_prefix: str
+) -> None:
+    line = error_line(
+        run(
+            "worker",
+            GHL_SYNC_STREAMS_METRICS_PORT=str(busy_port),
+            GHL_SYNC_STREAMS_APP_ID=topic_prefix.rstrip("."),
+            GHL_SYNC_STREAMS_TOPIC_PREFIX=topic_prefix,
+            GHL_SYNC_STREAMS_TOPIC_PARTITIONS="1",
+            GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=test_settings.kafka_bootstrap_servers,
+            GHL_SYNC_STREAMS_DATABASE_URL=test_settings.database_url,
+        )
+    )
+    assert f"cannot listen on port {busy_port}" in line
+    assert "GHL_SYNC_STREAMS_METRICS_PORT" in line

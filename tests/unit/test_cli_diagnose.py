@@ -57,7 +57,7 @@ def test_a_busy_port_names_the_setting_that_chose_it() -> None:
         _bind(SimulatorSettings(port=18999))
     assert explain(caught.value) == (
         "cannot listen on 127.0.0.1:18999: the port is in use by another process; "
-        "set GHL_SYNC_SIMULATOR_PORT (or --port) to a free port"
+        "set GHL_SYNC_SIMULATOR_PORT (or the command's port option) to a free port"
     )
 
 
