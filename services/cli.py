@@ -36,6 +36,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("simulator", "services.simulator.cli", "Serve a GHL stand-in: the same API, OAuth"),
     ("catalog", "services.ghl.cli", "Every GHL action and trigger the sync touches"),
     ("auth", "services.ghl.cli", "Authorise the app on a location"),
+    ("installs", "services.installs.cli", "Agency installs: apply INSTALL, UNINSTALL"),
     ("webhooks", "services.webhooks.cli", "Receive GHL webhooks: verify, drop replays"),
     ("poller", "services.poller.cli", "Poll every location: contacts by dateUpdated"),
     ("backfill", "services.poller.cli", "Every contact, note, appointment and task of a location"),

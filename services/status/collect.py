@@ -27,6 +27,7 @@ from services.ghl.settings import GhlSettings
 from services.poller.settings import PollerSettings
 from services.status._broker import BrokerSnapshot, read_broker
 from services.status._database import DatabaseSnapshot, read_database
+from services.status._installs import read_installs
 from services.status.report import (
     BudgetState,
     DeadLetters,
@@ -173,6 +174,7 @@ async def collect_status(sources: StatusSources) -> StatusReport:
             events_topic=topics.events,
             daily_quota=sources.poller.daily_quota,
         )
+        companies, installs = await read_installs(conn)
     finally:
         await conn.close()
     broker = await read_broker(
@@ -182,4 +184,5 @@ async def collect_status(sources: StatusSources) -> StatusReport:
         webhook_topic=topics.raw,
         scan_per_partition=sources.webhook_scan_per_partition,
     )
-    return assemble(sources, db, broker)
+    report = assemble(sources, db, broker)
+    return report.model_copy(update={"companies": companies, "installs": installs})

@@ -201,7 +201,49 @@ def render_tables(report: StatusReport, console: Console) -> None:
         parts.insert(2, plans)
     if report.parked:
         parts.append(_parked(report))
+    if report.companies or report.installs:
+        parts.append(_installs(report))
     console.print(Group(*parts))
+
+
+def _installs(report: StatusReport) -> Table:
+    """Agency installs: each company, then its locations and their install state."""
+    table = Table(title="Installs (companies and their locations)")
+    for column in ("company", "location", "name", "state", "since", "token", "detail"):
+        table.add_column(column)
+    styles = {"installed": "", "pending": "yellow", "uninstalled": "dim", "orphan": "yellow"}
+    for c in report.companies:
+        table.add_row(
+            Text(c.company_id, style="bold"),
+            f"{c.installed} installed, {c.pending} pending, {c.uninstalled} uninstalled",
+            "",
+            "authorised",
+            "",
+            f"company, in {span(c.token_expires_in_seconds)}"
+            if c.token_expires_in_seconds > 0
+            else Text("company token expired", style="red"),
+            "future locations: " + ("yes" if c.install_to_future_locations else "no")
+            + f"; refreshed {c.refresh_count}x",
+        )  # fmt: skip
+    for i in report.installs:
+        if i.state == "pending":
+            detail = "company has not authorised ghl-sync (run `ghl-sync auth` as the agency)"
+        elif i.state == "orphan":
+            detail = "INSTALL without companyId; waits for LocationCreate/installedLocations"
+        elif i.state == "installed" and i.onboarded_at is None:
+            detail = "onboarding (token not minted yet)"
+        else:
+            detail = f"via {i.source}"
+        table.add_row(
+            i.company_id or "?",
+            i.location_id,
+            i.name or "",
+            Text(i.state, style=styles.get(i.state, "")),
+            since(i.since, report.collected_at),
+            "yes" if i.has_token else "-",
+            detail,
+        )
+    return table
 
 
 def _parked(report: StatusReport) -> Table:

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict
 __all__ = [
     "BackfillState",
     "BudgetState",
+    "CompanyState",
     "DeadLetters",
+    "InstallState",
     "LocationStatus",
     "ParkedLocation",
     "PartitionLag",
@@ -154,6 +156,34 @@ class ParkedLocation(_Frozen):
     updated_at: datetime
 
 
+class CompanyState(_Frozen):
+    """An agency holding a Company token (agency installs); never the token."""
+
+    company_id: str
+    install_to_future_locations: bool
+    token_expires_in_seconds: float
+    refresh_count: int
+    installed: int
+    pending: int
+    uninstalled: int
+
+
+class InstallState(_Frozen):
+    """One installation of the app on a location (`ghl_installations`)."""
+
+    company_id: str | None
+    location_id: str
+    name: str | None
+    state: str
+    """`installed`, `pending` (company not authorised yet), `uninstalled`, or `orphan` (an
+    INSTALL whose company is not known yet)."""
+    since: datetime
+    source: str
+    onboarded_at: datetime | None
+    has_token: bool
+    company_authorised: bool
+
+
 class StatusReport(_Frozen):
     """One snapshot of the deployment, taken at `collected_at` (the database's clock)."""
 
@@ -169,6 +199,10 @@ class StatusReport(_Frozen):
     """Writer commands by state; None where the writer's table does not exist."""
     parked: tuple[ParkedLocation, ...] = ()
     """Locations normalize parked (no usable token): their records wait, none dropped."""
+    companies: tuple[CompanyState, ...] = ()
+    """Agencies that authorised the app with a Company token."""
+    installs: tuple[InstallState, ...] = ()
+    """Every installation (agency and sub-account installs), by company."""
 
     @property
     def total_lag(self) -> int:

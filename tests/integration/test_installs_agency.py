@@ -408,3 +408,33 @@ async def test_location_grant_records_a_sub_account_install(
                              locationId="loc-solo"))  # fmt: skip
     assert await _active(pg) == set()
     await agency.aclose()
+
+
+async def test_status_shows_companies_their_locations_and_install_states(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    from services.status._installs import read_installs
+
+    fake = FakeAgencyGhl(locations=3)
+    agency = _agency(fake, settings, await new_pool())
+    await agency.handle(hook("INSTALL", T0, locationId="loc-orphan"))
+    await agency.handle(hook("INSTALL", T0, companyId="cmp-later", locationId="loc-wait"))
+    await _consent(fake, settings, agency)
+    await agency.handle(hook("UNINSTALL", T0 + timedelta(minutes=1), locationId=location_id(3)))
+    companies, installs = await read_installs(pg)
+    assert [(c.company_id, c.installed, c.pending, c.uninstalled) for c in companies] == [
+        (fake.company, 2, 0, 1)
+    ]
+    assert companies[0].install_to_future_locations is True
+    states = {i.location_id: (i.company_id, i.state, i.has_token) for i in installs}
+    assert states == {
+        location_id(1): (fake.company, "installed", True),
+        location_id(2): (fake.company, "installed", True),
+        location_id(3): (fake.company, "uninstalled", False),
+        "loc-wait": ("cmp-later", "pending", False),
+        "loc-orphan": (None, "orphan", False),
+    }
+    assert {i.name for i in installs if i.company_id == fake.company} == {
+        "Sub-account 1", "Sub-account 2", "Sub-account 3"
+    }  # fmt: skip
+    await agency.aclose()

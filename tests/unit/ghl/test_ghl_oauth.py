@@ -180,3 +180,143 @@ async def test_no_secret_in_logs_or_errors(
     assert "401" in caplog.text or "refreshing" in caplog.text
     for secret in (*SECRETS, "refresh-stale"):
         assert secret not in shown, secret
+
+
+# --- agency installs: Company grants, locationToken, installedLocations -----------------
+
+
+def _agency_endpoint(calls: list[httpx.Request]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if request.url.path == "/oauth/token":
+            form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+            body = {
+                "access_token": "company-access",
+                "refresh_token": "company-refresh",
+                "expires_in": 86399,
+                "userType": "Company",
+                "companyId": "cmp-1",
+                "userId": "user-1",
+                "isBulkInstallation": True,
+                "approvedLocations": ["loc-a", "loc-b"],
+                "installToFutureLocations": True,
+                "approveAllLocations": False,
+            }
+            if form["grant_type"] == "refresh_token":
+                body = {"accessToken": "company-access-2", "refreshToken": "company-refresh-2",
+                        "expiresIn": 60, "userType": "Company", "companyId": "cmp-1"}  # fmt: skip
+            return httpx.Response(200, json=body)
+        if request.url.path == "/oauth/locationToken":
+            form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+            return httpx.Response(
+                200,
+                json={"access_token": "loc-access", "refresh_token": "loc-refresh",
+                      "expires_in": 86399, "locationId": form["locationId"],
+                      "userType": "Location"},
+            )  # fmt: skip
+        if request.url.path == "/oauth/installedLocations":
+            skip, limit = int(request.url.params["skip"]), int(request.url.params["limit"])
+            rows = [{"_id": f"loc-{n}", "name": f"L{n}", "isInstalled": True} for n in range(45)]
+            return httpx.Response(
+                200,
+                json={"locations": rows[skip : skip + limit], "count": 60,
+                      "installToFutureLocations": False},
+            )  # fmt: skip
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handler)
+
+
+async def test_a_company_grant_is_read_and_stored_under_the_company() -> None:
+    calls: list[httpx.Request] = []
+    oauth = OAuthClient(fast_settings(), transport=_agency_endpoint(calls))
+    grant = await oauth.exchange_code("code")
+    assert grant.is_company
+    assert (grant.company_id, grant.location_id, grant.user_id) == ("cmp-1", None, "user-1")
+    assert grant.is_bulk_installation
+    assert grant.approved_locations == ("loc-a", "loc-b")
+    assert (grant.install_to_future_locations, grant.approve_all_locations) == (True, False)
+    token = StoredToken.from_grant(grant)
+    assert (token.location_id, token.company_id, token.user_type) == ("cmp-1", "cmp-1", "Company")
+    # Company tokens refresh with user_type=Company; the v3 camelCase answer is read too.
+    renewed = await oauth.refresh(SecretStr("company-refresh"), user_type="Company")
+    form = {k: v[0] for k, v in parse_qs(calls[-1].content.decode()).items()}
+    assert form["user_type"] == "Company"
+    assert renewed.access_token.get_secret_value() == "company-access-2"
+    assert renewed.refresh_token == SecretStr("company-refresh-2")
+    await oauth.aclose()
+
+
+async def test_location_token_is_minted_with_the_company_token() -> None:
+    calls: list[httpx.Request] = []
+    oauth = OAuthClient(fast_settings(), transport=_agency_endpoint(calls))
+    grant = await oauth.location_token("company-access", company_id="cmp-1", location_id="loc-9")
+    request = calls[-1]
+    assert request.method == "POST"
+    assert request.headers["authorization"] == "Bearer company-access"
+    assert request.headers["version"] == "2021-07-28"
+    assert parse_qs(request.content.decode()) == {"companyId": ["cmp-1"], "locationId": ["loc-9"]}
+    assert (grant.location_id, grant.company_id) == ("loc-9", "cmp-1")
+    assert grant.refresh_token == SecretStr("loc-refresh")
+    await oauth.aclose()
+
+
+async def test_installed_locations_are_paged_by_skip_and_limit() -> None:
+    calls: list[httpx.Request] = []
+    oauth = OAuthClient(fast_settings(), transport=_agency_endpoint(calls))
+    rows = [
+        r.location_id
+        async for r in oauth.iter_installed_locations(
+            "company-access", company_id="cmp-1", app_id="app-1"
+        )
+    ]
+    assert rows == [f"loc-{n}" for n in range(45)]
+    assert [c.url.params["skip"] for c in calls] == ["0", "20", "40"]
+    assert {c.url.params["appId"] for c in calls} == {"app-1"}
+    assert {c.url.params["isInstalled"] for c in calls} == {"true"}
+    await oauth.aclose()
+
+
+async def test_a_refused_location_refresh_mints_from_the_company_and_a_company_one_raises() -> None:
+    class Minter:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        async def mint(self, location_id: str) -> StoredToken | None:
+            self.asked.append(location_id)
+            return StoredToken(
+                location_id=location_id,
+                access_token=SecretStr("minted-access"),
+                refresh_token=SecretStr("minted-refresh"),
+                expires_at=datetime.now(UTC) + timedelta(days=1),
+                company_id="cmp-1",
+            )
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"error": "invalid_grant"})
+
+    minter = Minter()
+    store = await _store(expires_in=0)
+    oauth = OAuthClient(fast_settings(), transport=httpx.MockTransport(refuse))
+    provider = OAuthTokenProvider(store, oauth, minter=minter)
+    assert await provider.access_token(LOC) == "minted-access"
+    assert minter.asked == [LOC]
+    stored = await store.load(LOC)
+    assert stored is not None
+    assert stored.refresh_token == SecretStr("minted-refresh")
+    # No stored pair at all: minted on first use.
+    assert await provider.access_token("loc-new") == "minted-access"
+    # A Company token has no parent: its refused refresh is an error.
+    companies = InMemoryTokenStore()
+    await companies.save(
+        StoredToken(
+            location_id="cmp-1",
+            access_token=SecretStr("c"),
+            refresh_token=SecretStr("r"),
+            expires_at=datetime.now(UTC),
+            user_type="Company",
+        )
+    )
+    with pytest.raises(AuthError, match="invalid_grant"):
+        await OAuthTokenProvider(companies, oauth, minter=minter).access_token("cmp-1")
+    await oauth.aclose()
