@@ -121,10 +121,17 @@ async def run_activity(request: Request) -> dict[str, Any]:
 async def webhook_log(request: Request) -> dict[str, Any]:
     """Delivery log (newest last) and the target URLs."""
     rt = runtime(request)
+    limit = request.query_params.get("limit")
+    records = list(rt.webhooks.log)
+    if limit is not None:
+        if not limit.isdigit():
+            raise ApiError(400, "limit must be a non-negative integer")
+        records = records[len(records) - int(limit) :] if int(limit) else []
     return {
         "urls": rt.webhooks.urls,
         "pending": rt.webhooks.pending,
-        "deliveries": [r.as_json() for r in rt.webhooks.log],
+        "stats": rt.webhooks.stats(),
+        "deliveries": [r.as_json() for r in records],
     }
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from services.simulator import (
     admin,
+    admin_bulk,
     oauth,
     routes_calendars,
     routes_contact_extras,
@@ -59,6 +60,7 @@ def create_app(
         settings, clock=state.now, faults=faults, signer=signer, transport=webhook_transport
     )
     state.subscribe(webhooks.publish)
+    state.search_lag_seconds = settings.search_lag_seconds
     rt = Runtime(
         settings=settings,
         state=state,
@@ -99,6 +101,7 @@ def create_app(
         routes_contacts,
         oauth,
         admin,
+        admin_bulk,
     ):
         app.include_router(module.router)
     app.add_middleware(ResponseFinisher)

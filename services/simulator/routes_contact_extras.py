@@ -5,6 +5,9 @@
 - Bulk tags (`/contacts/bulk/tags/update/{add|remove}`) declare no security in the spec; the
   simulator asks for `contacts.write` (UNCONFIRMED), as for bulk business. `responses` lists one
   string per contact (its id, or `<id>: not found`) (UNCONFIRMED shape of the strings).
+- A bulk action changes each contact on its own and sends one webhook per changed contact
+  (`ContactTagUpdate` for bulk tags, `ContactUpdate` for bulk business), as GHL does; every 200
+  contacts it lets other requests in, so a 10,000-contact action does not stall the API.
 - Followers are stored on the contact (`followers`, as in the search item schema); a change
   bumps `dateUpdated` and emits `ContactUpdate` (UNCONFIRMED).
 - Campaign and workflow membership is recorded (see the admin dump) and emits nothing.
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,6 +31,7 @@ from services.simulator.runtime import runtime
 __all__ = ["router"]
 
 router = APIRouter()
+_YIELD_EVERY = 200
 Writer = Annotated[Caller, Depends(guard("contacts.write", CONTACTS_VERSION))]
 
 
@@ -65,7 +70,9 @@ async def bulk_tags(type: str, caller: Writer, request: Request) -> JSONResponse
     wanted = clean_tags(body.tags)
     responses: list[str] = []
     errors = 0
-    for contact_id in body.contacts:
+    for index, contact_id in enumerate(body.contacts):
+        if index and index % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let other requests in during a large bulk action
         contact = loc.contacts.get(contact_id)
         if contact is None:
             errors += 1
@@ -169,7 +176,9 @@ async def bulk_business(caller: Writer, request: Request) -> dict[str, Any]:
     body = await read_body(request, BulkBusinessIn)
     caller.check_location(body.locationId)
     done = []
-    for contact_id in body.ids:
+    for index, contact_id in enumerate(body.ids):
+        if index and index % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let other requests in during a large bulk action
         if contact_id in caller.location.contacts:
             rt.state.update_contact(caller.location.id, contact_id, {"businessId": body.businessId})
             done.append(contact_id)

@@ -1,18 +1,21 @@
 """Contact listing: the deprecated list, search, duplicate search, contacts of a business.
 
-The ordering, cursor and filter semantics are in `search`'s docstring. The list's `meta`
-follows the spec's (unwired) `ContactsMetaSchema`; `nextPageUrl`, `nextPage` are null on the
-last page (UNCONFIRMED).
+The ordering, cursor and filter semantics are in `search`'s docstring. The list and the search
+read the search index, which lags writes by `search_lag_seconds` (see `state`; UNCONFIRMED that
+GHL's list endpoint is index-backed too); the duplicate search and reads by id do not lag.
+A search's filtered, sorted result is cached until the location's contacts change, so paging a
+large location costs one sort. The list's `meta` follows the spec's (unwired)
+`ContactsMetaSchema`; `nextPageUrl`, `nextPage` are null on the last page (UNCONFIRMED).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.datastructures import URL
 
-from schemas import parse_ghl_time
 from services.simulator._errors import ApiError
 from services.simulator.auth import CONTACTS_VERSION, Caller, guard
 from services.simulator.contact_input import normalize_phone
@@ -21,6 +24,7 @@ from services.simulator.render import contact_rest
 from services.simulator.runtime import runtime
 from services.simulator.search import (
     after_cursor,
+    epoch_ms,
     filter_contacts,
     matches_query,
     sort_contacts,
@@ -49,13 +53,23 @@ def _int(name: str, raw: str | None, default: int, *, low: int, high: int | None
 
 
 def _ms_of(contact: dict[str, Any]) -> int:
+    return epoch_ms(contact["dateAdded"]) or 0
 
-    return int(parse_ghl_time(contact["dateAdded"]).timestamp() * 1000)
+
+def _json_response(content: dict[str, Any]) -> Response:
+    body = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, media_type="application/json")
+
+
+def _indexed(request: Request, caller: Caller) -> list[dict[str, Any]]:
+    """The caller's location's contacts as the (possibly lagging) search index has them."""
+    state = runtime(request).state
+    return [state.rendered(c) for c in state.searchable_contacts(caller.location.id)]
 
 
 @router.get("/contacts/")
 @router.get("/contacts", include_in_schema=False)
-async def list_contacts(caller: Reader, request: Request) -> dict[str, Any]:
+async def list_contacts(caller: Reader, request: Request) -> Response:
     """`get-contacts` (deprecated): `limit` <= 100, `startAfter` + `startAfterId` cursor."""
     params = request.query_params
     location_id = params.get("locationId")
@@ -66,7 +80,7 @@ async def list_contacts(caller: Reader, request: Request) -> dict[str, Any]:
     start_after = params.get("startAfter")
     after_ms = _int("startAfter", start_after, 0, low=0, high=None) if start_after else None
     after_id = params.get("startAfterId") or None
-    everything = [contact_rest(c) for c in caller.location.contacts.values()]
+    everything = _indexed(request, caller)
     matching = [c for c in everything if matches_query(c, params.get("query"))]
     matching.sort(key=lambda c: (_ms_of(c), c["id"]))
     if after_ms is not None:
@@ -96,19 +110,24 @@ async def list_contacts(caller: Reader, request: Request) -> dict[str, Any]:
                 startAfter=meta["startAfter"], startAfterId=meta["startAfterId"], limit=limit
             )
         )
-    return {"contacts": page, "count": len(matching), "meta": meta}
+    return _json_response({"contacts": page, "count": len(matching), "meta": meta})
 
 
 @router.post("/contacts/search")
-async def search_contacts(caller: Reader, request: Request) -> dict[str, Any]:
+async def search_contacts(caller: Reader, request: Request) -> Response:
     """`search-contacts-advanced`: `{contacts, total}`, each item with its `searchAfter`."""
     body = await read_body(request, SearchIn)
     caller.check_location(body.locationId)
     if body.page is not None and body.searchAfter is not None:
         raise ApiError(422, ["page and searchAfter cannot be used together"])
-    everything = [contact_rest(c) for c in caller.location.contacts.values()]
-    matching = [c for c in everything if matches_query(c, body.query)]
-    matching = sort_contacts(filter_contacts(matching, body.filters), body.sort)
+
+    def compute() -> list[dict[str, Any]]:
+        everything = _indexed(request, caller)
+        matching = [c for c in everything if matches_query(c, body.query)]
+        return sort_contacts(filter_contacts(matching, body.filters), body.sort)
+
+    key = json.dumps(["search", body.query, body.filters, body.sort], sort_keys=True, default=str)
+    matching = runtime(request).state.cached_search(caller.location.id, key, compute)
     if body.searchAfter is not None:
         rest = after_cursor(matching, body.sort, body.searchAfter)
     else:
@@ -119,7 +138,8 @@ async def search_contacts(caller: Reader, request: Request) -> dict[str, Any]:
             )
         rest = matching[(page_no - 1) * body.pageLimit :]
     items = [{**c, "searchAfter": sort_key_values(c, body.sort)} for c in rest[: body.pageLimit]]
-    return {"contacts": items, "total": len(matching)}
+    # Already JSON values: serialised directly (FastAPI's encoder costs more than the search).
+    return _json_response({"contacts": items, "total": len(matching)})
 
 
 @router.get("/contacts/search/duplicate")

@@ -22,7 +22,14 @@ from typing import Any
 from schemas import parse_ghl_time
 from services.simulator._errors import ApiError
 
-__all__ = ["after_cursor", "filter_contacts", "matches_query", "sort_contacts", "sort_key_values"]
+__all__ = [
+    "after_cursor",
+    "epoch_ms",
+    "filter_contacts",
+    "matches_query",
+    "sort_contacts",
+    "sort_key_values",
+]
 
 DATE_FIELDS = frozenset({"dateAdded", "dateUpdated", "dateOfBirth", "lastActivity"})
 _OPERATORS = frozenset(
@@ -31,13 +38,26 @@ _OPERATORS = frozenset(
 _QUERY_FIELDS = ("name", "firstName", "lastName", "email", "phone", "companyName")
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def _ms_of_text(value: str) -> int:
+    return int(parse_ghl_time(value).timestamp() * 1000)
+
+
 def _ms(value: Any) -> int | None:
     if value is None or value == "":
         return None
     try:
+        if type(value) is str:
+            # Rendered contacts repeat the same few timestamps on every search: cached.
+            return _ms_of_text(value)
         return int(parse_ghl_time(value).timestamp() * 1000)
     except ValueError as exc:
         raise ApiError(422, [f"invalid date value {value!r}"]) from exc
+
+
+def epoch_ms(value: Any) -> int | None:
+    """A GHL time (ISO text, epoch ms, datetime) as epoch milliseconds; None when empty."""
+    return _ms(value)
 
 
 def matches_query(contact: dict[str, Any], query: str | None) -> bool:
@@ -120,13 +140,27 @@ def _sort_spec(sort: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
     return spec or [("dateAdded", True)]
 
 
+def _keyer(sort: Sequence[dict[str, Any]]) -> Any:
+    fields = [(name, name in DATE_FIELDS) for name, _ in _sort_spec(sort)]
+
+    def key(contact: dict[str, Any]) -> list[Any]:
+        values = []
+        for name, is_date in fields:
+            value = contact.get(name)
+            if is_date:
+                value = _ms(value)
+            elif isinstance(value, str):
+                value = value.lower()
+            values.append(value)
+        values.append(contact["id"])
+        return values
+
+    return key
+
+
 def sort_key_values(contact: dict[str, Any], sort: Sequence[dict[str, Any]]) -> list[Any]:
     """The `searchAfter` cursor of a contact: its sort values, then its id."""
-    values = []
-    for field, _ in _sort_spec(sort):
-        value = _value(contact, field)
-        values.append(value.lower() if isinstance(value, str) else value)
-    return [*values, contact["id"]]
+    return list(_keyer(sort)(contact))
 
 
 def _compare(a: list[Any], b: list[Any], desc: list[bool]) -> int:
@@ -138,23 +172,40 @@ def _compare(a: list[Any], b: list[Any], desc: list[bool]) -> int:
     return 0
 
 
+def _none_first(value: Any) -> tuple[bool, Any]:
+    return (value is not None, value)
+
+
 def sort_contacts(
     contacts: Sequence[dict[str, Any]], sort: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Contacts in search order (the id breaks ties, ascending)."""
-    desc = [reverse for _, reverse in _sort_spec(sort)] + [False]
+    """Contacts in search order (the id breaks ties, ascending).
 
-    def compare(a: dict[str, Any], b: dict[str, Any]) -> int:
-        return _compare(sort_key_values(a, sort), sort_key_values(b, sort), desc)
-
-    return sorted(contacts, key=functools.cmp_to_key(compare))
+    The order `_compare` defines (None before any value, each field ascending or descending),
+    built from stable sorts, least significant key first, with each contact's key computed once.
+    """
+    key = _keyer(sort)
+    spec = _sort_spec(sort)
+    keyed = [(key(c), c) for c in contacts]
+    keyed.sort(key=lambda kc: kc[0][-1])
+    for position in range(len(spec) - 1, -1, -1):
+        keyed.sort(key=lambda kc: _none_first(kc[0][position]), reverse=spec[position][1])
+    return [c for _, c in keyed]
 
 
 def after_cursor(
     ordered: Sequence[dict[str, Any]], sort: Sequence[dict[str, Any]], cursor: list[Any]
 ) -> list[dict[str, Any]]:
-    """The contacts strictly after a `searchAfter` cursor."""
+    """The contacts strictly after a `searchAfter` cursor (`ordered` is in search order)."""
     desc = [reverse for _, reverse in _sort_spec(sort)] + [False]
     if len(cursor) != len(desc):
         raise ApiError(422, [f"searchAfter must have {len(desc)} values"])
-    return [c for c in ordered if _compare(sort_key_values(c, sort), cursor, desc) > 0]
+    key = _keyer(sort)
+    low, high = 0, len(ordered)
+    while low < high:  # the first position whose key is after the cursor
+        middle = (low + high) // 2
+        if _compare(key(ordered[middle]), cursor, desc) > 0:
+            high = middle
+        else:
+            low = middle + 1
+    return list(ordered[low:])

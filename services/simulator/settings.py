@@ -122,8 +122,26 @@ class SimulatorSettings(BaseSettings):
     webhook_retry_base_seconds: float = Field(default=10.0, ge=0)
     webhook_retry_max_seconds: float = Field(default=3600.0, ge=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_senders: int = Field(
+        default=16, ge=1, le=1024, description="Sender tasks (and pooled connections) delivering."
+    )
+    webhook_queue_max: int = Field(
+        default=1_000_000, ge=1, description="Deliveries that may wait; more are dropped."
+    )
+    webhook_deliveries_per_second: float = Field(
+        default=0.0, ge=0, description="Global delivery rate cap; 0 sends unpaced."
+    )
+    webhook_log_size: int = Field(
+        default=50_000, ge=1, description="Deliveries kept in the admin log."
+    )
     task_create_without_contact_rate: float = Field(
         default=0.2, ge=0, le=1, description="TaskCreate webhooks lacking contactId (GHL #332)."
+    )
+
+    search_lag_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Search index lag: search sees contacts as they were this long ago.",
     )
 
     activity_rate: float = Field(

@@ -9,9 +9,30 @@ serialised once; the exact bytes are signed and sent to every configured URL:
 
 A non-2xx answer, a timeout or a connection error is retried up to `webhook_max_retries` times
 with exponential backoff and "equal jitter": before retry n the wait is d/2 + U(0, d/2) with
-d = min(max, base * 2**(n-1)). Retries resend the same bytes and `webhookId`. Deliveries run
-as background tasks on the running event loop; `drain()` waits for them. Fault injection may
-drop, duplicate (same `webhookId`) or hold back (reorder) a delivery.
+d = min(max, base * 2**(n-1)). Retries resend the same bytes and `webhookId`. Fault injection
+may drop, duplicate (same `webhookId`) or hold back (reorder) a delivery.
+
+At real sizes (a bulk action on 10,000 contacts is 10,000 webhooks at once), deliveries go
+through a bounded queue served by a fixed number of sender tasks (`webhook_senders`) on one
+HTTP client whose pool holds exactly that many connections, so the work in flight never grows
+with the backlog and the API keeps answering:
+
+- `publish` (called by the state, synchronously, inside a request) only records the change;
+  the body is built, serialised and signed by the sender that first sends it.
+- The queue is kept per location and served round-robin, so one location's bulk action does not
+  hold back another location's webhooks (GHL delivers from a large fleet; one sub-account's
+  bulk action is not seen to delay others). Within a location, order is first in, first out,
+  but with several senders and retries no order is guaranteed, as with GHL.
+- At most `webhook_queue_max` deliveries wait; beyond that a delivery is dropped and logged
+  (`lastError: "queue full"`), as a real outage would lose it. Waiting retries and held-back
+  (reordered) deliveries sit on a timer until due, never occupying a sender.
+- `webhook_deliveries_per_second` (0: unpaced) caps the global send rate, to mimic GHL's pacing
+  of bulk actions (UNCONFIRMED: GHL documents no rate; the default sends as fast as the senders
+  and the receiver allow).
+- A change made outside a running event loop waits in the queue until the senders start (the
+  next `publish` on a loop, or `drain()`).
+
+`drain()` waits until nothing is queued, in flight or waiting to retry.
 
 UNCONFIRMED: ordering (none guaranteed here either), the delivery timeout (a setting), and
 headers besides the signatures (we send `Content-Type: application/json`).
@@ -21,15 +42,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -109,6 +134,7 @@ class DeliveryRecord:
     attempts: int = 0
     last_status_code: int | None = None
     last_error: str | None = None
+    delivered_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         """JSON for `GET /_admin/webhooks`."""
@@ -121,7 +147,57 @@ class DeliveryRecord:
             "attempts": self.attempts,
             "lastStatusCode": self.last_status_code,
             "lastError": self.last_error,
+            "deliveredAt": iso_ms(self.delivered_at) if self.delivered_at else None,
         }
+
+
+@dataclass
+class _Change:
+    """One change to announce; its signed body is built once, by the first sender."""
+
+    event: str
+    location_id: str
+    entity: GhlEntity | dict[str, Any]
+    webhook_id: str
+    timestamp: str
+    drop_task_contact: bool
+    _wire: tuple[bytes, dict[str, str]] | None = None
+
+    def wire(self, signer: WebhookSigner) -> tuple[bytes, dict[str, str]]:
+        """The exact bytes and headers every attempt to every URL sends."""
+        if self._wire is None:
+            if isinstance(self.entity, dict):
+                payload = dict(self.entity)  # an app-level event: the body as given
+            else:
+                payload = build_payload(
+                    self.event,
+                    self.location_id,
+                    self.entity,
+                    drop_task_contact=self.drop_task_contact,
+                )
+            payload["webhookId"] = self.webhook_id
+            payload["timestamp"] = self.timestamp
+            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+            self._wire = (body, {"Content-Type": "application/json", **signer.sign(body)})
+        return self._wire
+
+
+@dataclass
+class _Delivery:
+    record: DeliveryRecord
+    change: _Change
+    retries: int = 0
+
+
+@dataclass
+class _Counts:
+    queued: int = 0
+    in_flight: int = 0
+    waiting: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dropped: int = 0
+    last_delivered_at: datetime | None = None
 
 
 class WebhookDispatcher:
@@ -137,47 +213,207 @@ class WebhookDispatcher:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.urls: list[str] = list(settings.webhook_urls)
-        self.log: deque[DeliveryRecord] = deque(maxlen=5000)
+        self.log: deque[DeliveryRecord] = deque(maxlen=settings.webhook_log_size)
         self._settings = settings
         self._clock = clock
         self._faults = faults
         self._signer = signer
         self._rng = random.Random(f"ghl-sync-simulator-webhooks:{settings.seed}")
+        senders = settings.webhook_senders
         self._client = httpx.AsyncClient(
-            transport=transport, timeout=settings.webhook_timeout_seconds
+            transport=transport,
+            timeout=settings.webhook_timeout_seconds,
+            limits=httpx.Limits(max_connections=senders, max_keepalive_connections=senders),
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queues: dict[str, deque[_Delivery]] = {}
+        self._ring: deque[str] = deque()
+        """Locations with queued deliveries, in round-robin order."""
+        self._timers: list[tuple[float, int, _Delivery]] = []
+        self._sequence = itertools.count()
+        self._counts = _Counts()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._work = asyncio.Event()
+        self._timer_changed = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._next_slot = 0.0
+        self._closed = False
+
+    # -- publishing -----------------------------------------------------------------------
 
     def publish(self, event: str, location_id: str, entity: GhlEntity) -> None:
-        """Build, sign and schedule the webhook for one change."""
+        """Queue the webhook for one change (built and signed when first sent)."""
         drop_contact = self._rng.random() < self._settings.task_create_without_contact_rate
-        payload = build_payload(event, location_id, entity, drop_task_contact=drop_contact)
-        payload["webhookId"] = str(uuid.uuid4())
-        payload["timestamp"] = iso_ms(self._clock())
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", **self._signer.sign(body)}
+        self._publish(event, location_id, entity, drop_contact)
+
+    def publish_app_event(self, event: str, location_id: str, body: dict[str, Any]) -> None:
+        """Queue an app-level webhook (INSTALL, UNINSTALL, LocationCreate) with this body.
+
+        `location_id` only orders the queue (the company id for agency-level events).
+        """
+        self._publish(event, location_id, body, False)
+
+    def _publish(
+        self,
+        event: str,
+        location_id: str,
+        entity: GhlEntity | dict[str, Any],
+        drop_contact: bool,
+    ) -> None:
+        change = _Change(
+            event, location_id, entity, str(uuid.uuid4()), iso_ms(self._clock()), drop_contact
+        )
         for url in self.urls:
             plan = self._faults.webhook_plan()
-            record = DeliveryRecord(payload["webhookId"], event, location_id, url)
+            record = DeliveryRecord(change.webhook_id, event, location_id, url)
             self.log.append(record)
             if plan.drop:
                 record.status = "dropped"
+                self._counts.dropped += 1
                 continue
             for _ in range(plan.copies):
-                self._spawn(self._deliver(record, body, headers, plan.delay))
+                delivery = _Delivery(record, change)
+                if plan.delay > 0:
+                    self._later(delivery, plan.delay)
+                else:
+                    self._enqueue(delivery)
+        self._start()
 
-    def _spawn(self, coro: Any) -> None:
+    def _outstanding(self) -> int:
+        counts = self._counts
+        return counts.queued + counts.in_flight + counts.waiting
+
+    def _enqueue(self, delivery: _Delivery) -> None:
+        if self._counts.queued >= self._settings.webhook_queue_max:
+            self._give_up(delivery, "dropped", "queue full")
+            _log.warning(
+                "webhook %s (%s) dropped: %d deliveries already queued",
+                delivery.record.webhook_id,
+                delivery.record.event,
+                self._counts.queued,
+            )
+            return
+        location = delivery.change.location_id
+        queue = self._queues.get(location)
+        if queue is None:
+            queue = self._queues[location] = deque()
+            self._ring.append(location)
+        queue.append(delivery)
+        self._counts.queued += 1
+        self._idle.clear()
+        self._work.set()
+
+    def _later(self, delivery: _Delivery, delay: float) -> None:
+        due = self._now() + delay
+        heapq.heappush(self._timers, (due, next(self._sequence), delivery))
+        self._counts.waiting += 1
+        self._idle.clear()
+        self._timer_changed.set()
+
+    def _take(self) -> _Delivery | None:
+        while self._ring:
+            location = self._ring.popleft()
+            queue = self._queues[location]
+            delivery = queue.popleft()
+            if queue:
+                self._ring.append(location)
+            else:
+                del self._queues[location]
+            self._counts.queued -= 1
+            return delivery
+        return None
+
+    def _give_up(
+        self, delivery: _Delivery, status: Literal["failed", "dropped"], error: str | None = None
+    ) -> None:
+        record = delivery.record
+        if record.status != "delivered":  # a duplicate copy may have made it
+            record.status = status
+            if error is not None:
+                record.last_error = error
+        if status == "failed":
+            self._counts.failed += 1
+        else:
+            self._counts.dropped += 1
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._outstanding() == 0:
+            self._idle.set()
+
+    # -- the senders ----------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _start(self) -> None:
+        """Start the senders and the timer on the running loop (once per loop)."""
+        if self._closed:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            # A change made outside the event loop (a script poking the state) cannot be
-            # delivered in the background; it is logged as failed rather than lost silently.
-            coro.close()
-            _log.warning("webhook not delivered: no running event loop")
+            return  # no loop yet: the queue waits for the next publish or drain on one
+        if self._loop is loop and self._tasks:
             return
-        task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._loop is not None and self._loop is not loop:
+            # A new loop (a test harness): the old tasks died with theirs; timers carry over.
+            self._work, self._timer_changed = asyncio.Event(), asyncio.Event()
+            self._idle = asyncio.Event()
+            if self._outstanding() == 0:
+                self._idle.set()
+        self._loop = loop
+        self._tasks = [
+            loop.create_task(self._sender()) for _ in range(self._settings.webhook_senders)
+        ]
+        self._tasks.append(loop.create_task(self._timer()))
+        if self._queues:
+            self._work.set()
+
+    async def _sender(self) -> None:
+        while True:
+            delivery = self._take()
+            if delivery is None:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            self._counts.in_flight += 1
+            try:
+                await self._pace()
+                await self._attempt(delivery)
+            finally:
+                self._counts.in_flight -= 1
+                self._settle()
+            # A fast receiver (or a mock transport) may answer without suspending: yield so
+            # the API's requests are served between deliveries.
+            await asyncio.sleep(0)
+
+    async def _pace(self) -> None:
+        rate = self._settings.webhook_deliveries_per_second
+        if rate <= 0:
+            return
+        now = self._now()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def _timer(self) -> None:
+        while True:
+            self._timer_changed.clear()
+            if not self._timers:
+                await self._timer_changed.wait()
+                continue
+            wait = self._timers[0][0] - self._now()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timer_changed.wait(), timeout=wait)
+                continue
+            _, _, delivery = heapq.heappop(self._timers)
+            self._counts.waiting -= 1
+            self._enqueue(delivery)
+            self._settle()
 
     def _backoff(self, retry: int) -> float:
         settings = self._settings
@@ -187,26 +423,28 @@ class WebhookDispatcher:
         )
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    async def _deliver(
-        self, record: DeliveryRecord, body: bytes, headers: dict[str, str], delay: float
-    ) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
-        for attempt in range(self._settings.webhook_max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self._backoff(attempt))
-            record.attempts += 1
-            try:
-                response = await self._client.post(record.url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                record.last_error = type(exc).__name__
-                record.last_status_code = None
-                continue
+    async def _attempt(self, delivery: _Delivery) -> None:
+        record = delivery.record
+        body, headers = delivery.change.wire(self._signer)
+        record.attempts += 1
+        try:
+            response = await self._client.post(record.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            record.last_error = type(exc).__name__
+            record.last_status_code = None
+        else:
             record.last_status_code = response.status_code
             if response.is_success:
                 record.status = "delivered"
+                record.delivered_at = datetime.now(UTC)
+                self._counts.delivered += 1
+                self._counts.last_delivered_at = record.delivered_at
                 return
-        record.status = "failed"
+        if delivery.retries < self._settings.webhook_max_retries:
+            delivery.retries += 1
+            self._later(delivery, self._backoff(delivery.retries))
+            return
+        self._give_up(delivery, "failed")
         _log.warning(
             "webhook %s (%s) to %s failed after %d attempts",
             record.webhook_id,
@@ -215,19 +453,39 @@ class WebhookDispatcher:
             record.attempts,
         )
 
+    # -- observing and stopping -----------------------------------------------------------
+
     @property
     def pending(self) -> int:
-        """Deliveries still running (including their retries)."""
-        return len(self._tasks)
+        """Deliveries not finished yet: queued, in flight or waiting to retry."""
+        return self._outstanding()
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for `GET /_admin/webhooks`."""
+        counts = self._counts
+        last = counts.last_delivered_at
+        return {
+            "queued": counts.queued,
+            "inFlight": counts.in_flight,
+            "waiting": counts.waiting,
+            "delivered": counts.delivered,
+            "failed": counts.failed,
+            "dropped": counts.dropped,
+            "senders": self._settings.webhook_senders,
+            "lastDeliveredAt": iso_ms(last) if last else None,
+        }
 
     async def drain(self) -> None:
-        """Wait until every scheduled delivery has finished (delivered or given up)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every delivery has finished (delivered or given up)."""
+        self._start()
+        while self._outstanding():
+            await self._idle.wait()
 
     async def aclose(self) -> None:
-        """Cancel what is still pending and close the HTTP client."""
-        for task in list(self._tasks):
+        """Stop the senders (what is still pending stays undelivered) and close the client."""
+        self._closed = True
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         await self._client.aclose()
