@@ -9,15 +9,16 @@
   without a webhook are onboarded, locations gone from the list are uninstalled, and
   onboardings that failed (a mint refused, a crash) are retried.
 
-Onboarding a location = mint its token from the company token (`POST /oauth/locationToken`)
-and store it. That is all a new location needs: a location holding a token and not
-uninstalled is in `ghl_active_locations`, the poller's list, which backfills a location it has
-never seen before polling it; its webhooks reach the app's one URL already.
+Onboarding a location = mint its token from the company token (`POST /oauth/locationToken`),
+store it, and register the location with the poller (`services.poller.register_location`, the
+poller's onboarding contract): the poller instance that takes it backfills it first, within
+its quota plan, then polls it. Its webhooks reach the app's one URL already. No manual step.
 
-Stopping a location (UNINSTALL) = its token row is deleted and the installation is
-`uninstalled` in the same moment the fact is stored, so `ghl_active_locations`, `is_installed`
-and the token provider all refuse it from then on; with `on_uninstall=tombstone` its live rows
-are also tombstoned through ghl.events.
+Stopping a location (UNINSTALL) = the installation is `uninstalled` (stored first), every
+poller instance drops it (`remove_location`, its poller state forgotten so a reinstall starts
+with a fresh backfill), and its token row is deleted: `is_installed` and the token provider
+refuse it from then on (a mint needs an `installed` installation). With
+`on_uninstall=tombstone` its live rows are also tombstoned through ghl.events.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from services.installs.machine import (
 )
 from services.installs.settings import InstallSettings
 from services.installs.store import InstallStore
+from services.poller.targets import register_location, remove_location
 
 __all__ = ["APP_EVENT_TYPES", "Agency", "Discovery", "Emit"]
 
@@ -174,6 +176,7 @@ class Agency:
                 token.location_id, token.company_id, name=None, source="code exchange"
             )
             if decision.action is Action.ONBOARD or decision.outcome is Outcome.DUPLICATE:
+                await register_location(self.store.pool, token.location_id, reason="auth")
                 await self.store.mark_onboarded(token.location_id)
         return None
 
@@ -455,11 +458,16 @@ class Agency:
                     return False
             elif await self._location_store.load(location) is None:
                 return False
+            # The poller's onboarding contract: backfill first (no finished backfill), then poll.
+            await register_location(self.store.pool, location, reason="INSTALL")
             await self.store.mark_onboarded(location)
             return True
 
     async def stop(self, location: str) -> None:
         """Stop everything for the location now; tombstone its data if so configured."""
+        # Every poller instance stops the location now; its poller state and backfill
+        # progress are forgotten, so a reinstall onboards it afresh with a new backfill.
+        await remove_location(self.store.pool, location, reason="UNINSTALL", forget=True)
         await self._location_store.delete(location)
         self._tokens.forget(location)
         if self._s.on_uninstall == "tombstone" and self._emit is not None:

@@ -104,6 +104,11 @@ async def _states(pg: asyncpg.Connection) -> dict[str, str]:
     return {r["location_id"]: r["state"] for r in rows}
 
 
+async def _targets(pg: asyncpg.Connection) -> dict[str, bool]:
+    rows = await pg.fetch("SELECT location_id, enabled FROM poller_targets")
+    return {r["location_id"]: r["enabled"] for r in rows}
+
+
 async def _active(pg: asyncpg.Connection) -> set[str]:
     return {
         r["location_id"] for r in await pg.fetch("SELECT location_id FROM ghl_active_locations")
@@ -122,6 +127,8 @@ async def test_bulk_install_of_200_locations_from_one_consent(
     assert fake.calls["installed_pages"] == math.ceil(200 / 20) + 1  # the last page is short
     assert await _active(pg) == set(fake.names)
     assert set((await _states(pg)).values()) == {"installed"}
+    # Handed to the poller (its onboarding contract): backfill first, then polling.
+    assert await _targets(pg) == dict.fromkeys(fake.names, True)
     # The company token is at rest encrypted, in its own table.
     row = await pg.fetchrow("SELECT * FROM ghl_company_tokens")
     assert row is not None
@@ -174,6 +181,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     await agency.handle(hook("UNINSTALL", T0 + timedelta(minutes=1), locationId=gone))
     assert gone not in await _active(pg)
     assert await pg.fetchval("SELECT count(*) FROM ghl_tokens WHERE location_id = $1", gone) == 0
+    assert (await _targets(pg))[gone] is False  # every poller instance stops it now
     status = await install_status(pg, gone)
     assert (status.installed, status.state) == (False, "uninstalled")
     assert "uninstalled the app" in status.reason
@@ -196,6 +204,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     )
     assert gone in await _active(pg)
     assert fake.calls["location_token"] == minted + 1
+    assert (await _targets(pg))[gone] is True
     log = [r["reason"] for r in await agency.store.log_rows(gone)]
     assert log[-2:] == ["uninstalled", "reinstalled"]
     await agency.aclose()
