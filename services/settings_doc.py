@@ -24,6 +24,7 @@ from services.api.settings import ApiSettings
 from services.db.settings import DatabaseSettings
 from services.demo.settings import DemoSettings
 from services.ghl.settings import GhlSettings
+from services.installs.settings import InstallSettings
 from services.platform.logs import LogSettings
 from services.poller.settings import PollerSettings
 from services.simulator.settings import SimulatorSettings
@@ -50,6 +51,7 @@ SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Poller and backfill (`ghl-sync poller`, `ghl-sync backfill`)", PollerSettings),
     ("Command API (`ghl-sync api`)", ApiSettings),
     ("Writer (`ghl-sync writer`)", WriterSettings),
+    ("Agency installs (`ghl-sync installs`, `ghl-sync auth`)", InstallSettings),
     ("GHL simulator (`ghl-sync simulator`)", SimulatorSettings),
     ("Demo (`ghl-sync demo`)", DemoSettings),
 )
