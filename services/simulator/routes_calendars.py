@@ -1,11 +1,19 @@
-"""Appointments: the contact route (`apps/contacts.json`) and the calendar API
+"""Calendars and appointments: the contact route (`apps/contacts.json`) and the calendar API
 (`apps/calendars.json`, `Version: 2021-04-15`).
+
+`GET /calendars/` (`get-calendars`, scope `calendars.readonly`) lists the location's calendars
+as `CalendarDTO`s (`id`, `locationId`, `groupId`, `name`, `isActive`, `calendarType`, ...),
+ordered by name then id; `groupId` narrows to one group; `showDrafted` is accepted (every
+simulated calendar is active). A seeded location has four calendars in three groups.
 
 As the spec says: create and edit answer 200 `AppointmentSchemaResponse` (no `dateAdded`/
 `dateUpdated`, ISSUES #246), `DELETE /calendars/events/{eventId}` answers 201
 `{succeeded: true}` (spelled right here). `GET /calendars/events` needs `locationId`,
 `startTime`, `endTime` (epoch ms) and one of `calendarId`, `userId`, `groupId` (400 otherwise);
-it returns appointments whose start lies in [startTime, endTime]. An unknown `calendarId` on
+it returns appointments whose start lies in [startTime, endTime] (UNCONFIRMED: whether GHL
+also returns events that only overlap the window; start-in-window partitions a sweep cleanly),
+ordered by start then id, all in one answer (GHL documents no paging here). Several selectors
+narrow together. A window that ends before it starts answers 400. An unknown `calendarId` on
 create answers 400 `Calendar not found` (UNCONFIRMED message). `endTime` defaults to 30 minutes
 after `startTime`; `groupId` is the calendar's group; `assignedUserId` defaults to the
 location's first user.
@@ -27,12 +35,14 @@ from services.simulator.auth import CALENDARS_VERSION, CONTACTS_VERSION, Caller,
 from services.simulator.dto import AppointmentCreateIn, AppointmentEditIn, read_body
 from services.simulator.render import appointment_rest
 from services.simulator.runtime import runtime
+from services.simulator.state import LocationData
 
 __all__ = ["router"]
 
 router = APIRouter()
 ContactReader = Annotated[Caller, Depends(guard("contacts.readonly", CONTACTS_VERSION))]
 EventReader = Annotated[Caller, Depends(guard("calendars/events.readonly", CALENDARS_VERSION))]
+CalendarReader = Annotated[Caller, Depends(guard("calendars.readonly", CALENDARS_VERSION))]
 EventWriter = Annotated[Caller, Depends(guard("calendars/events.write", CALENDARS_VERSION))]
 _RESPONSE_KEYS = (
     "calendarId", "locationId", "contactId", "startTime", "endTime", "title",
@@ -88,6 +98,58 @@ async def contact_appointments(
     return {"events": [appointment_rest(a, full=False) for a in events]}
 
 
+@router.get("/calendars/")
+@router.get("/calendars", include_in_schema=False)
+async def list_calendars(caller: CalendarReader, request: Request) -> dict[str, Any]:
+    """`get-calendars`: `{calendars: [CalendarDTO]}` of one location."""
+    params = request.query_params
+    location_id = params.get("locationId")
+    if not location_id:
+        raise ApiError(422, ["locationId should not be empty"])
+    caller.check_location(location_id)
+    show_drafted = params.get("showDrafted", "true").lower()
+    if show_drafted not in ("true", "false"):
+        raise ApiError(422, ["showDrafted must be a boolean value"])
+    loc = caller.location
+    group = params.get("groupId")
+    calendars = [
+        _calendar(loc, calendar_id)
+        for calendar_id, group_id in loc.calendars.items()
+        if not group or group_id == group
+    ]
+    calendars.sort(key=lambda c: (c["name"], c["id"]))
+    return {"calendars": calendars}
+
+
+def _calendar(loc: LocationData, calendar_id: str) -> dict[str, Any]:
+    name = loc.calendar_names.get(calendar_id, calendar_id)
+    slug = "-".join(name.lower().split())
+    return {
+        "id": calendar_id,
+        "locationId": loc.id,
+        "groupId": loc.calendars[calendar_id],
+        "name": name,
+        "description": "",
+        "slug": slug,
+        "widgetSlug": slug,
+        "calendarType": "round_robin",
+        "widgetType": "classic",
+        "eventType": "RoundRobin_OptimizeForAvailability",
+        "eventTitle": "{{contact.name}}",
+        "eventColor": "#039be5",
+        "teamMembers": [{"userId": user, "priority": 0.5} for user in loc.users],
+        "slotDuration": 30,
+        "slotDurationUnit": "mins",
+        "slotInterval": 30,
+        "slotIntervalUnit": "mins",
+        "appoinmentPerSlot": 1,
+        "autoConfirm": True,
+        "allowReschedule": True,
+        "allowCancellation": True,
+        "isActive": True,
+    }
+
+
 @router.get("/calendars/events/appointments/{eventId}")
 async def get_appointment(eventId: str, caller: EventReader, request: Request) -> dict[str, Any]:
     """`get-appointment`: `{event: CalendarEventDTO}`."""
@@ -106,6 +168,8 @@ async def list_events(caller: EventReader, request: Request) -> dict[str, Any]:
     if not selectors:
         raise ApiError(400, "One of calendarId, userId or groupId is required")
     low, high = _time("startTime", start), _time("endTime", end)
+    if high < low:
+        raise ApiError(400, "endTime must not be before startTime")
     events = [
         a
         for a in caller.location.appointments.values()

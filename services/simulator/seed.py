@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.ghl import Appointment, Contact, CustomFieldValue, Note, Task
-from services.simulator.state import SimulatorState, random_id, with_derived_names
+from services.simulator.state import LocationData, SimulatorState, random_id, with_derived_names
 
 __all__ = [
     "FIRST_NAMES",
@@ -78,6 +78,7 @@ NOTE_BODIES = (
     "Left voicemail",
     "Happy customer",
 )
+_CALENDAR_NAMES = ("Demo calls", "Onboarding", "Quarterly reviews", "Discovery calls")
 _APPTS = ("Demo call", "Onboarding", "Quarterly review", "Discovery call")
 _STATUSES = ("new", "confirmed", "confirmed", "showed", "cancelled", "noshow")
 _LOCATIONS = ("Dental", "Fitness", "Realty", "Legal", "Roofing", "Salon", "Auto", "Clinic")
@@ -178,6 +179,27 @@ def _seed_location(
             state.insert(loc.id, "notes", _note(rng, contact, loc.users))
         for _ in range(rng.choice((0, 0, 0, 1))):
             state.insert(loc.id, "appointments", _appointment(rng, contact, loc))
+    _more_calendars(loc)
+
+
+def _more_calendars(loc: LocationData) -> None:
+    """Name the location's calendars, add two more and spread the appointments over all four.
+
+    A generator of its own (seeded by the location id) keeps every other seeded value what it
+    was before locations had more than two calendars.
+    """
+    rng = random.Random(f"ghl-sync-simulator-calendars:{loc.id}")
+    first = next(iter(loc.calendars))
+    loc.calendars[_rid(rng)] = loc.calendars[first]  # a second calendar in the first group
+    loc.calendars[_rid(rng)] = _rid(rng)  # and one in a group of its own
+    for calendar_id, name in zip(loc.calendars, _CALENDAR_NAMES, strict=False):
+        loc.calendar_names[calendar_id] = name
+    calendar_ids = list(loc.calendars)
+    for appt_id, appt in list(loc.appointments.items()):
+        calendar_id = rng.choice(calendar_ids)
+        loc.appointments[appt_id] = appt.model_copy(
+            update={"calendarId": calendar_id, "groupId": loc.calendars[calendar_id]}
+        )
 
 
 def _when(rng: random.Random, *, after: datetime | None = None) -> datetime:

@@ -75,6 +75,8 @@ class LocationData:
     users: list[str] = field(default_factory=list)
     calendars: dict[str, str] = field(default_factory=dict)
     """Calendar id -> its group id."""
+    calendar_names: dict[str, str] = field(default_factory=dict)
+    """Calendar id -> its name (`GET /calendars/`); unnamed calendars are named by their id."""
     custom_fields: dict[str, str] = field(default_factory=dict)
     """Custom field key -> id."""
     contacts: dict[str, Contact] = field(default_factory=dict)

@@ -22,6 +22,7 @@ CALENDAR_OPS = {
     ("GET", "/calendars/events/appointments/{eventId}"),
     ("GET", "/calendars/events"),
     ("DELETE", "/calendars/events/{eventId}"),
+    ("GET", "/calendars/"),
 }
 
 
@@ -152,6 +153,10 @@ async def test_every_operation_answers_its_documented_schema(sim: Sim) -> None:
 
     calendar_id = next(iter(sim.rt.state.locations[loc].calendars))
     cal = sim.headers(version=CALENDARS_V)
+    calendars = await s.call(
+        CALENDARS, "GET", "/calendars/", headers=cal, params={"locationId": loc}
+    )
+    assert calendar_id in [x["id"] for x in calendars["calendars"]]
     appt = await s.call(
         CALENDARS, "POST", "/calendars/events/appointments", headers=cal,
         json={"calendarId": calendar_id, "locationId": loc, "contactId": new_id,
