@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 
 from services.ghl._crypto import TokenCipher
+from services.ghl._exceptions import AuthError
 from services.ghl._oauth import OAuthClient
 from services.ghl._ratelimit import InMemoryRateLimiter, RateLimiter
 from services.ghl._ratelimit_pg import PostgresRateLimiter
@@ -33,13 +34,28 @@ __all__ = [
 
 async def installed_company(pool: asyncpg.Pool, location_id: str) -> str | None:
     """The company a location's token may be minted from: the location is installed under it
-    (not pending, not uninstalled) and the company holds a Company token."""
-    return await pool.fetchval(  # type: ignore[no-any-return]
-        "SELECT i.company_id FROM ghl_installations i"
-        " JOIN ghl_company_tokens c ON c.company_id = i.company_id"
-        " WHERE i.location_id = $1 AND i.state = 'installed'",
+    and the company holds a Company token. None when the location has no installation (or
+    its company no token); `AuthError` naming the reason when it is uninstalled or pending,
+    so whoever asked for the token (the writer, enrichment) fails with that reason."""
+    row = await pool.fetchrow(
+        "SELECT i.company_id, i.state, i.state_at, c.company_id IS NOT NULL AS authorised"
+        " FROM ghl_installations i LEFT JOIN ghl_company_tokens c USING (company_id)"
+        " WHERE i.location_id = $1",
         location_id,
     )
+    if row is None:
+        return None
+    if row["state"] == "uninstalled":
+        raise AuthError(
+            f"location {location_id} uninstalled the app at {row['state_at'].isoformat()}; "
+            "nothing is read from or written to it"
+        )
+    if row["state"] == "pending":
+        raise AuthError(
+            f"location {location_id} is installed in GHL but company {row['company_id']} has "
+            "not authorised ghl-sync yet (run `ghl-sync auth` as the agency)"
+        )
+    return row["company_id"] if row["authorised"] else None
 
 
 def build_oauth_providers(

@@ -192,7 +192,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
         transport=httpx.MockTransport(fake),
         company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
     )[0]
-    with pytest.raises(AuthError, match="no OAuth tokens"):
+    with pytest.raises(AuthError, match="uninstalled the app"):
         await tokens.access_token(gone)
     # The others are untouched.
     assert await _active(pg) == {location_id(1), location_id(3)}
