@@ -161,7 +161,18 @@ class Agency:
                 await self.store.apply(CompanyAuthorised(company, i.location_id, now))
                 for i in await self.store.installations(company, state=State.PENDING)
             ]
-            found = await self.discover(company)
+            try:
+                found = await self.discover(company)
+            except GhlError as exc:
+                # The token is stored: the reconciler reads the list again later.
+                await self.store.note(
+                    kind="CodeExchange",
+                    outcome="failed",
+                    reason=f"installedLocations failed: {exc}; `ghl-sync installs` retries",
+                    company_id=company,
+                    event_at=now,
+                )
+                found = Discovery(company)
             found.onboarded += await self._act_all(
                 [(d, d.next.location_id) for d in decisions if d.next is not None]
             )

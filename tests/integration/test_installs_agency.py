@@ -447,3 +447,48 @@ async def test_status_shows_companies_their_locations_and_install_states(
         "Sub-account 1", "Sub-account 2", "Sub-account 3"
     }  # fmt: skip
     await agency.aclose()
+
+
+async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    from schemas import Event
+
+    fake = FakeAgencyGhl(locations=2)
+    emitted: list[Event] = []
+
+    async def emit(events: Any) -> int:
+        emitted.extend(events)
+        return len(events)
+
+    agency = build_agency(
+        settings,
+        InstallSettings(on_uninstall="tombstone"),
+        pool=await new_pool(),
+        transport=httpx.MockTransport(fake),
+        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+        emit=emit,
+    )
+    await _consent(fake, settings, agency)
+    gone, kept = location_id(1), location_id(2)
+    for loc, cid in ((gone, "c1"), (gone, "c2"), (kept, "c3")):
+        await pg.execute(
+            "INSERT INTO contacts (location_id, id, data, version, event_id)"
+            " VALUES ($1, $2, '{}', now(), 'e')",
+            loc,
+            cid,
+        )
+    await pg.execute(
+        "INSERT INTO tasks (location_id, id, contact_id, data, version, event_id)"
+        " VALUES ($1, 't1', 'c1', '{}', now(), 'e')",
+        gone,
+    )
+    await agency.handle(hook("UNINSTALL", T0 + timedelta(minutes=1), locationId=gone))
+    assert sorted((e.event_type, e.entity_id) for e in emitted) == [
+        ("contact.deleted", "c1"),
+        ("contact.deleted", "c2"),
+        ("task.deleted", "t1"),
+    ]
+    assert {e.location_id for e in emitted} == {gone}
+    assert {e.causation_id for e in emitted} == {f"uninstall:{gone}"}
+    await agency.aclose()
