@@ -28,7 +28,8 @@ Failure policy:
   (`ghl-sync status`, metric `ghl_sync_normalize_parked_records`), one of them is retried
   every `normalize_park_probe_seconds`, and the lane resumes at the first success; nothing
   is dropped and nothing of it is committed meanwhile;
-- more than `normalize_max_pending` records in memory: backpressure (the consumer pauses);
+- more than `normalize_max_pending` records in memory (parked ones not counted, up to four
+  times that with them): backpressure (the consumer pauses);
 - a produce that Kafka does not acknowledge, or anything else: a bug or a lost broker; it
   propagates, the worker stops, and a restart re-reads from the committed offsets.
 """
@@ -174,8 +175,13 @@ class NormalizeConsumer:
 
     async def write(self, records: Sequence[Any]) -> None:
         """Queue every record on its location's lane."""
-        if self._tracker.open_count() >= self._s.normalize_max_pending:
-            raise Backpressure(f"{self._tracker.open_count()} records in memory", retry_after=0.2)
+        held = self._tracker.open_count()
+        parked = sum(lane.records for lane in self.lanes.values() if lane.parked is not None)
+        # Parked records do not count against the working limit (a location waiting for its
+        # token must not stop the others), only against a hard one four times as large.
+        limit = self._s.normalize_max_pending
+        if held - parked >= limit or held >= 4 * limit:
+            raise Backpressure(f"{held} records in memory ({parked} parked)", retry_after=0.2)
         woken: set[str] = set()
         for r in records:
             ticket = self._tracker.add(TopicPartition(r.topic, r.partition), r.offset)
