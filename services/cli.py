@@ -117,7 +117,9 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-_SERVICES = frozenset({"worker", "webhooks", "poller", "api", "writer", "simulator", "demo"})
+_SERVICES = frozenset(
+    {"worker", "webhooks", "poller", "api", "writer", "installs", "simulator", "demo"}
+)
 """Long-running commands: they log their own outages (services/platform/outage.py)."""
 
 
@@ -320,15 +322,21 @@ def settings_command(
     values = settings_in_effect()
     if as_json:
         _json_out([value.to_json() for value in values])
+    elif not sys.stdout.isatty():
+        # Piped: one tab-separated line per setting, for grep and cut.
+        sys.stdout.writelines(f"{v.env}\t{v.shown}\t{v.source}\n" for v in values)
     else:
         from rich.table import Table
 
-        from services.platform.terminal import output_console
-
         table = Table("variable", "value in effect", "source", box=None, pad_edge=False)
         for value in values:
-            table.add_row(value.env, value.shown, value.source)
-        output_console().print(table)
+            table.add_row(
+                value.env,
+                value.shown,
+                value.source,
+                style="dim" if value.source == "default" else None,
+            )
+        Console().print(table)
     bad = [value for value in values if value.source == "invalid"]
     for value in bad:
         _err().print(f"error: bad setting {value.env}: {value.shown}", highlight=False)

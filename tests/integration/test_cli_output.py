@@ -121,7 +121,10 @@ def test_settings_shows_values_in_effect_with_secrets_masked() -> None:
     assert values["GHL_SYNC_LOG_FORMAT"]["value"] == "json"
     assert values["GHL_SYNC_LOG_LEVEL"]["source"] == "default"
     table = run("settings", env=env)
-    assert "postgresql://app:****@db.example:5433/sync" in table.stdout
+    assert (
+        "GHL_SYNC_STREAMS_DATABASE_URL\tpostgresql://app:****@db.example:5433/sync\tset\n"
+        in table.stdout
+    )
     assert "s3cret" not in table.stdout
 
 
