@@ -561,7 +561,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     def _unparsable(exc: ValueError) -> Response:
         if isinstance(exc, _TooDeep):
             return _problem(400, "invalid_json", f"body is {exc}")
-        return _problem(400, "invalid_json", "body is not valid JSON")
+        # pydantic-core's message names the place, never the content.
+        return _problem(400, "invalid_json", f"body is not valid JSON: {str(exc)[:200]}")
 
     async def _accept(decoded: Sequence[CommandBase], *, batch: bool) -> Response:
         refusal = state.unavailable("postgres", "kafka")

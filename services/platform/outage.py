@@ -52,10 +52,13 @@ T = TypeVar("T")
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     OSError,  # refused, reset, no route; asyncpg raises the socket's errors as they are
     TimeoutError,
-    asyncpg.PostgresConnectionError,  # includes CannotConnectNowError (starting, shutting down)
+    asyncpg.PostgresConnectionError,  # the connection broke or could not be made
     asyncpg.InterfaceError,  # "connection is closed", a pool closing under the caller
+    asyncpg.CannotConnectNowError,  # "the database system is starting up / shutting down"
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A pooled connection whose query was cut off by the outage fails its reset this way.
+    asyncpg.InternalClientError,
 )
 """What PostgreSQL going away looks like to asyncpg (retryable; not a bug, not bad data)."""
 
@@ -156,7 +159,10 @@ def _describe(reason: BaseException | str) -> str:
     if isinstance(reason, str):
         return reason
     text = str(reason).strip().splitlines()[0][:200] if str(reason).strip() else ""
-    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
+    name = type(reason).__name__
+    if not text or text.startswith(name):
+        return text or name
+    return f"{name}: {text}"
 
 
 @dataclass

@@ -1,15 +1,24 @@
 """The local stack: a real Kafka broker and PostgreSQL server without Docker."""
 
 from services.stack._stack import Stack, StackStatus, UpReport
-from services.stack.exceptions import MissingDependency, PortBusy, StackError, StartFailed
+from services.stack.exceptions import (
+    EphemeralPort,
+    MissingDependency,
+    MovedPort,
+    PortBusy,
+    StackError,
+    StartFailed,
+)
 from services.stack.kafka import KafkaServer, KafkaStatus
 from services.stack.postgres import PostgresServer, PostgresStatus
 from services.stack.settings import StackSettings
 
 __all__ = [
+    "EphemeralPort",
     "KafkaServer",
     "KafkaStatus",
     "MissingDependency",
+    "MovedPort",
     "PortBusy",
     "PostgresServer",
     "PostgresStatus",

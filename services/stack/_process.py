@@ -8,17 +8,55 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from services.stack.exceptions import EphemeralPort
+
 __all__ = [
+    "EPHEMERAL_FALLBACK",
     "alive",
     "cmdline",
+    "ephemeral_range",
     "port_open",
     "pss_bytes",
     "read_pid",
+    "refuse_ephemeral",
     "rss_bytes",
     "stop_pid",
     "tail",
     "wait_until",
 ]
+
+
+EPHEMERAL_FALLBACK = (32768, 60999)
+"""Linux's default `net.ipv4.ip_local_port_range`."""
+
+
+def ephemeral_range(
+    source: Path = Path("/proc/sys/net/ipv4/ip_local_port_range"),
+) -> tuple[int, int]:
+    """The kernel's range of ephemeral (source) ports, low and high, inclusive."""
+    try:
+        low, high = (int(x) for x in source.read_text().split()[:2])
+    except (OSError, ValueError):
+        return EPHEMERAL_FALLBACK
+    return low, high
+
+
+def refuse_ephemeral(what: str, variable: str, port: int, suggestion: int) -> None:
+    """Raise `EphemeralPort` when `port` lies in the kernel's ephemeral range.
+
+    A listening port in that range can be taken by any outgoing connection as its source
+    port (a client reconnecting to the broker, say) while the server is down, and the server
+    then cannot start again until that socket is closed.
+    """
+    low, high = ephemeral_range()
+    if low <= port <= high:
+        raise EphemeralPort(
+            f"{what} would listen on port {port} ({variable}), inside the kernel's ephemeral "
+            f"port range {low}-{high} (net.ipv4.ip_local_port_range): any outgoing connection "
+            f"may take that port as its source port while {what} is down, and {what} could "
+            f"not start again until that connection closes. Pick a port outside the range, "
+            f"e.g. {variable}={suggestion}."
+        )
 
 
 def read_pid(pid_file: Path) -> int | None:

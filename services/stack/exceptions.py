@@ -3,14 +3,23 @@
     StackError
      ├── MissingDependency   a program the stack needs is not installed and cannot be installed
      ├── StartFailed         a server did not come up; carries the tail of its log
-     └── PortBusy            a configured port is taken by a process the stack did not start
+     ├── PortBusy            a configured port is taken by a process the stack did not start
+     ├── EphemeralPort       a configured port lies in the kernel's ephemeral range
+     └── MovedPort           the stack's server runs on another port than configured
 
 None is retryable by the caller as is: each names what to change.
 """
 
 from __future__ import annotations
 
-__all__ = ["MissingDependency", "PortBusy", "StackError", "StartFailed"]
+__all__ = [
+    "EphemeralPort",
+    "MissingDependency",
+    "MovedPort",
+    "PortBusy",
+    "StackError",
+    "StartFailed",
+]
 
 
 class StackError(Exception):
@@ -36,3 +45,11 @@ class StartFailed(StackError):
 
 class PortBusy(StackError):
     """A configured port is already in use by something the stack did not start."""
+
+
+class EphemeralPort(StackError):
+    """A server was to listen on a port the kernel also hands out as a source port."""
+
+
+class MovedPort(StackError):
+    """The stack's server already runs, on another port than the settings name."""

@@ -134,6 +134,11 @@ class KafkaServer:
         if self.running_pid() is not None:
             self._wait_ready(time.monotonic() + self._s.kafka_start_timeout)
             return False
+        for variable, port, suggestion in (
+            ("GHL_SYNC_STACK_KAFKA_PORT", self._s.kafka_port, 9092),
+            ("GHL_SYNC_STACK_KAFKA_CONTROLLER_PORT", self._s.kafka_controller_port, 9093),
+        ):
+            _process.refuse_ephemeral("Kafka", variable, port, suggestion)
         for port in (self._s.kafka_port, self._s.kafka_controller_port):
             if _process.port_open(self._s.host, port):
                 raise PortBusy(

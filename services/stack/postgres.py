@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from services.stack import _process
-from services.stack.exceptions import MissingDependency, PortBusy, StartFailed
+from services.stack.exceptions import MissingDependency, MovedPort, PortBusy, StartFailed
 from services.stack.settings import StackSettings
 
 __all__ = ["PostgresServer", "PostgresStatus", "find_bin_dir"]
@@ -114,12 +114,34 @@ class PostgresServer:
             return None
         return pid
 
+    def running_port(self) -> int | None:
+        """The port the running cluster listens on (from its `postmaster.pid`)."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+        # postmaster.pid: pid, data directory, start time, port, ...
+        return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+
     def start(self) -> bool:
-        """Initialise (once), start, and create the database; False when it already ran."""
+        """Initialise (once), start, and create the database; False when it already ran.
+
+        The cluster's data does not depend on its port (it is given on the command line), so
+        a cluster made under another port starts on the configured one with its data."""
         if self.running_pid() is not None:
+            running_on = self.running_port()
+            if running_on is not None and running_on != self._s.postgres_port:
+                raise MovedPort(
+                    f"the stack's PostgreSQL runs on port {running_on} but "
+                    f"GHL_SYNC_STACK_POSTGRES_PORT is {self._s.postgres_port}: run "
+                    "`ghl-sync stack down` and `ghl-sync stack up` to move it (its data stays)"
+                )
             self._wait_ready(time.monotonic() + self._s.postgres_start_timeout)
             self._create_database()
             return False
+        _process.refuse_ephemeral(
+            "PostgreSQL", "GHL_SYNC_STACK_POSTGRES_PORT", self._s.postgres_port, 25432
+        )
         if _process.port_open(self._s.host, self._s.postgres_port):
             raise PortBusy(
                 f"port {self._s.host}:{self._s.postgres_port} is in use by a process this stack "

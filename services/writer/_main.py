@@ -69,7 +69,8 @@ async def run_writer(settings: WriterSettings, *, ghl_settings: GhlSettings) -> 
         pool = await postgres.wait_for(
             lambda: asyncpg.create_pool(
                 settings.database_url.get_secret_value(),
-                min_size=2,
+                # No floor: asyncpg would restore one during an outage, a traceback per try.
+                min_size=0,
                 max_size=20,
                 server_settings={"search_path": settings.database_schema},
             ),

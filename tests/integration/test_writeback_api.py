@@ -114,6 +114,29 @@ async def test_unreadable_bodies_and_missing_keys_are_refused(api: Api) -> None:
     assert "cursor" in (await http.get("/v1/contacts?cursor=%%%")).json()["message"]
 
 
+async def test_deeply_nested_and_undecodable_bodies_are_400_not_500(api: Api) -> None:
+    world, http = api
+    deep = b"[" * 50_000 + b"]" * 50_000
+    nested_payload = json.dumps(_task_command(world))[:-1] + ', "x": ' + "[" * 40 + "]" * 40 + "}"
+    bodies = {
+        "50,000 deep": deep,
+        "50,000 deep object": b"{\"a\":" * 30_000 + b"1" + b"}" * 30_000,
+        "40 deep inside a command": nested_payload.encode(),
+        "not UTF-8": b'{"command_id": "' + bytes([0xFF, 0xFE]) + b'"}',
+        "NaN": b'{"command_id": NaN}',
+    }
+    for name, body in bodies.items():
+        for path in ("/v1/commands", "/v1/commands/batch"):
+            sent = body if path == "/v1/commands" else b'{"commands": [' + body + b"]}"
+            response = await http.post(path, content=sent)
+            assert response.status_code == 400, (name, path, response.text)
+            assert response.json()["code"] == "invalid_json", (name, path)
+    assert "recursion limit" in (await http.post("/v1/commands", content=deep)).text
+    too_deep = await http.post("/v1/commands", content=bodies["40 deep inside a command"])
+    assert "nested deeper than 32 levels" in too_deep.text
+    assert (await http.post("/v1/commands", json=_task_command(world))).status_code == 202
+
+
 async def test_the_unified_view_and_list_come_from_the_projections(api: Api) -> None:
     world, http = api
     t0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,0 +1,531 @@
+"""Outage benchmark: the receiver, the API and the writer through a broker outage and a
+PostgreSQL outage, each as a real process (`ghl-sync webhooks`, `api`, `writer`, with the GHL
+simulator), under steady load.
+
+The outages use a private broker and a private PostgreSQL cluster (own ports outside the
+ephemeral range, own folders under /tmp, the stack's cached Kafka jars): the shared stack is
+never touched. For each service it reports:
+
+- `down_seen`: seconds from the outage's start to the first `/readyz` 503 naming it;
+- `ready_after`: seconds from the dependency serving again to `/readyz` 200;
+- `work_after`: seconds from the dependency serving again to the first success of the
+  service's own work (a webhook 200, a command 202 (Kafka) or a contact read 200
+  (PostgreSQL), a command applied by the writer);
+- `log_lines`: lines the service logged from the outage's start until all were ready again;
+- `exits`: whether it exited (it must not).
+
+    .venv/bin/python bench/outage.py                               # 60 s broker, 30 s PG
+    .venv/bin/python bench/outage.py --broker-seconds 20 --postgres-seconds 10
+
+`tests/integration/test_outage_services.py` runs the same machinery with short outages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.db.migrate import apply_migrations
+from services.stack import StackSettings
+from services.stack._process import ephemeral_range
+from services.stack.kafka import KafkaServer
+from services.stack.postgres import PostgresServer
+
+ROOT = Path(__file__).resolve().parents[1]
+GHL_SYNC = str(Path(sys.executable).parent / "ghl-sync")
+API_KEY = "outage-" + uuid.uuid4().hex
+_KEY = ed25519.Ed25519PrivateKey.generate()
+PEM = (
+    _KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+SHARED_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+SHARED_DATABASE = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+
+
+def free_port() -> int:
+    """A free port below the kernel's ephemeral range (the stack refuses ports inside it)."""
+    low, _ = ephemeral_range()
+    while True:
+        port = random.randint(20000, min(low, 32768) - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+@contextlib.contextmanager
+def _quiet_popen() -> Iterator[None]:
+    # The servers outlive the Popen objects `start` drops on return, which warns by design.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        yield
+
+
+class PrivateBroker:
+    """A Kafka broker of its own, stopped and started at will."""
+
+    def __init__(self, folder: Path) -> None:
+        self.settings = StackSettings(
+            state_dir=folder, kafka_port=free_port(), kafka_controller_port=free_port()
+        )
+        self.server = KafkaServer(self.settings)
+        self.server.libs.parent.mkdir(parents=True, exist_ok=True)
+        if not self.server.libs.exists():
+            self.server.libs.symlink_to(ROOT / ".stack" / "kafka" / self.server.libs.name)
+        self.bootstrap = self.settings.kafka_bootstrap
+
+    async def start(self) -> None:
+        with _quiet_popen():
+            await asyncio.to_thread(self.server.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.server.stop)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own (in a folder the `postgres` account can reach)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="ghl-sync-outage-", dir="/tmp"))
+        self.folder.chmod(0o755)
+        self.settings = StackSettings(state_dir=self.folder, postgres_port=free_port())
+        self.server = PostgresServer(self.settings)
+        self.url = self.settings.database_url
+
+    async def start(self) -> None:
+        with _quiet_popen():
+            await asyncio.to_thread(self.server.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.server.stop)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class Service:
+    """One `ghl-sync` process with its log file and readiness URL."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    ready_url: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [GHL_SYNC, *self.argv], env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, cwd=ROOT,
+            )  # fmt: skip
+
+    @property
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.wait(10)
+
+
+def _delivery(location: str, contact: str) -> tuple[bytes, dict[str, str]]:
+    data = {
+        "type": "ContactTagUpdate",
+        "locationId": location,
+        "id": contact,
+        "tags": ["outage"],
+        "webhookId": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    signature = base64.b64encode(_KEY.sign(raw)).decode()
+    return raw, {"Content-Type": "application/json", "X-GHL-Signature": signature}
+
+
+@dataclass
+class Outcome:
+    at: float
+    status: int | None
+
+
+@dataclass
+class Fleet:
+    """The simulator, the receiver, the API and the writer, wired to one broker and database."""
+
+    folder: Path
+    bootstrap: str
+    database_url: str
+    schema: str
+    prefix: str = field(default_factory=lambda: f"outage-{uuid.uuid4().hex[:8]}.")
+    services: dict[str, Service] = field(default_factory=dict)
+    sim: Service | None = None
+    location: str = ""
+    contacts: list[str] = field(default_factory=list)
+    webhooks: list[Outcome] = field(default_factory=list)
+    commands: list[tuple[str, Outcome]] = field(default_factory=list)
+    reads: list[Outcome] = field(default_factory=list)
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        env = {**os.environ, "GHL_SYNC_LOG_LEVEL": "INFO", **extra}
+        for prefix in ("WEBHOOKS", "API", "WRITER"):
+            env[f"GHL_SYNC_{prefix}_KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
+            env[f"GHL_SYNC_{prefix}_DATABASE_URL"] = self.database_url
+            env[f"GHL_SYNC_{prefix}_DATABASE_SCHEMA"] = self.schema
+            env[f"GHL_SYNC_{prefix}_TOPIC_PREFIX"] = self.prefix
+            env[f"GHL_SYNC_{prefix}_TOPIC_PARTITIONS"] = "3"
+        return env
+
+    async def start(self) -> None:
+        sim_port = free_port()
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        self.sim = Service(
+            "simulator",
+            ["simulator", "--port", str(sim_port), "--seed", "11", "--locations", "1",
+             "--contacts", "5"],
+            {**os.environ}, self.folder / "simulator.log", f"{sim_url}/_admin/state",
+        )  # fmt: skip
+        self.sim.start()
+        await _wait_status(self.sim, 200, within=60)
+        async with httpx.AsyncClient(base_url=sim_url, timeout=10) as http:
+            state = (await http.get("/_admin/state")).json()
+            location = next(iter(state["locations"]))
+            self.location = location
+            self.contacts = [c["id"] for c in state["locations"][location]["contacts"]]
+            grant = (await http.post("/_admin/tokens", json={"locationId": location})).json()
+        ports = {name: free_port() for name in ("webhooks", "api", "writer")}
+        env = self._env(
+            GHL_SYNC_WEBHOOKS_PORT=str(ports["webhooks"]),
+            GHL_SYNC_WEBHOOKS_ED25519_PUBLIC_KEYS=json.dumps([PEM]),
+            GHL_SYNC_WEBHOOKS_PRODUCE_TIMEOUT_SECONDS="2",
+            GHL_SYNC_WEBHOOKS_RETRY_AFTER_SECONDS="1",
+            GHL_SYNC_API_PORT=str(ports["api"]),
+            GHL_SYNC_API_API_KEYS=json.dumps([API_KEY]),
+            GHL_SYNC_API_PRODUCE_TIMEOUT_SECONDS="2",
+            GHL_SYNC_API_PENDING_RETRY_SECONDS="1",
+            GHL_SYNC_WRITER_METRICS_PORT=str(ports["writer"]),
+            GHL_SYNC_WRITER_LOCATION_TOKENS=json.dumps({location: grant["access_token"]}),
+            GHL_SYNC_GHL_BASE_URL=sim_url,
+        )
+        for name, argv in (("webhooks", ["webhooks"]), ("api", ["api"]), ("writer", ["writer"])):
+            self.services[name] = Service(
+                name, argv, env, self.folder / f"{name}.log",
+                f"http://127.0.0.1:{ports[name]}/readyz",
+            )  # fmt: skip
+            self.services[name].start()
+        for service in self.services.values():
+            await _wait_status(service, 200, within=90)
+
+    @property
+    def receiver_url(self) -> str:
+        return self.services["webhooks"].ready_url.removesuffix("/readyz")
+
+    @property
+    def api_url(self) -> str:
+        return self.services["api"].ready_url.removesuffix("/readyz")
+
+    def command(self) -> dict[str, Any]:
+        return {
+            "command_id": f"cmd-{uuid.uuid4().hex}",
+            "command_type": "task.create",
+            "location_id": self.location,
+            "contact_id": random.choice(self.contacts),
+            "payload": {"title": "Outage call", "dueDate": "2026-05-01T10:00:00Z"},
+        }
+
+    async def load(self, stop: asyncio.Event, every: float = 0.1) -> None:
+        """One webhook, one command and one contact read every `every` seconds."""
+        headers = {"X-API-Key": API_KEY}
+        async with (
+            httpx.AsyncClient(base_url=self.receiver_url, timeout=5) as receiver,
+            httpx.AsyncClient(base_url=self.api_url, timeout=5, headers=headers) as api,
+        ):
+
+            async def one(kind: str) -> None:
+                at = time.monotonic()
+                status: int | None = None
+                try:
+                    if kind == "webhook":
+                        raw, signed = _delivery(self.location, random.choice(self.contacts))
+                        status = (await receiver.post("/webhooks/ghl", content=raw,
+                                                      headers=signed)).status_code  # fmt: skip
+                        self.webhooks.append(Outcome(at, status))
+                    elif kind == "command":
+                        body = self.command()
+                        status = (await api.post("/v1/commands", json=body)).status_code
+                        self.commands.append((body["command_id"], Outcome(at, status)))
+                    else:
+                        status = (await api.get("/v1/contacts?limit=5")).status_code
+                        self.reads.append(Outcome(at, status))
+                except httpx.HTTPError:
+                    pass
+
+            while not stop.is_set():
+                await asyncio.gather(one("webhook"), one("command"), one("read"))
+                await asyncio.sleep(every)
+
+    async def command_states(self) -> dict[str, str]:
+        headers = {"X-API-Key": API_KEY}
+        states: dict[str, str] = {}
+        async with httpx.AsyncClient(base_url=self.api_url, timeout=10, headers=headers) as api:
+            for command_id, _ in self.commands:
+                response = await api.get(f"/v1/commands/{command_id}")
+                states[command_id] = (
+                    response.json()["state"]
+                    if response.status_code == 200
+                    else (str(response.status_code))
+                )
+        return states
+
+    def stop(self) -> None:
+        for service in [*self.services.values(), *([self.sim] if self.sim else [])]:
+            service.stop()
+
+
+async def _wait_status(service: Service, status: int, *, within: float) -> float:
+    """Poll `service.ready_url` until it answers `status`; returns when (monotonic)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if service.exited:
+                raise RuntimeError(f"{service.name} exited:\n" + "\n".join(service.lines()[-40:]))
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(service.ready_url)).status_code == status:
+                    return time.monotonic()
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{service.name} did not answer {status} within {within:.0f}s:\n"
+                       + "\n".join(service.lines()[-40:]))  # fmt: skip
+
+
+@dataclass
+class Report:
+    """What one outage did to each service."""
+
+    dependency: str
+    seconds: float
+    down_seen: dict[str, float]
+    ready_after: dict[str, float]
+    work_after: dict[str, float]
+    log_lines: dict[str, list[str]]
+    exited: dict[str, bool]
+    statuses_during: dict[str, set[int | None]]
+
+
+async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any,
+                     start: Any) -> Report:  # fmt: skip
+    """Take `dependency` away for `seconds` (via `stop`/`start` coroutines) under load."""
+    before = {name: len(s.lines()) for name, s in fleet.services.items()}
+    halt = asyncio.Event()
+    load = asyncio.create_task(fleet.load(halt))
+    await asyncio.sleep(2)
+    went = time.monotonic()
+    await stop()
+    down_seen: dict[str, float] = {}
+
+    async def notice(name: str, service: Service) -> None:
+        with contextlib.suppress(TimeoutError):
+            down_seen[name] = await _wait_status(service, 503, within=seconds) - went
+
+    noticing = [asyncio.create_task(notice(n, s)) for n, s in fleet.services.items()]
+    await asyncio.sleep(max(0.0, seconds - (time.monotonic() - went)))
+    for task in noticing:
+        task.cancel()
+    await asyncio.gather(*noticing, return_exceptions=True)
+    await start()
+    back = time.monotonic()
+    ready_after = {
+        name: await _wait_status(s, 200, within=120) - back for name, s in fleet.services.items()
+    }
+    await asyncio.sleep(3)  # successes after the recovery, for `work_after`
+    halt.set()
+    await load
+    log_lines = {name: s.lines()[before[name] :] for name, s in fleet.services.items()}
+    webhook_ok = [o.at for o in fleet.webhooks if o.at >= back and o.status == 200]
+    accepted = [(c, o.at) for c, o in fleet.commands if o.at >= back and o.status == 202]
+    reads_ok = [o.at for o in fleet.reads if o.at >= back and o.status == 200]
+    work_after = {}
+    if webhook_ok:
+        work_after["webhooks"] = webhook_ok[0] - back
+    api_ok = (
+        accepted[0][1]
+        if dependency == "kafka" and accepted
+        else (reads_ok[0] if reads_ok else None)
+    )
+    if api_ok is not None:
+        work_after["api"] = api_ok - back
+    if accepted:
+        applied = await _applied(fleet, accepted[0][0], within=60)
+        if applied is not None:
+            work_after["writer"] = applied - back
+    during = {
+        "webhooks": {o.status for o in fleet.webhooks if went + 5 <= o.at < went + seconds},
+        "commands": {o.status for _, o in fleet.commands if went + 5 <= o.at < went + seconds},
+        "reads": {o.status for o in fleet.reads if went + 5 <= o.at < went + seconds},
+    }
+    return Report(
+        dependency=dependency, seconds=seconds, down_seen=down_seen, ready_after=ready_after,
+        work_after=work_after, log_lines=log_lines,
+        exited={n: s.exited for n, s in fleet.services.items()}, statuses_during=during,
+    )  # fmt: skip
+
+
+async def _applied(fleet: Fleet, command_id: str, *, within: float) -> float | None:
+    """When the writer made `command_id` succeed (monotonic), polling its state."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(
+        base_url=fleet.api_url, timeout=5, headers={"X-API-Key": API_KEY}
+    ) as api:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                response = await api.get(f"/v1/commands/{command_id}")
+                if response.status_code == 200 and response.json()["state"] == "succeeded":
+                    return time.monotonic()
+            await asyncio.sleep(0.1)
+    return None
+
+
+@contextlib.asynccontextmanager
+async def fresh_schema(url: str) -> AsyncIterator[str]:
+    """A new schema with every migration applied; dropped afterwards."""
+    schema = f"outage_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await apply_migrations(conn, schema=schema)
+    finally:
+        await conn.close()
+    try:
+        yield schema
+    finally:
+        with contextlib.suppress(Exception):
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            finally:
+                await conn.close()
+
+
+async def broker_outage(folder: Path, seconds: float) -> Report:
+    """A private broker goes away for `seconds`; the fleet uses the shared PostgreSQL."""
+    _make(folder)
+    broker = PrivateBroker(folder / "stack")
+    await broker.start()
+    try:
+        async with fresh_schema(SHARED_DATABASE) as schema:
+            fleet = Fleet(folder, broker.bootstrap, SHARED_DATABASE, schema)
+            try:
+                await fleet.start()
+                return await run_outage(
+                    fleet, dependency="kafka", seconds=seconds, stop=broker.stop,
+                    start=broker.start,
+                )  # fmt: skip
+            finally:
+                fleet.stop()
+    finally:
+        await broker.stop()
+
+
+async def postgres_outage(folder: Path, seconds: float) -> Report:
+    """A private PostgreSQL goes away for `seconds`; the fleet uses the shared broker."""
+    _make(folder)
+    pg = PrivatePostgres()
+    try:
+        await pg.start()
+        async with fresh_schema(pg.url) as schema:
+            fleet = Fleet(folder, SHARED_KAFKA, pg.url, schema)
+            try:
+                await fleet.start()
+                return await run_outage(
+                    fleet, dependency="postgres", seconds=seconds, stop=pg.stop, start=pg.start
+                )
+            finally:
+                fleet.stop()
+    finally:
+        await pg.stop()
+        pg.remove()
+
+
+def _make(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def _print(report: Report) -> None:
+    print(f"\n{report.dependency} away {report.seconds:.0f} s")
+    print(f"{'service':<10} {'503 seen':>9} {'ready after':>12} {'work after':>11} "
+          f"{'log lines':>10} {'exited':>7}")  # fmt: skip
+    for name in report.ready_after:
+        seen = report.down_seen.get(name)
+        work = report.work_after.get(name)
+        print(
+            f"{name:<10} {'-' if seen is None else f'{seen:.1f} s':>9} "
+            f"{report.ready_after[name]:>10.1f} s {'-' if work is None else f'{work:.1f} s':>11} "
+            f"{len(report.log_lines[name]):>10} {report.exited[name]!s:>7}"
+        )
+    for name, lines in report.log_lines.items():
+        for line in lines:
+            print(f"  {name}: {line[:160]}")
+    print("statuses during the outage:", report.statuses_during)
+
+
+async def _main(args: argparse.Namespace) -> None:
+    print("load before:", _loadavg())
+    folder = Path(tempfile.mkdtemp(prefix="ghl-sync-outage-bench-"))
+    if args.broker_seconds:
+        _print(await broker_outage(folder / "broker", args.broker_seconds))
+        print("load:", _loadavg())
+    if args.postgres_seconds:
+        _print(await postgres_outage(folder / "postgres", args.postgres_seconds))
+        print("load:", _loadavg())
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--broker-seconds", type=float, default=60.0)
+    parser.add_argument("--postgres-seconds", type=float, default=30.0)
+    asyncio.run(_main(parser.parse_args()))
