@@ -36,6 +36,7 @@ from services.simulator import create_app as create_simulator
 from services.webhooks.raw import RawDelivery
 from streams.admin import ensure_topics
 from streams.normalize import ClientFetcher, NormalizeConsumer
+from streams.normalize.parked import ParkedStore
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -121,7 +122,8 @@ class World:
               **streams_update: Any) -> None:  # fmt: skip
         streams = self.streams.model_copy(update=streams_update)
         if normalize:
-            self.normalize = NormalizeConsumer(streams, ClientFetcher(self.client))
+            self.normalize = NormalizeConsumer(streams, ClientFetcher(self.client),
+                                               parked_store=ParkedStore(self.pool))  # fmt: skip
             self.tasks.append(asyncio.create_task(self.normalize.run()))
         if projections:
             self.projections = ProjectionConsumer(streams)

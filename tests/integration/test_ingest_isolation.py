@@ -14,6 +14,7 @@ import pytest
 
 from schemas import Event
 from services.ghl.requests import ContactUpdate
+from services.status._database import read_database
 from streams.admin import ensure_topics
 from streams.normalize import ClientFetcher, NormalizeConsumer
 from streams.normalize import metrics as normalize_metrics
@@ -70,6 +71,11 @@ async def test_a_location_without_token_is_parked_and_resumes_without_loss(world
     await asyncio.sleep(1.2)  # one report turn of the consumer: the gauge is refreshed every 1 s
     gauge = normalize_metrics.PARKED.labels(location_id=b)._value.get()
     assert gauge == len(ids_b)
+    # `ghl-sync status` reads the same list from PostgreSQL.
+    async with world.pool.acquire() as conn:
+        snapshot = await read_database(conn, projection_consumer=world.streams.projection_consumer,
+                                       events_topic=topic_names(world.streams).events)  # fmt: skip
+    assert [(p.location_id, p.records) for p in snapshot.parked] == [(b, len(ids_b))]
     # Nothing of b is committed: the committed offsets stop at b's oldest record.
     topics = topic_names(world.streams)
     confirmed = world.normalize.confirmed()
@@ -85,6 +91,8 @@ async def test_a_location_without_token_is_parked_and_resumes_without_loss(world
     await settled(world)
     assert world.normalize.parked() == {}
     assert world.normalize.stats.parks == 1
+    await asyncio.sleep(1.2)  # one report turn: the parked list in PostgreSQL empties too
+    assert await world.pool.fetchval("SELECT count(*) FROM normalize_parked") == 0
     events = [e for e, _ in await read_events(world.bootstrap, topics.events)]
     assert {e.entity_id for e in events if e.location_id == b} == set(ids_b)
     assert sum(world.normalize.confirmed().values()) == len(ids_a) + len(ids_b)
