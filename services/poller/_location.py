@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,6 +135,8 @@ class LocationPoller:
         self._clock = clock
         self._limit = asyncio.Semaphore(concurrency)
         self.pacer = SweepPacer()
+        self._queue: deque[str] = deque()
+        self._pass_began: datetime | None = None
         self.changes_per_day = 0.0
         self.plan = self.replan()
 
@@ -158,11 +161,44 @@ class LocationPoller:
         return self.plan
 
     def oldest_swept_at(self) -> datetime | None:
-        """When the stalest contact's children were last read (None: never or no contacts)."""
-        stamps = [swept for swept, _ in self.snap.contacts.values()]
-        if not stamps or any(s is None for s in stamps):
-            return None
-        return min(s for s in stamps if s is not None)
+        """When the stalest contact's children were last read (None: no contact was read)."""
+        self._clean_queue()
+        if self._queue:
+            return self.snap.contacts[self._queue[0]][0]
+        return min((s for s, _ in self.snap.contacts.values() if s is not None), default=None)
+
+    def _stale_in_queue(self, contact_id: str) -> bool:
+        entry = self.snap.contacts.get(contact_id)
+        if entry is None:
+            return True  # deleted since the pass began
+        swept_at = entry[0]
+        return (
+            swept_at is not None and self._pass_began is not None and (swept_at >= self._pass_began)
+        )  # read since the pass began (a change, or an earlier step)
+
+    def _clean_queue(self) -> None:
+        while self._queue and self._stale_in_queue(self._queue[0]):
+            self._queue.popleft()
+
+    def next_sweep(self, count: int, *, skip: Iterable[str] = ()) -> list[str]:
+        """The next `count` contacts of the current pass (a new pass, in `sweep_order`, when
+        this one is done). Ordering once per pass, not per cycle, keeps a cycle's cost flat
+        at any location size."""
+        skipped, out = set(skip), list[str]()
+        rebuilt = False
+        while len(out) < count:
+            self._clean_queue()
+            if not self._queue:
+                if rebuilt or not self.snap.contacts:
+                    break
+                self._queue = deque(sweep_order(self.snap.contacts, len(self.snap.contacts)))
+                self._pass_began = self._clock()
+                rebuilt = True
+                continue
+            contact_id = self._queue.popleft()
+            if contact_id not in skipped:
+                out.append(contact_id)
+        return out
 
     def plan_row(self) -> dict[str, object]:
         """The plan as `poller_plans` stores it."""
@@ -233,7 +269,7 @@ class LocationPoller:
             period=plan.children_sweep_seconds,
             cap=s.sweep_batch,
         )
-        swept = sweep_order(self.snap.contacts, take, skip=changed)
+        swept = self.next_sweep(take, skip=changed)
         if swept:
             with charged_to(RequestClass.CHILDREN_SWEEP):
                 gone_contacts = await self._children(swept, out, reconcile_older_than=older_than)
