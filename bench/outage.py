@@ -305,18 +305,27 @@ class Fleet:
                 await asyncio.gather(one("webhook"), one("command"), one("read"))
                 await asyncio.sleep(every)
 
-    async def command_states(self) -> dict[str, str]:
+    async def command_states(self, ids: list[str]) -> dict[str, str]:
+        """The state the API reports per command id (the HTTP status when not 200)."""
         headers = {"X-API-Key": API_KEY}
         states: dict[str, str] = {}
         async with httpx.AsyncClient(base_url=self.api_url, timeout=10, headers=headers) as api:
-            for command_id, _ in self.commands:
+            for command_id in ids:
                 response = await api.get(f"/v1/commands/{command_id}")
-                states[command_id] = (
-                    response.json()["state"]
-                    if response.status_code == 200
-                    else (str(response.status_code))
-                )
+                ok = response.status_code == 200
+                states[command_id] = response.json()["state"] if ok else str(response.status_code)
         return states
+
+    async def settled_states(self, *, within: float) -> dict[str, str]:
+        """Every command's state once none is `pending`, `accepted` or `received` any more
+        (or when `within` seconds have passed)."""
+        deadline = time.monotonic() + within
+        while True:
+            states = await self.command_states([c for c, _ in self.commands])
+            open_ = [c for c, s in states.items() if s in ("pending", "accepted", "received")]
+            if not open_ or time.monotonic() > deadline:
+                return states
+            await asyncio.sleep(1)
 
     def stop(self) -> None:
         for service in [*self.services.values(), *([self.sim] if self.sim else [])]:
@@ -350,6 +359,12 @@ class Report:
     log_lines: dict[str, list[str]]
     exited: dict[str, bool]
     statuses_during: dict[str, set[int | None]]
+    routes_during: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    """Late in the outage: every API route's status and Retry-After."""
+    refused_states: dict[str, str] = field(default_factory=dict)
+    """Late in the outage: the state the API reports for commands it answered 503."""
+    final_states: dict[str, str] = field(default_factory=dict)
+    """After the recovery: the state of every command sent."""
 
 
 async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any,
@@ -368,6 +383,10 @@ async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any
             down_seen[name] = await _wait_status(service, 503, within=seconds) - went
 
     noticing = [asyncio.create_task(notice(n, s)) for n, s in fleet.services.items()]
+    await asyncio.sleep(max(0.0, seconds * 0.7 - (time.monotonic() - went)))
+    routes_during = await _every_route(fleet)
+    refused = [c for c, o in fleet.commands if o.status == 503][:20]
+    refused_states = await fleet.command_states(refused)
     await asyncio.sleep(max(0.0, seconds - (time.monotonic() - went)))
     for task in noticing:
         task.cancel()
@@ -380,7 +399,6 @@ async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any
     await asyncio.sleep(3)  # successes after the recovery, for `work_after`
     halt.set()
     await load
-    log_lines = {name: s.lines()[before[name] :] for name, s in fleet.services.items()}
     webhook_ok = [o.at for o in fleet.webhooks if o.at >= back and o.status == 200]
     accepted = [(c, o.at) for c, o in fleet.commands if o.at >= back and o.status == 202]
     reads_ok = [o.at for o in fleet.reads if o.at >= back and o.status == 200]
@@ -403,11 +421,36 @@ async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any
         "commands": {o.status for _, o in fleet.commands if went + 5 <= o.at < went + seconds},
         "reads": {o.status for o in fleet.reads if went + 5 <= o.at < went + seconds},
     }
+    final_states = await fleet.settled_states(within=60)
+    log_lines = {name: s.lines()[before[name] :] for name, s in fleet.services.items()}
     return Report(
         dependency=dependency, seconds=seconds, down_seen=down_seen, ready_after=ready_after,
         work_after=work_after, log_lines=log_lines,
         exited={n: s.exited for n, s in fleet.services.items()}, statuses_during=during,
+        routes_during=routes_during, refused_states=refused_states, final_states=final_states,
     )  # fmt: skip
+
+
+async def _every_route(fleet: Fleet) -> dict[str, tuple[int, str | None]]:
+    """Each API route's status and Retry-After header, now."""
+    known = next((c for c, o in fleet.commands if o.status == 202), "unknown-command")
+    routes = {
+        "POST /v1/commands": ("POST", "/v1/commands", {"json": fleet.command()}),
+        "POST /v1/commands/batch": ("POST", "/v1/commands/batch",
+                                    {"json": {"commands": [fleet.command()]}}),
+        "GET /v1/commands/{id}": ("GET", f"/v1/commands/{known}", {}),
+        "GET /v1/contacts": ("GET", "/v1/contacts", {}),
+        "GET /v1/contacts/{id}": ("GET", f"/v1/contacts/{fleet.contacts[0]}", {}),
+        "GET /readyz": ("GET", "/readyz", {}),
+    }  # fmt: skip
+    out: dict[str, tuple[int, str | None]] = {}
+    async with httpx.AsyncClient(
+        base_url=fleet.api_url, timeout=10, headers={"X-API-Key": API_KEY}
+    ) as api:
+        for name, (method, path, extra) in routes.items():
+            response = await api.request(method, path, **extra)
+            out[name] = (response.status_code, response.headers.get("retry-after"))
+    return out
 
 
 async def _applied(fleet: Fleet, command_id: str, *, within: float) -> float | None:
@@ -510,6 +553,13 @@ def _print(report: Report) -> None:
         for line in lines:
             print(f"  {name}: {line[:160]}")
     print("statuses during the outage:", report.statuses_during)
+    print("API routes late in the outage:", report.routes_during)
+    print("states of refused commands late in the outage:",
+          sorted(set(report.refused_states.values())))  # fmt: skip
+    finals: dict[str, int] = {}
+    for state in report.final_states.values():
+        finals[state] = finals.get(state, 0) + 1
+    print("command states after the recovery:", finals)
 
 
 async def _main(args: argparse.Namespace) -> None:
