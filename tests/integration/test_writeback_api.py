@@ -17,8 +17,18 @@ from test_writeback_harness import (  # type: ignore[import-not-found]
     world_factory,
 )
 
-from schemas import Contact, ContactUpserted, Note, NoteUpserted, Task, TaskUpserted
+from schemas import (
+    CommandResult,
+    Contact,
+    ContactUpserted,
+    Note,
+    NoteUpserted,
+    Task,
+    TaskUpserted,
+)
 from services.api import CommandClient
+from services.api.app import _NOT_ON_TOPIC as NOT_ON_TOPIC
+from services.writer.store import AcceptedRow, WriterStore
 
 pytestmark = pytest.mark.integration
 __all__ = ["api_client", "world_factory"]
@@ -120,7 +130,7 @@ async def test_deeply_nested_and_undecodable_bodies_are_400_not_500(api: Api) ->
     nested_payload = json.dumps(_task_command(world))[:-1] + ', "x": ' + "[" * 40 + "]" * 40 + "}"
     bodies = {
         "50,000 deep": deep,
-        "50,000 deep object": b"{\"a\":" * 30_000 + b"1" + b"}" * 30_000,
+        "50,000 deep object": b'{"a":' * 30_000 + b"1" + b"}" * 30_000,
         "40 deep inside a command": nested_payload.encode(),
         "not UTF-8": b'{"command_id": "' + bytes([0xFF, 0xFE]) + b'"}',
         "NaN": b'{"command_id": NaN}',
@@ -233,3 +243,40 @@ async def test_a_batch_is_accepted_whole_or_refused_naming_the_item(api: Api) ->
     assert "commands[1]" in refused.json()["message"]
     assert "dueDate" in refused.json()["message"]
     assert (await http.post("/v1/commands/batch", json={"commands": []})).status_code == 422
+
+
+async def test_a_command_kafka_never_confirmed_is_pending_then_failed_visibly(api: Api) -> None:
+    world, http = api
+    store = WriterStore(world.pool)
+    body = _task_command(world)
+    # What the API records before it produces: `pending`, never `accepted`, until Kafka acks.
+    await store.record_accepted(
+        [
+            AcceptedRow(
+                command_id=body["command_id"],
+                location_id=body["location_id"],
+                contact_id=body["contact_id"],
+                command_type=body["command_type"],
+                digest="d",
+                command_json=json.dumps(body),
+            )
+        ]
+    )
+    assert (await http.get(f"/v1/commands/{body['command_id']}")).json()["state"] == "pending"
+    assert body["command_id"] in {r.command_id for r in await store.pending(older_than=0, limit=9)}
+    failed = await store.fail_unproduced(older_than=0, result_json=NOT_ON_TOPIC)
+    assert body["command_id"] in failed
+    status = (await http.get(f"/v1/commands/{body['command_id']}")).json()
+    assert status["state"] == "failed"
+    result = CommandResult.model_validate(status["result"])
+    assert result.error is not None
+    assert result.error.code == "not_on_topic"
+    assert (result.command_id, result.location_id) == (body["command_id"], body["location_id"])
+    # A late record of it is skipped like any terminal command: it is never applied.
+    row = await store.claim(
+        command_id=body["command_id"], location_id=body["location_id"],
+        contact_id=body["contact_id"], command_type=body["command_type"], digest="d",
+        command_json=json.dumps(body), partition=0, offset=0, submitted_at=None,
+    )  # fmt: skip
+    assert row.terminal
+    assert row.state == "failed"
