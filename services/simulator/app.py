@@ -16,8 +16,10 @@ from fastapi import FastAPI
 
 from services.simulator import (
     admin,
+    admin_agency,
     admin_bulk,
     oauth,
+    oauth_agency,
     routes_calendars,
     routes_contact_extras,
     routes_contacts,
@@ -26,6 +28,7 @@ from services.simulator import (
 )
 from services.simulator._errors import install_error_handlers
 from services.simulator.activity import ActivityGenerator
+from services.simulator.agency import AppInstalls
 from services.simulator.faults import FaultInjector
 from services.simulator.middleware import ResponseFinisher
 from services.simulator.ratelimit import RateLimiter
@@ -61,15 +64,17 @@ def create_app(
     )
     state.subscribe(webhooks.publish)
     state.search_lag_seconds = settings.search_lag_seconds
+    tokens = TokenStore(settings, state.now)
     rt = Runtime(
         settings=settings,
         state=state,
-        tokens=TokenStore(settings, state.now),
+        tokens=tokens,
         limiter=RateLimiter(settings, state.now),
         faults=faults,
         signer=signer,
         webhooks=webhooks,
         activity=ActivityGenerator(state, seed=settings.seed),
+        installs=AppInstalls(settings, state=state, tokens=tokens, webhooks=webhooks),
     )
 
     @contextlib.asynccontextmanager
@@ -100,7 +105,9 @@ def create_app(
         routes_calendars,
         routes_contacts,
         oauth,
+        oauth_agency,
         admin,
+        admin_agency,
         admin_bulk,
     ):
         app.include_router(module.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -13,6 +14,9 @@ from services.simulator.settings import SimulatorSettings
 from services.simulator.state import SimulatorState
 from services.simulator.tokens import TokenStore
 from services.simulator.webhooks import WebhookDispatcher, WebhookSigner
+
+if TYPE_CHECKING:
+    from services.simulator.agency import AppInstalls
 
 __all__ = ["Runtime", "runtime"]
 
@@ -29,6 +33,14 @@ class Runtime:
     signer: WebhookSigner
     webhooks: WebhookDispatcher
     activity: ActivityGenerator
+    installs: AppInstalls | None = None
+    """Companies and app installations (always set by `create_app`)."""
+
+    @property
+    def agency(self) -> AppInstalls:
+        """`installs`, which `create_app` always sets."""
+        assert self.installs is not None
+        return self.installs
 
 
 def runtime(request: Request) -> Runtime:

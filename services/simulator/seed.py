@@ -23,6 +23,7 @@ __all__ = [
     "SEED_EPOCH",
     "TAGS",
     "TASK_TITLES",
+    "seed_location",
     "seed_state",
 ]
 
@@ -159,7 +160,7 @@ def _seed_location(
     contacts: int,
     allow_duplicates: bool,
     duplicate_priority: tuple[str, ...],
-) -> None:
+) -> LocationData:
     loc = state.add_location(
         f"{rng.choice(LAST_NAMES)} {_LOCATIONS[index % len(_LOCATIONS)]} #{index + 1}",
         location_id=_rid(rng),
@@ -180,6 +181,24 @@ def _seed_location(
         for _ in range(rng.choice((0, 0, 0, 1))):
             state.insert(loc.id, "appointments", _appointment(rng, contact, loc))
     _more_calendars(loc)
+    return loc
+
+
+def seed_location(
+    state: SimulatorState, *, key: str, index: int, contacts: int = 0
+) -> LocationData:
+    """Add one seeded location (as `seed_state` makes them) to a running state, no webhooks.
+
+    `key` seeds its generator (the same key gives the same location); `index` numbers its name.
+    """
+    return _seed_location(
+        state,
+        _Rng(f"ghl-sync-simulator-location:{key}"),
+        index,
+        contacts,
+        False,
+        ("email", "phone"),
+    )
 
 
 def _more_calendars(loc: LocationData) -> None:

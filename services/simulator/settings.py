@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "AGENCY_SCOPES",
     "ALL_SCOPES",
     "FaultSettings",
     "PrivateIntegrationToken",
@@ -36,6 +37,10 @@ ALL_SCOPES: tuple[str, ...] = (
     "calendars/events.write",
 )
 """Every scope the simulator knows; tokens minted without a scope list get all of them."""
+
+AGENCY_SCOPES: tuple[str, ...] = ("oauth.readonly", "oauth.write", "locations.readonly")
+"""Scopes only Company tokens use (installed locations, minting location tokens), added to
+`ALL_SCOPES` for a company consent that names no scope."""
 
 
 class PrivateIntegrationToken(BaseModel):
@@ -84,7 +89,17 @@ class SimulatorSettings(BaseSettings):
 
     client_id: str = Field(default="ghl-sync-simulator", description="The one OAuth app.")
     client_secret: SecretStr = Field(default=SecretStr("simulator-client-secret"))
-    company_id: str = Field(default="SimCompany0000000001")
+    company_id: str = Field(
+        default="SimCompany0000000001", description="The agency owning the seeded locations."
+    )
+    company_name: str = Field(default="Simulated Agency", description="That agency's name.")
+    app_id: str | None = Field(
+        default=None, description="The app's id; the part of client_id before '-' if unset."
+    )
+    app_version_id: str = Field(default="SimAppVersion0000001", description="Its versionId.")
+    app_webhooks: bool = Field(
+        default=True, description="Send INSTALL, UNINSTALL and LocationCreate webhooks."
+    )
     user_id: str = Field(default="SimInstallUser000001", description="The installing user.")
     private_integration_tokens: tuple[PrivateIntegrationToken, ...] = ()
 

@@ -10,7 +10,13 @@ UNCONFIRMED choices:
   `refresh_reuse_revokes_family` is on (the default), also revokes the family's live refresh
   token, so the location is locked out until re-authorised (reuse detection as in the OAuth
   security BCP). Access tokens already issued stay valid until they expire.
-- Only location tokens (`userType: Location`) are simulated; there are no agency tokens.
+- Company (agency) tokens: a code approved for a company yields a Company token family
+  (`refresh` requires `user_type=Company` for it, and refuses a Company refresh token presented
+  as a Location one and the other way round: 400 `Invalid grant: refresh token is invalid`).
+  Company grants carry no location; their requests are metered on the company's budget.
+- A location token minted from a Company token (`POST /oauth/locationToken`) starts a family of
+  its own: each mint is independent, earlier mints stay valid until they expire or rotate.
+- Uninstalling the app from a location revokes every access and refresh token of it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ from datetime import datetime, timedelta
 
 from services.simulator.settings import SimulatorSettings
 
-__all__ = ["AccessGrant", "AuthCode", "TokenError", "TokenPair", "TokenStore"]
+__all__ = [
+    "AccessGrant",
+    "AuthCode",
+    "CompanyConsent",
+    "TokenError",
+    "TokenPair",
+    "TokenStore",
+]
 
 
 class TokenError(Exception):
@@ -31,13 +44,27 @@ class TokenError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class AccessGrant:
-    """What a bearer token may do: one location, some scopes, until `expires_at`."""
+    """What a bearer token may do: one location (or company), some scopes, until `expires_at`."""
 
     location_id: str
+    """The token's location; empty for a Company token."""
     scopes: frozenset[str]
     budget: str
     """Rate-limit budget owner: the OAuth app's client id, or `pit:<location>`."""
     expires_at: datetime | None = None
+    user_type: str = "Location"
+    company_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyConsent:
+    """What an agency user approved on the consent page."""
+
+    company_id: str
+    approved_locations: tuple[str, ...] = ()
+    bulk: bool = False
+    approve_all: bool = False
+    install_to_future: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +76,8 @@ class AuthCode:
     location_id: str
     scopes: frozenset[str]
     expires_at: datetime
+    company: CompanyConsent | None = None
+    """Set for a Company grant (then `location_id` is empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +89,8 @@ class TokenPair:
     expires_in: int
     location_id: str
     scopes: frozenset[str]
+    company: CompanyConsent | None = None
+    """The consent of a Company token family (None: a location token)."""
 
 
 @dataclass(slots=True)
@@ -69,6 +100,7 @@ class _Refresh:
     scopes: frozenset[str]
     expires_at: datetime
     spent: bool = False
+    company: CompanyConsent | None = None
 
 
 @dataclass
@@ -102,13 +134,19 @@ class TokenStore:
         return grant
 
     def issue_code(
-        self, *, client_id: str, redirect_uri: str, location_id: str, scopes: frozenset[str]
+        self,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        location_id: str,
+        scopes: frozenset[str],
+        company: CompanyConsent | None = None,
     ) -> str:
-        """A single-use authorization code."""
+        """A single-use authorization code (a Company grant when `company` is given)."""
         code = secrets.token_hex(20)
         ttl = timedelta(seconds=self.settings.authorization_code_ttl_seconds)
         self._codes[code] = AuthCode(
-            client_id, redirect_uri, location_id, scopes, self.clock() + ttl
+            client_id, redirect_uri, location_id, scopes, self.clock() + ttl, company
         )
         return code
 
@@ -119,6 +157,8 @@ class TokenStore:
             raise TokenError("Invalid grant: authorization code is invalid")
         if redirect_uri is not None and redirect_uri != grant.redirect_uri:
             raise TokenError("Invalid grant: redirect_uri does not match")
+        if grant.company is not None:
+            return self.mint_company(grant.company, grant.scopes)
         return self.mint(grant.location_id, grant.scopes)
 
     def mint(
@@ -150,11 +190,71 @@ class TokenStore:
         self._live[family] = refresh
         return TokenPair(access, refresh, expires_in, location_id, scopes)
 
-    def refresh(self, token: str) -> TokenPair:
-        """Spend a refresh token for the next pair of its family."""
+    def mint_company(
+        self,
+        company: CompanyConsent,
+        scopes: frozenset[str],
+        *,
+        family: str | None = None,
+        expires_in: int | None = None,
+    ) -> TokenPair:
+        """Issue a Company access token and the next refresh token of its family."""
+        now = self.clock()
+        expires_in = expires_in or self.settings.access_token_ttl_seconds
+        access = secrets.token_urlsafe(32)
+        refresh = secrets.token_urlsafe(32)
+        family = family or secrets.token_hex(8)
+        self._access[access] = AccessGrant(
+            location_id="",
+            scopes=scopes,
+            budget=self.settings.client_id,
+            expires_at=now + timedelta(seconds=expires_in),
+            user_type="Company",
+            company_id=company.company_id,
+        )
+        self._refresh[refresh] = _Refresh(
+            family=family,
+            location_id="",
+            scopes=scopes,
+            expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
+            company=company,
+        )
+        self._live[family] = refresh
+        return TokenPair(access, refresh, expires_in, "", scopes, company)
+
+    def revoke_location(self, location_id: str) -> int:
+        """Invalidate every access and refresh token of a location (app uninstalled)."""
+        gone = [t for t, g in self._access.items() if g.location_id == location_id]
+        for token in gone:
+            del self._access[token]
+        for record in self._refresh.values():
+            if record.location_id == location_id and not record.spent:
+                record.spent = True
+                self._live.pop(record.family, None)
+        return len(gone)
+
+    def revoke_company(self, company_id: str) -> None:
+        """Invalidate every Company token of a company (app uninstalled from the agency)."""
+        for token in [t for t, g in self._access.items() if g.company_id == company_id]:
+            if self._access[token].user_type == "Company":
+                del self._access[token]
+        for record in self._refresh.values():
+            if record.company is not None and record.company.company_id == company_id:
+                record.spent = True
+                self._live.pop(record.family, None)
+
+    def refresh(self, token: str, *, user_type: str | None = None) -> TokenPair:
+        """Spend a refresh token for the next pair of its family.
+
+        `user_type` is the form's: a Company refresh token needs `Company`; a location one
+        takes `Location` or nothing.
+        """
         record = self._refresh.get(token)
         invalid = TokenError("Invalid grant: refresh token is invalid")
         if record is None or record.expires_at <= self.clock():
+            raise invalid
+        wanted = "Company" if record.company is not None else "Location"
+        if (user_type or "Location") != wanted:
             raise invalid
         if record.spent or self._live.get(record.family) != token:
             if self.settings.refresh_reuse_revokes_family:
@@ -163,4 +263,6 @@ class TokenStore:
                     self._refresh[live].spent = True
             raise invalid
         record.spent = True
+        if record.company is not None:
+            return self.mint_company(record.company, record.scopes, family=record.family)
         return self.mint(record.location_id, record.scopes, family=record.family)
