@@ -213,9 +213,11 @@ class NormalizeConsumer:
         if wake is None:
             wake = self._wakes[loc] = asyncio.Event()
         if loc not in self._runners:
-            self._runners[loc] = asyncio.create_task(
+            runner = asyncio.create_task(
                 self._lane_loop(self.lanes[loc], wake), name=f"normalize-lane-{loc}"
             )
+            runner.add_done_callback(self._reap)  # a lane that stops is a bug: stop the consumer
+            self._runners[loc] = runner
         wake.set()
 
     async def _lane_loop(self, lane: Lane, wake: asyncio.Event) -> None:
