@@ -23,6 +23,7 @@ from services.ghl import (
     build_token_provider,
 )
 from services.poller._sink import EventSink
+from services.poller._store import reset_if_dirty
 from services.poller.settings import PollerSettings
 
 __all__ = ["register"]
@@ -45,6 +46,7 @@ async def _wiring() -> AsyncIterator[_Wired]:
         min_size=1,
         max_size=8,
         server_settings={"search_path": settings.database_schema},
+        reset=reset_if_dirty,
     )
     sink = EventSink(
         settings.kafka_bootstrap_servers,

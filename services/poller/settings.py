@@ -64,7 +64,7 @@ class PollerSettings(BaseSettings):
         "written (one transaction); a crash repeats at most this much work.",
     )
     max_backfills: int = Field(
-        default=4,
+        default=16,
         ge=1,
         description="Backfills (onboarding of new locations) one instance runs at once.",
     )

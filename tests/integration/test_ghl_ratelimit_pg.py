@@ -112,6 +112,23 @@ async def test_bookings_are_counted_by_request_class(new_pool: PoolFactory) -> N
     await limiter.aclose()
 
 
+async def test_bookings_of_many_locations_share_statements(new_pool: PoolFactory) -> None:
+    settings = _settings(rate_limit_requests=100, rate_limit_interval=10.0)
+    pool = await new_pool()
+    limiter = PostgresRateLimiter(pool, settings)
+    locations = [f"loc-m{i:03d}" for i in range(200)]
+    permits = await asyncio.gather(*(limiter.acquire(loc, Priority.POLL) for loc in locations))
+    assert sorted(p.location_id for p in permits) == locations
+    assert all(p.seq == 1 for p in permits)
+    # One statement (one commit) books for every location waiting at the same time.
+    assert limiter.statements < len(locations) / 4
+    booked = await pool.fetchval(
+        "SELECT sum(requests) FROM ghl_request_counts WHERE location_id LIKE 'loc-m%'"
+    )
+    assert booked == len(locations)
+    await limiter.aclose()
+
+
 async def test_ghl_headers_and_429_reach_every_process(new_pool: PoolFactory) -> None:
     settings = _settings(rate_limit_requests=100, rate_limit_interval=1.0)
     a = PostgresRateLimiter(await new_pool(), settings)
