@@ -20,9 +20,10 @@ Thresholds (measured with `bench/burst.py --scenario threshold` against the simu
 GHL's budget of 10 requests/s per location, 2 s of index lag; median of 3 in the bench's
 output): n changes by single fetches take n/10 s and n requests; by burst about
 `burst_settle_seconds` (2 s, which covers the index lag) plus a page per 500, and one request.
-Measured: n=10 single 0.97 s / burst 2.09 s, n=20 2.00 s / 2.15 s, n=40 4.04 s / 2.23 s,
-n=80 8.31 s / 2.30 s. So below 20 single fetches are fresher and above it bursts are both
-fresher and ~n times cheaper: `burst_threshold` defaults to 20. The count is of changes
+Measured (median of 3, load average 4.9-7.6): n=10 single 0.99 s / burst 2.29 s, n=20
+2.01 s / 2.20 s, n=40 4.05 s / 2.22 s, n=80 8.16 s / 2.39 s. So below 20 single fetches
+are fresher and above it bursts are both fresher and ~n times cheaper: `burst_threshold`
+defaults to 20. The count is of changes
 queued at once: single fetches keep draining a lane, so a threshold far above what arrives
 between two dispatches is never reached (n=160 with threshold 160 stayed on single fetches).
 """
