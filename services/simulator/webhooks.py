@@ -17,6 +17,9 @@ through a bounded queue served by a fixed number of sender tasks (`webhook_sende
 HTTP client whose pool holds exactly that many connections, so the work in flight never grows
 with the backlog and the API keeps answering:
 
+- Plain `http://` targets are posted with a small HTTP/1.1 client (`_http1`): each sender keeps
+  its own connection per host, so no pool bookkeeping grows with the backlog; `https://`
+  targets and a given test transport use httpx.
 - `publish` (called by the state, synchronously, inside a request) only records the change;
   the body is built, serialised and signed by the sender that first sends it.
 - The queue is kept per location and served round-robin, so one location's bulk action does not
@@ -62,6 +65,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from schemas.ghl import GhlEntity
+from services.simulator._http1 import Http1Connections, HttpFailure
 from services.simulator.faults import FaultInjector
 from services.simulator.payloads import build_payload
 from services.simulator.render import iso_ms
@@ -151,6 +155,12 @@ class DeliveryRecord:
         }
 
 
+class _NoAnswer(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class _Change:
     """One change to announce; its signed body is built once, by the first sender."""
@@ -225,6 +235,9 @@ class WebhookDispatcher:
             timeout=settings.webhook_timeout_seconds,
             limits=httpx.Limits(max_connections=senders, max_keepalive_connections=senders),
         )
+        # Plain http:// targets without a test transport: each sender's own connections.
+        self._raw = transport is None
+        self._connections: list[Http1Connections] = []
         self._queues: dict[str, deque[_Delivery]] = {}
         self._ring: deque[str] = deque()
         """Locations with queued deliveries, in round-robin order."""
@@ -364,14 +377,16 @@ class WebhookDispatcher:
             if self._outstanding() == 0:
                 self._idle.set()
         self._loop = loop
-        self._tasks = [
-            loop.create_task(self._sender()) for _ in range(self._settings.webhook_senders)
+        timeout = self._settings.webhook_timeout_seconds
+        self._connections = [
+            Http1Connections(timeout) for _ in range(self._settings.webhook_senders)
         ]
+        self._tasks = [loop.create_task(self._sender(c)) for c in self._connections]
         self._tasks.append(loop.create_task(self._timer()))
         if self._queues:
             self._work.set()
 
-    async def _sender(self) -> None:
+    async def _sender(self, connections: Http1Connections) -> None:
         while True:
             delivery = self._take()
             if delivery is None:
@@ -381,7 +396,7 @@ class WebhookDispatcher:
             self._counts.in_flight += 1
             try:
                 await self._pace()
-                await self._attempt(delivery)
+                await self._attempt(delivery, connections)
             finally:
                 self._counts.in_flight -= 1
                 self._settle()
@@ -423,18 +438,32 @@ class WebhookDispatcher:
         )
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    async def _attempt(self, delivery: _Delivery) -> None:
+    async def _post(
+        self, url: str, body: bytes, headers: dict[str, str], connections: Http1Connections
+    ) -> int:
+        if self._raw and url.startswith("http://"):
+            try:
+                return await connections.post(url, body, headers)
+            except HttpFailure as exc:
+                raise _NoAnswer(exc.reason) from None
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _NoAnswer(type(exc).__name__) from None
+        return response.status_code
+
+    async def _attempt(self, delivery: _Delivery, connections: Http1Connections) -> None:
         record = delivery.record
         body, headers = delivery.change.wire(self._signer)
         record.attempts += 1
         try:
-            response = await self._client.post(record.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            record.last_error = type(exc).__name__
+            status = await self._post(record.url, body, headers, connections)
+        except _NoAnswer as exc:
+            record.last_error = exc.reason
             record.last_status_code = None
         else:
-            record.last_status_code = response.status_code
-            if response.is_success:
+            record.last_status_code = status
+            if 200 <= status < 300:
                 record.status = "delivered"
                 record.delivered_at = datetime.now(UTC)
                 self._counts.delivered += 1
@@ -488,4 +517,6 @@ class WebhookDispatcher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for connections in self._connections:
+            await connections.aclose()
         await self._client.aclose()
