@@ -1,5 +1,7 @@
-"""The GHL simulator: GoHighLevel's API v2 contacts, tasks, notes and appointments, OAuth,
-rate limits, signed webhooks, an activity generator and fault injection, in one FastAPI app.
+"""The GHL simulator: GoHighLevel's API v2 contacts, tasks, notes, calendars and appointments,
+OAuth for locations and agencies (Company tokens, location tokens minted from them, installs and
+app webhooks), rate limits, signed webhooks delivered through a bounded queue, an activity
+generator and fault injection, in one FastAPI app.
 
 `create_app(settings)` builds it; `seed_state(...)` builds deterministic ground truth;
 `ghl-sync simulator` serves it. See `README.md` for every choice GHL does not document.

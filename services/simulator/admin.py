@@ -14,6 +14,7 @@ They need no credentials and are not part of GHL: never expose a simulator publi
   deliveries; `PUT /_admin/webhooks/urls` `{urls}` replaces the target URLs.
 - `PUT  /_admin/locations/{id}/settings`: `{allowDuplicates?, duplicatePriority?}`.
 - `POST /_admin/rate-limits/reset`: forget all request counts.
+- `GET|PUT /_admin/search-lag` `{seconds}`: how far the search index lags writes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class _UrlsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     urls: list[str]
+
+
+class _SearchLagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(ge=0, le=3600)
 
 
 class _LocationSettingsIn(BaseModel):
@@ -170,3 +177,17 @@ async def reset_rate_limits(request: Request) -> dict[str, Any]:
     """Forget all request counts."""
     runtime(request).limiter.reset()
     return {"reset": True}
+
+
+@router.get("/search-lag")
+async def get_search_lag(request: Request) -> dict[str, Any]:
+    """The search index lag in seconds."""
+    return {"seconds": runtime(request).state.search_lag_seconds}
+
+
+@router.put("/search-lag")
+async def set_search_lag(request: Request) -> dict[str, Any]:
+    """Change the search index lag (changes made from now on are held back that long)."""
+    rt = runtime(request)
+    rt.state.search_lag_seconds = validate(_SearchLagIn, await _json(request)).seconds
+    return {"seconds": rt.state.search_lag_seconds}

@@ -321,7 +321,10 @@ async def test_a_search_sees_a_change_made_after_an_identical_search(world_facto
 
 async def test_search_index_lag_shows_the_pre_change_state(world_factory: Any) -> None:
     clock = FakeClock()
-    world = await world_factory(contacts=20, clock=clock, search_lag_seconds=5)
+    world = await world_factory(contacts=20, clock=clock)
+    lag = await world.client.put("/_admin/search-lag", json={"seconds": 5})
+    assert lag.json() == {"seconds": 5.0}
+    assert (await world.client.put("/_admin/search-lag", json={"seconds": -1})).status_code == 422
     loc = world.locations[0]
     headers = await world.headers(loc)
     ids = list(world.rt.state.locations[loc].contacts)
@@ -363,6 +366,7 @@ async def test_search_index_lag_shows_the_pre_change_state(world_factory: Any) -
 
 async def test_no_lag_by_default(world_factory: Any) -> None:
     world = await world_factory(contacts=5)
+    assert (await world.client.get("/_admin/search-lag")).json() == {"seconds": 0.0}
     loc = world.locations[0]
     headers = await world.headers(loc)
     cid = next(iter(world.rt.state.locations[loc].contacts))
@@ -433,3 +437,8 @@ def test_the_fast_sort_is_the_comparison_order() -> None:
 
         expected = sorted(contacts, key=functools.cmp_to_key(reference))
         assert [c["id"] for c in sort_contacts(contacts, sort)] == [c["id"] for c in expected]
+
+
+async def test_the_lag_setting_reaches_the_index(world_factory: Any) -> None:
+    world = await world_factory(contacts=1, search_lag_seconds=2.5)
+    assert (await world.client.get("/_admin/search-lag")).json() == {"seconds": 2.5}
