@@ -238,7 +238,12 @@ def _unreachable(exc: BaseException) -> str | None:
         settings = _at_failed_address(exc, _fields(exc, lambda n: "bootstrap" in n))
         target = ", ".join(sorted({str(s.value) for s in settings})) or "the broker"
         names = " / ".join(s.env for s in settings) or "the Kafka bootstrap setting"
-        return f"cannot reach Kafka at {target} ({_reason(exc)}); is it running? check {names}"
+        line = f"cannot reach Kafka at {target} ({_reason(exc)}); is it running? check {names}"
+        sasl = [s for s in _settings_in(exc) if getattr(s, "sasl_mechanism", None)]
+        if sasl:
+            # aiokafka reports a refused SASL login as a failed bootstrap too.
+            line += "; if it runs, the SASL login may be refused: check GHL_SYNC_KAFKA_SASL_*"
+        return line
     if "httpx" in modules and types_ & _HTTP_DOWN:
         settings = _fields(exc, lambda n: n.endswith("url") and "database" not in n)
         url = _request_url(exc)

@@ -7,11 +7,13 @@ import errno
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
 from services.api.settings import ApiSettings
 from services.ghl.settings import GhlSettings
+from services.platform.connections import KafkaSettings
 from services.platform.diagnose import explain
 from services.simulator.settings import SimulatorSettings
 
@@ -82,3 +84,30 @@ def test_a_malformed_key_names_its_variable_and_hides_it() -> None:
 )
 def test_anything_else_is_left_to_the_traceback(error: Exception) -> None:
     assert explain(error) is None
+
+
+def _bootstrap(kafka: KafkaSettings) -> None:
+    host, port = kafka.bootstrap_servers.split(":")
+    raise KafkaConnectionError(f"Unable to bootstrap from [('{host}', {port}, 2)]")
+
+
+def test_kafka_down_names_the_bootstrap_and_with_sasl_the_login() -> None:
+    with pytest.raises(KafkaConnectionError) as caught:
+        _bootstrap(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    assert explain(caught.value) == (
+        "cannot reach Kafka at 127.0.0.1:1 (no broker answered); is it running? "
+        "check GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS"
+    )
+    sasl = KafkaSettings(
+        bootstrap_servers="127.0.0.1:1",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="u",
+        sasl_password=SecretStr("pw-s3cret"),
+    )
+    with pytest.raises(KafkaConnectionError) as caught:
+        _bootstrap(sasl)
+    line = explain(caught.value)
+    assert line is not None
+    assert line.endswith("the SASL login may be refused: check GHL_SYNC_KAFKA_SASL_*")
+    assert "s3cret" not in line
