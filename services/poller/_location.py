@@ -173,7 +173,7 @@ class LocationPoller:
             return True  # deleted since the pass began
         swept_at = entry[0]
         return (
-            swept_at is not None and self._pass_began is not None and (swept_at >= self._pass_began)
+            swept_at is not None and self._pass_began is not None and (swept_at > self._pass_began)
         )  # read since the pass began (a change, or an earlier step)
 
     def _clean_queue(self) -> None:
