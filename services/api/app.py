@@ -170,6 +170,12 @@ def _row_key(row: AcceptedRow) -> str:
     return f"{row.location_id}:{row.contact_id}"
 
 
+async def _stop_quietly(producer: AIOKafkaProducer, settings: ApiSettings) -> None:
+    # Bounded: while the broker is away, stopping waits for buffered records to expire.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), settings.produce_timeout_seconds)
+
+
 def _retrieve_later(futures: Any) -> None:
     for future in futures:
         future.add_done_callback(_retrieve)
@@ -235,6 +241,63 @@ class _State:
         self.postgres = Dependency("postgres", log=_log)
         self.kafka = Dependency("kafka", log=_log)
         self.produced: Batcher[str, None] = Batcher(self._mark_produced)
+        self._connecting: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        s = self.settings
+        await ensure_topics(s.kafka_bootstrap_servers, [self.topic], partitions=s.topic_partitions)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+            # A record not acked by then is refused (503) anyway; expiring it then, rather
+            # than after aiokafka's 40 s, frees the producer (it is replaced: `_retire`).
+            request_timeout_ms=max(1000, int(s.produce_timeout_seconds * 1000)),
+            **kafka_client_options(),
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+            raise
+        return producer
+
+    async def connect(self) -> None:
+        """Start a producer, waiting out an outage with backoff."""
+        try:  # the common case: Kafka is up, and the API is ready when it starts serving
+            self.producer = await self._start_producer()
+            self.kafka.restored()
+        except KAFKA_ERRORS as exc:
+            self.kafka.lost(exc)
+            await self.kafka.pause()
+            self.producer = await self.kafka.wait_for(self._start_producer)
+
+    def _retire(self, producer: AIOKafkaProducer, why: BaseException) -> None:
+        # A batch that expired while the broker was away leaves a gap in an idempotent
+        # producer's sequence numbers: the broker answers OutOfOrderSequenceNumber to every
+        # later batch and aiokafka's sender stops. A new producer (new id) starts clean.
+        if self.producer is not producer:
+            return
+        self.producer = None
+        _log.warning("Kafka refused records (%s); replacing the producer", type(why).__name__)
+        stopping = asyncio.create_task(_stop_quietly(producer, self.settings))
+        self._retiring.add(stopping)
+        stopping.add_done_callback(self._retiring.discard)
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.create_task(self.connect())
+
+    async def close_producers(self) -> None:
+        """Stop connecting, and stop every producer (bounded)."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
+        if self.producer is not None:
+            await _stop_quietly(self.producer, self.settings)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def _record(self, rows: Sequence[AcceptedRow]) -> list[str | None]:
         assert self.store is not None
@@ -273,17 +336,21 @@ class _State:
                 futures.append(await producer.send(self.topic, value, key=key))
         except KAFKA_ERRORS as exc:
             _retrieve_later(futures)
+            self.kafka.lost(exc)
             return exc
         done, waiting = await asyncio.wait(futures, timeout=self.settings.produce_timeout_seconds)
         # Every outcome is collected, now or when it arrives: none is "never retrieved".
         _retrieve_later(waiting)
+        failures = [f.exception() for f in done if f.exception() is not None]
+        if failures:
+            self._retire(producer, failures[0])  # type: ignore[arg-type]
+            return failures[0]
         if waiting:
-            return TimeoutError(
+            timeout = TimeoutError(
                 f"Kafka did not confirm within {self.settings.produce_timeout_seconds:g}s"
             )
-        for future in done:
-            if future.exception() is not None:
-                return future.exception()
+            self.kafka.lost(timeout)
+            return timeout
         return None
 
     async def republish(self) -> None:
@@ -320,7 +387,6 @@ class _State:
             [(_row_key(r).encode(), r.command_json.encode()) for r in rows]
         )
         if problem is not None:
-            self.kafka.lost(problem)
             return
         await self.store.mark_produced([r.command_id for r in rows])
         self.republished.inc(len(rows))
@@ -347,36 +413,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     """The API app; Kafka and PostgreSQL are connected in its lifespan."""
     state = _State(settings)
 
-    async def connect_kafka() -> None:
-        async def start() -> AIOKafkaProducer:
-            await ensure_topics(
-                settings.kafka_bootstrap_servers,
-                [state.topic],
-                partitions=settings.topic_partitions,
-            )
-            producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=2,
-                max_batch_size=256 * 1024,
-                **kafka_client_options(),
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(producer.stop(), 5)
-                raise
-            return producer
-
-        try:  # the common case: Kafka is up, and the API is ready when it starts serving
-            state.producer = await start()
-        except KAFKA_ERRORS as exc:
-            state.kafka.lost(exc)
-            await state.kafka.pause()
-            state.producer = await state.kafka.wait_for(start)
-
     async def probe_postgres() -> None:
         assert state.pool is not None
         await state.pool.fetchval("SELECT 1")
@@ -398,7 +434,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             server_settings={"search_path": settings.database_schema},
         )
         state.store = WriterStore(state.pool)
-        connecting = asyncio.create_task(connect_kafka())
+        connecting = asyncio.create_task(state.connect())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(connecting), settings.produce_timeout_seconds)
         tasks = [
@@ -413,9 +449,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if state.producer is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(state.producer.stop(), settings.produce_timeout_seconds)
+            await state.close_producers()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(state.pool.close(), 10)
 
@@ -610,7 +644,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if problem is not None:
             # The rows stay `pending`: produced again later, or failed (`republish`).
             state.refused.labels("unavailable").inc()
-            state.kafka.lost(problem)
             return _problem(
                 503,
                 "unavailable",

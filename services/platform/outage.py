@@ -17,9 +17,11 @@ The policy (the receiver, the API, the writer, the worker and the poller follow 
    PostgreSQL, acks on Kafka); a supervisor restart is the last resort, not the policy.
 
 A service wires it in one line per dependency, e.g.
-`kafka = Dependency("kafka", log=_log, on_change=ready.set)` and then either
-`await kafka.wait_for(connect)` (retry until it succeeds) or `kafka.lost(exc)` /
-`kafka.restored()` around its own calls.
+`kafka = Dependency("kafka", log=_log, on_change=ready.set)` (`ready`: the `Readiness` of
+`serving_health`) and then any of: `pool = await postgres.wait_for(connect)` (retry until it
+succeeds), `await keep_running(loop, postgres=(postgres, probe), kafka=(kafka, probe))` (run
+the service's loop again after each outage error), or `kafka.lost(exc)` / `kafka.restored()`
+/ `kafka.may_try()` around its own calls (a request path).
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ __all__ = [
     "KAFKA_ERRORS",
     "Backoff",
     "Dependency",
+    "Probe",
     "database_outage",
     "kafka_client_options",
     "kafka_outage",
+    "keep_running",
     "quiet_kafka_logs",
     "watch",
 ]
@@ -289,3 +293,66 @@ async def watch(
         if verdict is not False:
             dependency.restored()
         await asyncio.sleep(every)
+
+
+Probe = Callable[[], Awaitable[bool | None]]
+"""Raises (or times out) when a dependency is unreachable; False: no verdict now."""
+
+
+async def keep_running(
+    run: Callable[[], Awaitable[None]],
+    *,
+    postgres: tuple[Dependency, Probe] | None = None,
+    kafka: tuple[Dependency, Probe] | None = None,
+) -> None:
+    """Run `run()`, and run it again after every outage error, until it returns or fails
+    with anything else (a bug: that propagates). The process-level half of the policy.
+
+    Between runs it waits the lost dependency's backoff. Each `(dependency, probe)` is
+    watched meanwhile (`watch`), so readiness and the "is back" line follow the dependency
+    itself, also while `run` is idle. A bare `OSError` or timeout could be either driver's:
+    the PostgreSQL probe decides.
+    """
+    watchers = [
+        asyncio.create_task(watch(dependency, probe))
+        for dependency, probe in (p for p in (postgres, kafka) if p is not None)
+    ]
+    try:
+        while True:
+            try:
+                await run()
+                return
+            except Exception as exc:
+                lost = await _blame(exc, postgres=postgres, kafka=kafka)
+                if lost is None:
+                    raise
+                lost.lost(exc)
+                await lost.pause()
+    finally:
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+
+
+async def _blame(
+    exc: BaseException,
+    *,
+    postgres: tuple[Dependency, Probe] | None,
+    kafka: tuple[Dependency, Probe] | None,
+) -> Dependency | None:
+    """Which dependency an error says is gone (None: neither, or not one we watch)."""
+    if isinstance(exc, KafkaError):
+        return kafka[0] if kafka else None
+    ambiguous = isinstance(exc, OSError | TimeoutError)
+    if database_outage(exc) and not ambiguous:
+        return postgres[0] if postgres else None
+    if not ambiguous:
+        return None
+    if postgres is None or kafka is None:
+        only = postgres or kafka
+        return only[0] if only else None
+    try:
+        await asyncio.wait_for(postgres[1](), 5)
+    except Exception:
+        return postgres[0]
+    return kafka[0]

@@ -7,7 +7,6 @@ import contextlib
 import logging
 
 import asyncpg
-from aiokafka.errors import KafkaError
 
 from services.ghl import (
     GhlClient,
@@ -18,13 +17,7 @@ from services.ghl import (
     build_rate_limiter,
     build_token_provider,
 )
-from services.platform.outage import (
-    Dependency,
-    database_outage,
-    kafka_outage,
-    quiet_kafka_logs,
-    watch,
-)
+from services.platform.outage import Dependency, database_outage, keep_running, quiet_kafka_logs
 from services.status.health import Readiness, serving_health
 from services.writer._runtime import Writer
 from services.writer.settings import WriterSettings
@@ -116,42 +109,12 @@ async def _supervise(
         for name in ("postgres", "kafka", "wired"):
             ready.set(name)
 
-    watchers = [
-        asyncio.create_task(watch(postgres, probe_postgres)),
-        asyncio.create_task(watch(kafka, probe_kafka)),
-    ]
-    try:
-        while True:
-            writer = Writer(settings, client=client, pool=pool, on_running=running)
-            current[:] = [writer]
-            try:
-                await writer.run()
-            except Exception as exc:
-                ready.set("wired", False)
-                lost = await _blame(exc, pool, postgres=postgres, kafka=kafka)
-                if lost is None:
-                    raise
-                lost.lost(exc)
-                await lost.pause()
-    finally:
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
+    async def run() -> None:
+        writer = Writer(settings, client=client, pool=pool, on_running=running)
+        current[:] = [writer]
+        try:
+            await writer.run()
+        finally:
+            ready.set("wired", False)
 
-
-async def _blame(
-    exc: BaseException, pool: asyncpg.Pool, *, postgres: Dependency, kafka: Dependency
-) -> Dependency | None:
-    """Which dependency an error means is gone (None: neither, a bug)."""
-    if isinstance(exc, KafkaError):
-        return kafka
-    if database_outage(exc) and not isinstance(exc, OSError | TimeoutError):
-        return postgres
-    if not (database_outage(exc) or kafka_outage(exc)):
-        return None
-    # A bare socket error or timeout could come from either driver: ask PostgreSQL.
-    try:
-        await asyncio.wait_for(pool.fetchval("SELECT 1"), 5)
-    except Exception:
-        return postgres
-    return kafka
+    await keep_running(run, postgres=(postgres, probe_postgres), kafka=(kafka, probe_kafka))

@@ -391,11 +391,19 @@ class Writer:
         producer = self._producer
         assert producer is not None
         key = command_key(command).encode()
-        sends = [await producer.send(self.topics.command_results, result_json.encode(), key=key)]
-        for event in events:
-            head = json.loads(event)
-            event_key = f"{head['location_id']}:{head['contact_id']}".encode()
-            sends.append(await producer.send(self.topics.events, event.encode(), key=event_key))
+        sends: list[asyncio.Future[Any]] = []
+        try:
+            sends.append(
+                await producer.send(self.topics.command_results, result_json.encode(), key=key)
+            )
+            for event in events:
+                head = json.loads(event)
+                event_key = f"{head['location_id']}:{head['contact_id']}".encode()
+                sends.append(await producer.send(self.topics.events, event.encode(), key=event_key))
+        except BaseException:
+            for sent in sends:  # their outcomes are collected, not left "never retrieved"
+                sent.add_done_callback(_retrieve)
+            raise
         if state == "failed" and error is not None:
             await self._dead_letter(
                 key, command.model_dump_json(exclude_none=True).encode(), error.code, error.message
@@ -416,6 +424,11 @@ class Writer:
             self.topics.commands_dead_letters, value, key=key, headers=headers
         )
         self.stats.dead_letters += 1
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _lock_key(topic: str, partition: int) -> int:
