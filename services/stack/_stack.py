@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from services.db.migrate import apply_migrations
+from services.stack import _process
 from services.stack.kafka import KafkaServer, KafkaStatus
 from services.stack.postgres import PostgresServer, PostgresStatus
 from services.stack.settings import StackSettings
@@ -49,7 +50,21 @@ class Stack:
         self.postgres = PostgresServer(settings)
 
     def up(self) -> UpReport:
-        """Start what is not running, wait until both serve, apply migrations; idempotent."""
+        """Start what is not running, wait until both serve, apply migrations; idempotent.
+
+        Every port is checked before anything starts: a port in the kernel's ephemeral range
+        is refused (`EphemeralPort`) with the reason, whichever server it belongs to."""
+        s = self.settings
+        for what, variable, port, suggestion in (
+            ("PostgreSQL", "GHL_SYNC_STACK_POSTGRES_PORT", s.postgres_port, 25432),
+            ("Kafka", "GHL_SYNC_STACK_KAFKA_PORT", s.kafka_port, 9092),
+            ("Kafka", "GHL_SYNC_STACK_KAFKA_CONTROLLER_PORT", s.kafka_controller_port, 9093),
+        ):
+            if what == "Kafka" and self.kafka.running_pid() is not None:
+                continue  # already serving there; nothing is started
+            if what == "PostgreSQL" and self.postgres.running_pid() is not None:
+                continue
+            _process.refuse_ephemeral(what, variable, port, suggestion)
         self.settings.root.mkdir(parents=True, exist_ok=True)
         seconds: dict[str, float] = {}
         t0 = time.monotonic()
