@@ -2,7 +2,10 @@
 
 Every mutation goes through a method here, which updates the record, keeps the change times
 and tells the listeners (the webhook dispatcher) with the GHL event name. The methods never
-await, so on one event loop each mutation is atomic.
+await, so on one event loop each mutation is atomic. The search caches (rendered contacts, a
+location's sorted search results) key on these methods' bookkeeping (`contact_version`), so a
+contact replaced behind the state's back is seen by reads by id at once but by a repeated
+identical search only after the location's next change.
 
 Which changes emit which event (UNCONFIRMED details marked):
 
