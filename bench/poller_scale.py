@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing
 import os
@@ -50,7 +51,8 @@ import asyncpg
 import httpx
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[1]
 
 
 def _load() -> str:
@@ -80,10 +82,16 @@ class _Counting(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.requests = 0
+        self.waited = 0.0
+        """Seconds from sending to the answer's headers, summed (GHL's latency)."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
-        return await self.inner.handle_async_request(request)
+        sent = time.monotonic()
+        try:
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.waited += time.monotonic() - sent
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -97,7 +105,8 @@ async def _instance(name: str) -> None:
     from services.poller._store import reset_if_dirty
 
     env = os.environ
-    tokens = {k: SecretStr(v) for k, v in json.loads(Path(env["TOKENS"]).read_text()).items()}
+    raw = await asyncio.to_thread(Path(env["TOKENS"]).read_text)
+    tokens = {k: SecretStr(v) for k, v in json.loads(raw).items()}
     pool = await asyncpg.create_pool(
         env["PG_URL"], min_size=2, max_size=16,
         server_settings={"search_path": env["PG_SCHEMA"]}, reset=reset_if_dirty,
@@ -124,7 +133,8 @@ async def _instance(name: str) -> None:
         while True:
             usage = resource.getrusage(resource.RUSAGE_SELF)
             out.write(json.dumps({"t": time.monotonic(), "requests": transport.requests,
-                                  "cpu": usage.ru_utime + usage.ru_stime}) + "\n")  # fmt: skip
+                                  "cpu": usage.ru_utime + usage.ru_stime,
+                                  "waited": transport.waited}) + "\n")  # fmt: skip
             out.flush()
             await asyncio.sleep(1.0)
 
@@ -149,21 +159,22 @@ class _Proc:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, str(Path(__file__).resolve()), "--instance", self.name,
+            sys.executable, str(HERE), "--instance", self.name,
             env={**os.environ, **self.env}, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL, limit=2**20, cwd=str(ROOT),
         )  # fmt: skip
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         while line := await self.process.stdout.readline():
             record = json.loads(line)
             (self.cycles if "loc" in record else self.meters).append(record)
 
     def meter_at(self, t: float) -> dict[str, float]:
         before = [m for m in self.meters if m["t"] <= t]
-        return before[-1] if before else {"t": t, "requests": 0, "cpu": 0.0}
+        return before[-1] if before else {"t": t, "requests": 0, "cpu": 0.0, "waited": 0.0}
 
     async def stop(self, sig: int = signal.SIGINT) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -192,8 +203,8 @@ async def _requests(pg: asyncpg.Connection) -> dict[str, int]:
     return {r["request_class"]: r["n"] for r in rows}
 
 
-async def _wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait(check: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
     while not await check():
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
@@ -223,13 +234,15 @@ async def _steady(
     starts: dict[str, list[float]] = {}
     for c in cycles:
         starts.setdefault(str(c["loc"]), []).append(float(c["start"]))
-    gaps = [b - a for s in starts.values() for a, b in zip(s, s[1:], strict=False)]
+    gaps = [b - a for s in starts.values() for a, b in itertools.pairwise(s)]
     requests = m1["requests"] - m0["requests"]
     return {
         "locations": locations, "cycles": len(cycles), "polled": len(starts),
         "p50": _pct(durations, 0.5), "p95": _pct(durations, 0.95),
         "gap_p50": _pct(gaps, 0.5), "gap_max": max(gaps, default=float("nan")),
-        "requests": requests, "cpu_ms_per_request": 1000 * (m1["cpu"] - m0["cpu"]) / max(requests, 1),
+        "requests": requests,
+        "cpu_ms_per_request": 1000 * (m1["cpu"] - m0["cpu"]) / max(requests, 1),
+        "ghl_latency_ms": 1000 * (m1["waited"] - m0["waited"]) / max(requests, 1),
         "commits_per_request": (c1 - c0) / max(g1 - g0, 1), "ghl": g1 - g0, "commits": c1 - c0,
         "load": _load(),
     }  # fmt: skip
@@ -280,7 +293,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
                 minted = (await admin.post("/_admin/tokens", json={"locationId": loc})).json()
                 tokens[loc] = minted["access_token"]
         token_file = Path(f"/tmp/{schema}.tokens.json")
-        token_file.write_text(json.dumps(tokens))
+        await asyncio.to_thread(token_file.write_text, json.dumps(tokens))
         locations = sorted(state)
         contacts = sum(len(v["contacts"]) for v in state.values())
         for loc in locations:
@@ -347,9 +360,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.window)
         t1 = time.monotonic()
         ma1, mb1 = a.meter_at(t1), b.meter_at(t1)
-        in_window = [
-            [c for c in p.cycles if t0 <= float(c["start"]) <= t1] for p in (a, b)
-        ]
+        in_window = [[c for c in p.cycles if t0 <= float(c["start"]) <= t1] for p in (a, b)]
         ra, rb = ma1["requests"] - ma0["requests"], mb1["requests"] - mb0["requests"]
         both = {c["loc"] for c in in_window[0]} & {c["loc"] for c in in_window[1]}
         result["two"] = {
@@ -375,7 +386,11 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
 
         await _wait(taken_over, 600, "takeover")
         first = [
-            min(float(c["start"]) for c in b.cycles if c["loc"] == loc and float(c["start"]) > killed)
+            min(
+                float(c["start"])
+                for c in b.cycles
+                if c["loc"] == loc and float(c["start"]) > killed
+            )
             for loc in a_held
         ]
         result["takeover"] = {
@@ -383,7 +398,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
             "lease": args.lease, "overlaps": _overlaps(a.cycles, b.cycles), "load": _load(),
         }  # fmt: skip
         print("takeover", json.dumps(result["takeover"]), flush=True)
-        token_file.unlink()
+        await asyncio.to_thread(token_file.unlink)
     finally:
         for p in procs:
             await p.stop()

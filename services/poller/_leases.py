@@ -1,12 +1,16 @@
 """Leases on locations in PostgreSQL, so any number of poller instances share them.
 
-An instance polls a location only while it holds an unexpired lease. Every `period / 3` it
+An instance polls a location only while it holds an unexpired lease. Leases (and instance
+heartbeats) are written for `2/3 * period` and renewed every `period / 3`, so a dead
+instance's leases are expired, and taken at the survivor's next tick, within one `period`
+of its death; a live holder has one renewal's worth of slack. Every `period / 3` it
 runs one transaction (`tick`): heartbeat, renew what it holds, let go of what is no longer
-a target or above its fair share (`ceil(locations / live instances)`), and take free or
-expired leases up to that share. Taking a lease is an `INSERT ... ON CONFLICT DO UPDATE ...
-WHERE expires_at < now()`: under the row lock, so two instances never both win one.
+a target, and take free or expired leases up to its fair share (`ceil(locations / live
+instances)`); what it holds above that share it stops polling first, then `release`s.
+Taking a lease is an `INSERT ... ON CONFLICT DO UPDATE ... WHERE expires_at < now()`: under
+the row lock, so two instances never both win one.
 
-Fencing: the holder counts its lease as valid only until `sent + period`, `sent` being its
+Fencing: the holder counts its lease as valid only until `sent + ttl`, `sent` being its
 own monotonic clock *before* the renewing statement was sent; PostgreSQL's expiry is at
 least that late. An instance that cannot renew (partitioned, stalled) stops polling before
 another can take over (`Poller` cancels a location's task the moment `valid` turns false),
@@ -38,6 +42,7 @@ class LeaseStore:
         self._pool = pool
         self.instance_id = instance_id
         self.period = period
+        self.ttl = period * 2 / 3
         self._monotonic = monotonic
         self.valid_until: dict[str, float] = {}
 
@@ -49,7 +54,7 @@ class LeaseStore:
         """Renew, balance and take leases; returns the locations held now and the surplus to
         hand back (still held: stop polling them, then `release` them)."""
         sent = self._monotonic()
-        me, period = self.instance_id, self.period
+        me, period = self.instance_id, self.ttl
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO poller_instances (instance_id) VALUES ($1) ON CONFLICT "
@@ -99,7 +104,7 @@ class LeaseStore:
                     fair - len(held),
                 )
                 held += [r["location_id"] for r in taken]
-        until = sent + period
+        until = sent + self.ttl
         self.valid_until = dict.fromkeys(held, until)
         return set(held) - set(surplus), surplus
 
