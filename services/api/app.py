@@ -64,6 +64,7 @@ from services.platform.outage import (
     KAFKA_ERRORS,
     Dependency,
     kafka_client_options,
+    stop_quietly,
     watch,
 )
 from services.writer._runtime import writer_topics
@@ -172,8 +173,7 @@ def _row_key(row: AcceptedRow) -> str:
 
 async def _stop_quietly(producer: AIOKafkaProducer, settings: ApiSettings) -> None:
     # Bounded: while the broker is away, stopping waits for buffered records to expire.
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(producer.stop(), settings.produce_timeout_seconds)
+    await stop_quietly(producer, settings.produce_timeout_seconds)
 
 
 def _retrieve_later(futures: Any) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "kafka_outage",
     "keep_running",
     "quiet_kafka_logs",
+    "stop_quietly",
     "watch",
 ]
 
@@ -356,3 +357,20 @@ async def _blame(
     except Exception:
         return postgres[0]
     return kafka[0]
+
+
+async def stop_quietly(client: Any, within: float) -> None:
+    """Stop an aiokafka client, at most `within` seconds, whatever state the outage left it in.
+
+    While the broker is away `stop()` can wait for buffered records to expire, fail, or let a
+    `CancelledError` of its own cancelled fetch tasks escape (aiokafka's fetcher re-awaits
+    them); none of that may end the service. A cancellation of the caller itself propagates.
+    """
+    try:
+        await asyncio.wait_for(client.stop(), within)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:  # the client is being dropped; its failure changes nothing
+        pass

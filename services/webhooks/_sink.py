@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.platform.outage import Dependency, kafka_client_options
+from services.platform.outage import Dependency, kafka_client_options, stop_quietly
 from services.webhooks.exceptions import SinkUnavailable
 from services.webhooks.raw import RawDelivery
 from streams.admin import FOREVER, ensure_topics
@@ -183,8 +183,7 @@ class KafkaRawSink:
 
 
 async def _stop_quietly(producer: AIOKafkaProducer, within: float) -> None:
-    with contextlib.suppress(KafkaError, OSError, TimeoutError):
-        await asyncio.wait_for(producer.stop(), within)
+    await stop_quietly(producer, within)
 
 
 def _swallow(task: asyncio.Future[Any]) -> None:

@@ -49,7 +49,7 @@ from schemas import (
     encode_event,
 )
 from services.ghl import GhlClient
-from services.platform.outage import kafka_client_options
+from services.platform.outage import kafka_client_options, stop_quietly
 from services.writer import _metrics as metrics
 from services.writer._apply import Applier
 from services.writer._outcome import Outcome
@@ -211,8 +211,7 @@ class Writer:
             self._producer = None
             # Bounded: while the broker is away, stopping waits for buffered records to expire.
             for client in (consumer, producer):
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(client.stop(), 10)
+                await stop_quietly(client, 10)
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         while True:
