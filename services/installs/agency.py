@@ -347,6 +347,7 @@ class Agency:
         token = await self._companies.access_token(company)
         listed: dict[str, str | None] = {}
         skip = 0
+        refreshed = False
         while True:
             try:
                 page = await self._oauth.installed_locations(
@@ -357,8 +358,11 @@ class Agency:
                     limit=self._s.page_size,
                 )
             except GhlError as exc:
-                if getattr(exc, "status_code", None) != 401 or found.pages:
+                # One refresh for a rejected Company token; a second 401 is a real refusal
+                # (a missing `oauth.readonly` scope, an uninstalled agency).
+                if getattr(exc, "status_code", None) != 401 or refreshed:
                     raise
+                refreshed = True
                 token = await self._companies.refresh(company, rejected=token)
                 continue
             found.pages += 1

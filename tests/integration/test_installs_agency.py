@@ -492,3 +492,23 @@ async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
     assert {e.location_id for e in emitted} == {gone}
     assert {e.causation_id for e in emitted} == {f"uninstall:{gone}"}
     await agency.aclose()
+
+
+async def test_a_company_token_without_the_oauth_scopes_fails_after_one_refresh(
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+) -> None:
+    fake = FakeAgencyGhl(locations=2)
+    fake.without_oauth_scopes = True
+    agency = _agency(fake, settings, await new_pool())
+    found = await _consent(fake, settings, agency)
+    assert found is not None
+    assert found.listed == 0
+    assert fake.calls["installed_pages"] == 2  # the first answer, then once after a refresh
+    assert fake.calls["company_refresh"] == 1
+    reasons = [r["reason"] for r in await agency.store.log_rows()]
+    assert any("not authorized for this scope" in r for r in reasons)
+    # The Company token is kept: once the scopes are fixed, the reconciler onboards.
+    fake.without_oauth_scopes = False
+    [again] = await agency.reconcile()
+    assert again.onboarded == 2
+    await agency.aclose()

@@ -39,6 +39,7 @@ class FakeAgencyGhl:
         self.location_access: dict[str, str] = {}
         self.refuse_location_refresh: set[str] = set()
         self.delay = 0.0
+        self.without_oauth_scopes = False
 
     def add_location(self, n: int) -> str:
         where = location_id(n)
@@ -152,6 +153,10 @@ class FakeAgencyGhl:
 
     def _installed(self, request: httpx.Request) -> httpx.Response:
         self.calls["installed_pages"] += 1
+        if self.without_oauth_scopes:
+            return httpx.Response(
+                401, json={"message": "The token is not authorized for this scope."}
+            )
         if not self._company_bearer(request):
             return httpx.Response(401, json={"message": "Invalid token"})
         q = request.url.params
