@@ -38,8 +38,8 @@ class StreamsSettings(BaseSettings):
         "/var/lib/ghl-sync).",
     )
 
-    processors: list[Literal["projections", "normalize"]] = Field(
-        default=["projections", "normalize"],
+    processors: list[Literal["projections", "normalize", "history"]] = Field(
+        default=["projections", "normalize", "history"],
         description='Processors this worker runs, as a JSON list (e.g. ["projections"]).',
     )
     metrics_port: int = Field(
@@ -52,6 +52,15 @@ class StreamsSettings(BaseSettings):
     database_schema: str = Field(default="public", description="Schema of the projections.")
     projection_consumer: str = Field(
         default="projections", description="Name under which projection offsets are stored."
+    )
+    history_consumer: str = Field(
+        default="history", description="Name under which history offsets are stored."
+    )
+    history_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days of contact history kept (unset: kept for ever); older entries are "
+        "pruned hourly, keeping each entity's last state before the cut.",
     )
     batch_size: int = Field(default=2000, ge=1, description="Most events in one transaction.")
     batch_wait: float = Field(

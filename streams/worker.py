@@ -17,6 +17,7 @@ import faust
 from services.status.health import HealthServer, Heartbeat, Readiness
 from streams.admin import ensure_topics
 from streams.app import create_app
+from streams.history.consumer import HistoryConsumer
 from streams.normalize import FetcherFactory, GhlFetcher, register_normalize
 from streams.normalize.consumer import _default_fetcher
 from streams.projections.consumer import ProjectionConsumer
@@ -58,6 +59,17 @@ def build_worker_app(
                 ready.set("projections", False)
 
         app.task(run_projections)
+    if "history" in settings.processors:
+        history = HistoryConsumer(settings)
+
+        async def run_history() -> None:
+            ready.set("history")
+            try:
+                await history.run()
+            finally:
+                ready.set("history", False)
+
+        app.task(run_history)
     if "normalize" in settings.processors:
         register_normalize(
             app, settings, fetcher_factory=_marking(_default_fetcher(settings), ready)

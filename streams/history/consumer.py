@@ -1,0 +1,146 @@
+"""The history consumer: `ghl.events` → `history_snapshots`, its own consumer group.
+
+A sink of the platform's `BatchConsumer` with `offsets="sink"`: the offsets stored with the
+snapshots (`history_offsets`, same transaction) are the only truth; on every assignment the
+consumer seeks to them and the store skips what is below them.
+
+Failure policy:
+- bad data (a record that does not decode): skipped and counted; the projection consumer
+  dead-letters the same record, so it is not sent to the dead-letter topic twice;
+- lost database connections: the batch is refused with `Backpressure` and offered again with
+  growing pauses until it applies (the group keeps this member meanwhile);
+- anything else is a bug: it propagates and stops the worker; after a restart the consumer
+  resumes at the stored offsets.
+
+With a retention (`history_retention_days`), history older than that is pruned once an hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiokafka import TopicPartition
+
+from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings
+from streams.history.store import HistoryRecord, HistoryStore
+from streams.settings import StreamsSettings
+from streams.topics import topic_names
+
+__all__ = ["HistoryConsumer"]
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    TimeoutError,
+)
+_PRUNE_EVERY = 3600.0
+
+
+class HistoryConsumer:
+    """Consumes `ghl.events` into the history tables until cancelled."""
+
+    def __init__(
+        self,
+        settings: StreamsSettings,
+        *,
+        group_id: str | None = None,
+        retention_days: int | None = None,
+    ) -> None:
+        self._s = settings
+        self.topics = topic_names(settings)
+        self.store = HistoryStore(settings.history_consumer)
+        self.applied = 0
+        self.undecodable = 0
+        self._group_id = group_id or f"{settings.app_id}-history"
+        self._retention = retention_days or settings.history_retention_days
+        self._pool: asyncpg.Pool | None = None
+        self._confirmed: dict[TopicPartition, int] = {}
+        self._delay = 0.0
+        self._pruned_at = 0.0
+        self._consumer: BatchConsumer | None = None
+
+    @property
+    def consumer(self) -> BatchConsumer | None:
+        """The batch consumer while running."""
+        return self._consumer
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        self._pool = await asyncpg.create_pool(
+            self._s.database_url.get_secret_value(),
+            min_size=1,
+            max_size=1,
+            server_settings={"search_path": self._s.database_schema},
+        )
+        self._consumer = BatchConsumer(
+            ConsumerGroupSettings(
+                bootstrap_servers=self._s.kafka_bootstrap_servers,
+                group_id=self._group_id,
+                topics=(self.topics.events,),
+                offsets="sink",
+                batch_size=self._s.batch_size,
+                batch_wait=self._s.batch_wait,
+            ),
+            self,
+        )
+        try:
+            await self._consumer.run()
+        finally:
+            await self._pool.close()
+
+    async def assigned(self, partitions: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
+        """The offsets stored with the snapshots for `partitions`."""
+        assert self._pool is not None
+        async with self._pool.acquire() as conn:
+            stored = await self.store.stored_offsets(conn, self.topics.events)
+        return {tp: stored[tp.partition] for tp in partitions if tp.partition in stored}
+
+    async def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """Nothing to save: every applied batch stored its offsets."""
+        for tp in partitions:
+            self._confirmed.pop(tp, None)
+
+    def confirmed(self) -> Mapping[TopicPartition, int]:
+        """The offsets of the last applied batches."""
+        return self._confirmed
+
+    async def write(self, records: Sequence[Any]) -> None:
+        """Apply the batch in one transaction, or refuse it while PostgreSQL is away."""
+        assert self._pool is not None
+        batch = [HistoryRecord(r.topic, r.partition, r.offset, r.value) for r in records]
+        try:
+            async with self._pool.acquire() as conn:
+                outcome = await self.store.apply(conn, batch)
+                await self._maybe_prune(conn)
+        except _TRANSIENT as exc:
+            self._delay = min(max(self._delay * 2, 0.1), self._s.retry_backoff_max)
+            first = batch[0]
+            log.warning(
+                "history batch failed, retrying in %.1fs: topic=%s partition=%d offset=%d "
+                "events=%d error=%s",
+                self._delay, first.topic, first.partition, first.offset, len(batch), exc,
+            )  # fmt: skip
+            raise Backpressure("PostgreSQL unavailable", retry_after=self._delay) from exc
+        self._delay = 0.0
+        self.applied += outcome.applied
+        self.undecodable += outcome.undecodable
+        for (topic, partition), offset in outcome.next_offsets.items():
+            tp = TopicPartition(topic, partition)
+            self._confirmed[tp] = max(offset, self._confirmed.get(tp, 0))
+
+    async def _maybe_prune(self, conn: Any) -> None:
+        if self._retention is None or time.monotonic() - self._pruned_at < _PRUNE_EVERY:
+            return
+        self._pruned_at = time.monotonic()
+        before = datetime.now(UTC) - timedelta(days=self._retention)
+        deleted = await self.store.prune(conn, before)
+        log.info("history pruned before %s: %d snapshots", before.isoformat(), deleted)

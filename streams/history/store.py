@@ -1,0 +1,397 @@
+"""The asyncpg layer of the history projection: writing snapshots, reading entries.
+
+One batch is one transaction: it locks the consumed partitions' rows in `history_offsets`,
+skips records below the stored offsets (applied before a crash), inserts one snapshot per
+event (a second copy of an event keeps the earlier observation), and stores the new offsets.
+
+Reads derive each entry from a snapshot and its entity's previous snapshot (one index probe
+per entry), so a page costs the same at any history length.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from schemas import EventDecodeError, decode_event
+from streams.history.rows import Entry, Snapshot, entry_between, newest_snapshots, snapshot_for
+
+__all__ = [
+    "HistoryBatch",
+    "HistoryCursorError",
+    "HistoryPage",
+    "HistoryRecord",
+    "HistoryStore",
+    "entry_json",
+    "read_as_of",
+    "read_history",
+]
+
+log = logging.getLogger(__name__)
+
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy | asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One record read from the event topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass
+class HistoryBatch:
+    """What one batch did."""
+
+    applied: int = 0
+    skipped: int = 0
+    """Records below the stored offset: applied before, not again."""
+    undecodable: int = 0
+    """Records that are not events (the projections dead-letter them; history skips them)."""
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+_INSERT = """
+INSERT INTO history_snapshots AS h (location_id, event_id, contact_id, entity_type, entity_id,
+    version, deleted, event_type, occurred_at, observed_at, source, fields, data)
+SELECT l, e, c, et, ei, v, d, ty, oa, ob, s, f::jsonb, da::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+    $7::bool[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[],
+    $13::text[]) AS u(l, e, c, et, ei, v, d, ty, oa, ob, s, f, da)
+ON CONFLICT (location_id, event_id) DO UPDATE SET
+    version = EXCLUDED.version, observed_at = EXCLUDED.observed_at, source = EXCLUDED.source,
+    occurred_at = EXCLUDED.occurred_at
+WHERE (EXCLUDED.version, EXCLUDED.observed_at, EXCLUDED.source)
+    < (h.version, h.observed_at, h.source)
+"""
+
+
+class HistoryStore:
+    """Applies batches of event records to `history_snapshots` for one consumer name."""
+
+    def __init__(self, consumer: str = "history") -> None:
+        self.consumer = consumer
+
+    async def stored_offsets(self, conn: Connection, topic: str) -> dict[int, int]:
+        """The next offset to apply, per partition of `topic`."""
+        rows = await conn.fetch(
+            "SELECT partition, next_offset FROM history_offsets WHERE consumer = $1 AND topic = $2",
+            self.consumer,
+            topic,
+        )
+        return {row["partition"]: row["next_offset"] for row in rows}
+
+    @staticmethod
+    def prepare(records: Sequence[HistoryRecord]) -> list[Snapshot | None]:
+        """Decode a batch (closed registry, upcasting included): the CPU work."""
+        out: list[Snapshot | None] = []
+        for record in records:
+            event = decode_event(record.value or b"")
+            out.append(None if isinstance(event, EventDecodeError) else snapshot_for(event))
+        return out
+
+    async def apply(
+        self,
+        conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+        records: Sequence[HistoryRecord],
+        prepared: Sequence[Snapshot | None] | None = None,
+    ) -> HistoryBatch:
+        """Apply one batch in one transaction."""
+        snaps = self.prepare(records) if prepared is None else prepared
+        outcome = HistoryBatch()
+        partitions = sorted({(r.topic, r.partition) for r in records})
+        if not partitions:
+            return outcome
+        topics, numbers = [t for t, _ in partitions], [p for _, p in partitions]
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO history_offsets (consumer, topic, partition, next_offset)"
+                " SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
+                " ON CONFLICT DO NOTHING",
+                self.consumer,
+                topics,
+                numbers,
+            )
+            locked = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM history_offsets"
+                " WHERE consumer = $1 AND (topic, partition) IN"
+                " (SELECT * FROM unnest($2::text[], $3::int[])) ORDER BY topic, partition"
+                " FOR UPDATE",
+                self.consumer,
+                topics,
+                numbers,
+            )
+            stored = {(r["topic"], r["partition"]): r["next_offset"] for r in locked}
+            fresh: list[Snapshot] = []
+            ends = dict(stored)
+            for record, snap in zip(records, snaps, strict=True):
+                tp = (record.topic, record.partition)
+                if record.offset < stored[tp]:
+                    outcome.skipped += 1
+                    continue
+                ends[tp] = max(ends[tp], record.offset + 1)
+                if snap is None:
+                    outcome.undecodable += 1
+                else:
+                    fresh.append(snap)
+                    outcome.applied += 1
+            await self._insert(conn, list(newest_snapshots(fresh).values()))
+            keys = sorted(ends)
+            await conn.execute(
+                "UPDATE history_offsets AS o SET next_offset = u.n, updated_at = now()"
+                " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)"
+                " WHERE o.consumer = $1 AND o.topic = u.t AND o.partition = u.p",
+                self.consumer,
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [ends[k] for k in keys],
+            )
+            outcome.next_offsets = ends
+        return outcome
+
+    @staticmethod
+    async def _insert(
+        conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, snaps: Sequence[Snapshot]
+    ) -> None:
+        if not snaps:
+            return
+        # Sorted by primary key: two writers on overlapping keys lock rows in one order.
+        snaps = sorted(snaps, key=lambda s: (s.location_id, s.event_id))
+        await conn.execute(
+            _INSERT,
+            [s.location_id for s in snaps],
+            [s.event_id for s in snaps],
+            [s.contact_id for s in snaps],
+            [s.entity_type for s in snaps],
+            [s.entity_id for s in snaps],
+            [s.version for s in snaps],
+            [s.deleted for s in snaps],
+            [s.event_type for s in snaps],
+            [s.occurred_at for s in snaps],
+            [s.observed_at for s in snaps],
+            [s.source for s in snaps],
+            [json.dumps(s.fields, separators=(",", ":")) for s in snaps],
+            [json.dumps(s.data, separators=(",", ":")) for s in snaps],
+        )
+
+    async def prune(self, conn: Connection, before: datetime) -> int:
+        """Forget history older than `before`, keeping per entity the newest snapshot before
+        it (the base the first kept entry is diffed against). Returns rows deleted."""
+        status = await conn.execute(
+            """
+            DELETE FROM history_snapshots h
+            WHERE h.version < $1 AND EXISTS (
+                SELECT 1 FROM history_snapshots n
+                WHERE n.location_id = h.location_id AND n.entity_type = h.entity_type
+                  AND n.entity_id = h.entity_id AND n.version < $1
+                  AND (n.version, n.deleted, n.event_id) > (h.version, h.deleted, h.event_id))
+            """,
+            before,
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+
+class HistoryCursorError(ValueError):
+    """The cursor was not made by this reader."""
+
+
+def _encode_cursor(snap: Snapshot) -> str:
+    raw = json.dumps([snap.version.isoformat(), snap.deleted, snap.event_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, bool, str]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        version, deleted, event_id = raw
+        when = datetime.fromisoformat(version)
+    except (ValueError, TypeError) as exc:
+        raise HistoryCursorError("cursor is not one this API returned") from exc
+    if not (isinstance(deleted, bool) and isinstance(event_id, str)) or when.tzinfo is None:
+        raise HistoryCursorError("cursor is not one this API returned")
+    return when, deleted, event_id
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of entries, oldest first, and the cursor of the next page."""
+
+    location_id: str | None
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+_COLUMNS = (
+    "location_id, contact_id, entity_type, entity_id, version, deleted, event_id, event_type,"
+    " occurred_at, observed_at, source, fields::text AS fields, data::text AS data"
+)
+_S_COLUMNS = (
+    "s.location_id, s.contact_id, s.entity_type, s.entity_id, s.version, s.deleted, s.event_id,"
+    " s.event_type, s.occurred_at, s.observed_at, s.source, s.fields::text AS fields,"
+    " s.data::text AS data"
+)
+
+
+def _snapshot(row: asyncpg.Record, prefix: str = "") -> Snapshot | None:
+    if row[f"{prefix}event_id"] is None:
+        return None
+    return Snapshot(
+        location_id=row[f"{prefix}location_id"],
+        contact_id=row[f"{prefix}contact_id"],
+        entity_type=row[f"{prefix}entity_type"],
+        entity_id=row[f"{prefix}entity_id"],
+        version=row[f"{prefix}version"],
+        deleted=row[f"{prefix}deleted"],
+        event_id=row[f"{prefix}event_id"],
+        event_type=row[f"{prefix}event_type"],
+        occurred_at=row[f"{prefix}occurred_at"],
+        observed_at=row[f"{prefix}observed_at"],
+        source=row[f"{prefix}source"],
+        fields=json.loads(row[f"{prefix}fields"]),
+        data=json.loads(row[f"{prefix}data"]),
+    )
+
+
+async def _location_of(conn: Connection, contact_id: str, location_id: str | None) -> str | None:
+    if location_id is not None:
+        return location_id
+    found: str | None = await conn.fetchval(
+        "SELECT location_id FROM history_snapshots WHERE contact_id = $1 LIMIT 1", contact_id
+    )
+    return found
+
+
+async def read_history(
+    conn: Connection,
+    contact_id: str,
+    *,
+    location_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    entity_types: Sequence[str] = (),
+    fields: Sequence[str] = (),
+    limit: int = 100,
+    cursor: str | None = None,
+) -> HistoryPage:
+    """A page of a contact's entries, oldest first, from `since` (inclusive) to `until`
+    (exclusive); `entity_types` and `fields` keep only entries of those entities or changing
+    one of those fields. Raises `HistoryCursorError` for a cursor it did not make."""
+    after = _decode_cursor(cursor) if cursor else None
+    loc = await _location_of(conn, contact_id, location_id)
+    if loc is None:
+        return HistoryPage(None, [], None)
+    found: list[Entry] = []
+    exhausted = False
+    # Entries that change nothing (a repeated snapshot) or none of `fields` are dropped after
+    # the diff, so fetch in chunks until the page is full.
+    chunk = max(limit + 1, 50)
+    while len(found) <= limit and not exhausted:
+        rows = await conn.fetch(
+            f"""
+            SELECT {_S_COLUMNS}, p.*
+            FROM history_snapshots s
+            LEFT JOIN LATERAL (
+                SELECT location_id AS p_location_id, contact_id AS p_contact_id,
+                    entity_type AS p_entity_type, entity_id AS p_entity_id,
+                    version AS p_version, deleted AS p_deleted, event_id AS p_event_id,
+                    event_type AS p_event_type, occurred_at AS p_occurred_at,
+                    observed_at AS p_observed_at, source AS p_source,
+                    fields::text AS p_fields, data::text AS p_data
+                FROM history_snapshots p
+                WHERE p.location_id = s.location_id AND p.entity_type = s.entity_type
+                  AND p.entity_id = s.entity_id
+                  AND (p.version, p.deleted, p.event_id) < (s.version, s.deleted, s.event_id)
+                ORDER BY p.version DESC, p.deleted DESC, p.event_id DESC
+                LIMIT 1
+            ) p ON true
+            WHERE s.location_id = $1 AND s.contact_id = $2
+              AND ($3::timestamptz IS NULL OR s.version >= $3)
+              AND ($4::timestamptz IS NULL OR s.version < $4)
+              AND (cardinality($5::text[]) = 0 OR s.entity_type = ANY($5))
+              AND ($6::timestamptz IS NULL
+                   OR (s.version, s.deleted, s.event_id) > ($6, $7::bool, $8::text))
+            ORDER BY s.version, s.deleted, s.event_id
+            LIMIT $9
+            """,
+            loc,
+            contact_id,
+            since,
+            until,
+            list(entity_types),
+            after[0] if after else None,
+            after[1] if after else None,
+            after[2] if after else None,
+            chunk,
+        )
+        exhausted = len(rows) < chunk
+        for row in rows:
+            snap = _snapshot(row)
+            assert snap is not None
+            entry = entry_between(_snapshot(row, "p_"), snap)
+            after = snap.order
+            if entry is None or (fields and not any(c.field in fields for c in entry.changes)):
+                continue
+            found.append(entry)
+            if len(found) > limit:
+                break
+    page = found[:limit]
+    more = len(found) > limit
+    next_cursor = _encode_cursor(page[-1].snapshot) if more and page else None
+    return HistoryPage(loc, page, next_cursor)
+
+
+async def read_as_of(
+    conn: Connection, contact_id: str, when: datetime, *, location_id: str | None = None
+) -> tuple[str, dict[tuple[str, str], Snapshot]] | None:
+    """Per entity of the contact, the newest snapshot not newer than `when` (tombstones
+    included), and the contact's location; None when the history has no such contact."""
+    loc = await _location_of(conn, contact_id, location_id)
+    if loc is None:
+        return None
+    rows = await conn.fetch(
+        f"""
+        SELECT DISTINCT ON (entity_type, entity_id) {_COLUMNS}
+        FROM history_snapshots
+        WHERE location_id = $1 AND contact_id = $2 AND version <= $3
+        ORDER BY entity_type, entity_id, version DESC, deleted DESC, event_id DESC
+        """,
+        loc,
+        contact_id,
+        when,
+    )
+    snaps = {}
+    for row in rows:
+        snap = _snapshot(row)
+        assert snap is not None
+        snaps[snap.entity] = snap
+    return loc, snaps
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """An entry as the API and `ghl-sync history --json` show it."""
+    s = entry.snapshot
+    return {
+        "at": s.version.isoformat(),
+        "occurred_at": s.occurred_at.isoformat() if s.occurred_at else None,
+        "observed_at": s.observed_at.isoformat(),
+        "source": s.source,
+        "event_id": s.event_id,
+        "event_type": s.event_type,
+        "entity_type": s.entity_type,
+        "entity_id": s.entity_id,
+        "action": entry.action,
+        "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in entry.changes],
+    }
