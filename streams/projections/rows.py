@@ -39,6 +39,7 @@ from schemas import (
 
 __all__ = [
     "CHILD_TABLES",
+    "COLUMN_MAPPERS",
     "TABLES",
     "Key",
     "RowImage",
@@ -47,6 +48,7 @@ __all__ = [
     "newest_rows",
     "reference_tables",
     "row_for",
+    "tombstone_row",
 ]
 
 TABLES: Final[Mapping[str, str]] = {
@@ -100,7 +102,7 @@ class RowImage(NamedTuple):
 
     def hidden(self, by: Stamp) -> RowImage:
         """This row as a tombstone with another stamp (its contact's deletion)."""
-        return _tombstone(self.table, self.location_id, self.id, self.contact_id, by)
+        return tombstone_row(self.table, self.location_id, self.id, self.contact_id, by)
 
 
 COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -157,7 +159,10 @@ def _appointment_columns(a: Appointment) -> dict[str, Any]:
     }
 
 
-def _tombstone(table: str, location_id: str, id_: str, contact_id: str, stamp: Stamp) -> RowImage:
+def tombstone_row(
+    table: str, location_id: str, id_: str, contact_id: str, stamp: Stamp
+) -> RowImage:
+    """The row image of a deleted entity: typed columns cleared, `data` only the id."""
     return RowImage(
         table=table,
         location_id=location_id,
@@ -178,7 +183,7 @@ def row_for(event: Event) -> RowImage:
     table = TABLES[event.entity_type]
     stamp = _stamp(event)
     if stamp.deleted:
-        return _tombstone(table, event.location_id, event.entity_id, event.contact_id, stamp)
+        return tombstone_row(table, event.location_id, event.entity_id, event.contact_id, stamp)
     columns = _MAPPERS[type(event)](event.payload)
     tags = tuple(event.payload.tags or ()) if isinstance(event, ContactUpserted) else ()
     return RowImage(
@@ -200,6 +205,13 @@ _MAPPERS: Final[Mapping[type, Callable[[Any], dict[str, Any]]]] = {
     NoteUpserted: _note_columns,
     AppointmentUpserted: _appointment_columns,
 }
+COLUMN_MAPPERS: Final[Mapping[str, Callable[[Any], dict[str, Any]]]] = {
+    "contacts": _contact_columns,
+    "tasks": _task_columns,
+    "notes": _note_columns,
+    "appointments": _appointment_columns,
+}
+"""Table → its typed columns from a payload (a model, or anything read the same way)."""
 
 
 def newest_rows(events: Iterable[Event]) -> dict[Key, RowImage]:

@@ -17,8 +17,9 @@ from typing import Any, Final
 import asyncpg
 from pydantic_core import to_json
 
-from schemas import Event, EventDecodeError, decode_event
-from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage, newest_rows
+from schemas import Event, EventDecodeError
+from streams.projections.fastpath import FastEvent, decode, newest_rows
+from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage
 
 __all__ = [
     "BatchOutcome",
@@ -75,7 +76,7 @@ class PreparedBatch:
     """Records with their decoded events and the newest row per key among them."""
 
     records: list[ConsumedRecord]
-    decoded: list[Event | EventDecodeError]
+    decoded: list[FastEvent | Event | EventDecodeError]
     rows: dict[Key, RowImage]
 
 
@@ -126,6 +127,61 @@ def _upsert_sql(table: str) -> str:
     )
 
 
+def _names(table: str) -> list[str]:
+    own = ["contact_id"] if table in CHILD_TABLES else ["tags"]
+    return ["location_id", "id", *own, *COLUMNS[table], "data", "version", "event_id", "deleted_at"]
+
+
+def _stage_type(name: str) -> str:
+    special = {
+        "tags": "text[]",
+        "data": "jsonb",
+        "version": "timestamptz",
+        "deleted_at": "timestamptz",
+    }
+    return special.get(name) or _sql_type(name)
+
+
+def _stage_sql() -> str:
+    # Temporary tables live in pg_temp whatever the search_path, so a replay's schema and the
+    # live one share them; ON COMMIT DELETE ROWS empties them with each batch's commit.
+    statements = ["SET LOCAL client_min_messages = warning"]
+    for table in COLUMNS:
+        columns = ", ".join(f"{n} {_stage_type(n)}" for n in _names(table))
+        statements.append(
+            f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ({columns}) ON COMMIT DELETE ROWS"
+        )
+    return "; ".join(statements)
+
+
+def _merge_sql(table: str) -> str:
+    names = _names(table)
+    listed = ", ".join(names)
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
+    return (
+        f"INSERT INTO {table} AS t ({listed}) SELECT {listed} FROM pg_temp.stage_{table} "
+        f"ON CONFLICT (location_id, id) DO UPDATE SET {updates} WHERE {_GUARD}"
+    )
+
+
+def _stage_records(table: str, rows: Sequence[RowImage]) -> list[tuple[Any, ...]]:
+    typed = COLUMNS[table]
+    child = table in CHILD_TABLES
+    return [
+        (
+            r.location_id,
+            r.id,
+            r.contact_id if child else list(r.tags),
+            *(r.columns.get(c) for c in typed),
+            r.data,
+            r.stamp.version,
+            r.stamp.event_id,
+            r.deleted_at,
+        )
+        for r in rows
+    ]
+
+
 def _cascade_sql(table: str) -> str:
     cleared = ", ".join(f"{c} = NULL" for c in COLUMNS[table])
     return (
@@ -167,9 +223,16 @@ class ProjectionStore:
     tables and a replay's fresh ones.
     """
 
-    def __init__(self, consumer: str) -> None:
+    def __init__(self, consumer: str, *, write: str = "copy") -> None:
+        if write not in ("copy", "unnest"):
+            raise ValueError(f"write must be 'copy' or 'unnest', not {write!r}")
         self.consumer = consumer
+        self.write = write
+        """`copy`: COPY into a staging table, then one set-based upsert per table; `unnest`:
+        one upsert per table over array parameters."""
         self._upserts = {table: _upsert_sql(table) for table in COLUMNS}
+        self._merges = {table: _merge_sql(table) for table in COLUMNS}
+        self._stage = _stage_sql()
         self._cascades = {table: _cascade_sql(table) for table in CHILD_TABLES}
 
     async def stored_offsets(self, conn: Connection, topic: str) -> dict[int, int]:
@@ -185,7 +248,7 @@ class ProjectionStore:
     @staticmethod
     def prepare(records: Sequence[ConsumedRecord]) -> PreparedBatch:
         """Decode a batch and pick its newest rows: the CPU work, done outside any transaction."""
-        decoded = [decode_event(r.value or b"") for r in records]
+        decoded = [decode(r.value or b"") for r in records]
         valid = [d for d in decoded if not isinstance(d, EventDecodeError)]
         return PreparedBatch(list(records), decoded, newest_rows(valid))
 
@@ -268,11 +331,23 @@ class ProjectionStore:
         for row in rows:
             by_table[row.table].append(row)
         written = 0
+        if self.write == "copy" and by_table:
+            await conn.execute(self._stage)
         for table in ("contacts", *CHILD_TABLES):
             batch = by_table.get(table)
-            if batch:
+            if not batch:
+                continue
+            if self.write == "copy":
+                await conn.copy_records_to_table(
+                    f"stage_{table}",
+                    schema_name="pg_temp",
+                    records=_stage_records(table, batch),
+                    columns=_names(table),
+                )
+                status = await conn.execute(self._merges[table])
+            else:
                 status = await conn.execute(self._upserts[table], *_columns_of(table, batch))
-                written += int(status.rsplit(" ", 1)[-1])
+            written += int(status.rsplit(" ", 1)[-1])
         # Contacts whose deletion may hide children: those deleted now, and the parents of
         # children written now (their contact may have been deleted in an earlier batch).
         parents = {(r.location_id, r.id) for r in by_table.get("contacts", ()) if r.stamp.deleted}
