@@ -384,6 +384,14 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
             after = {c["loc"] for c in b.cycles if float(c["start"]) > killed}
             return a_held <= after
 
+        async def holds_all() -> bool:
+            rows = await pg.fetch("SELECT DISTINCT holder FROM poller_leases")
+            return [r["holder"] for r in rows] == ["b"] and await pg.fetchval(
+                "SELECT count(*) FROM poller_leases"
+            ) == len(locations)
+
+        await _wait(holds_all, 600, "the survivor holding every lease")
+        held_all = time.monotonic() - killed
         await _wait(taken_over, 600, "takeover")
         first = [
             min(
@@ -394,7 +402,8 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
             for loc in a_held
         ]
         result["takeover"] = {
-            "seconds_to_all": max(first) - killed, "seconds_to_first": min(first) - killed,
+            "seconds_to_hold_all": held_all,
+            "seconds_to_poll_all": max(first) - killed, "seconds_to_first": min(first) - killed,
             "lease": args.lease, "overlaps": _overlaps(a.cycles, b.cycles), "load": _load(),
         }  # fmt: skip
         print("takeover", json.dumps(result["takeover"]), flush=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
+
 from schemas.ghl import Appointment, Note, Task
 from services.ghl._contacts import field, items, succeeded
 from services.ghl._core import ClientCore, Json, operation
+from services.ghl._operations import OPERATIONS
 from services.ghl._ratelimit import Priority
 from services.ghl.requests import (
     AppointmentCreate,
@@ -19,7 +22,7 @@ from services.ghl.requests import (
     TaskUpdate,
 )
 
-__all__: list[str] = []
+__all__ = ["Calendar"]
 
 _READ = Priority.POLL
 _WRITE = Priority.WRITE
@@ -37,8 +40,36 @@ def _appointment(body: Json, operation_id: str) -> Appointment:
     return Appointment.model_validate(body)
 
 
+class Calendar(BaseModel):
+    """A calendar of a location (`CalendarDTO`; the fields the sync needs, the rest kept)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    locationId: str | None = None
+    groupId: str | None = None
+    name: str | None = None
+    isActive: bool | None = None
+
+
 class ActivitiesOps(ClientCore):
     """Tasks, notes and appointments of contacts."""
+
+    async def list_calendars(
+        self, location_id: str, *, group_id: str | None = None, priority: Priority = _READ
+    ) -> list[Calendar]:
+        """`GET /calendars/`: every calendar of the location (of one group with `group_id`)."""
+        body = await self._call(
+            "get-calendars",
+            location_id,
+            params={"locationId": location_id, "groupId": group_id},
+            priority=priority,
+        )
+        return items(Calendar, body, "calendars")
+
+    # Catalogued once the operations table lists it (the simulator serves it from then on).
+    if "get-calendars" in OPERATIONS:
+        list_calendars = operation("get-calendars")(list_calendars)
 
     @operation("get-all-tasks")
     async def list_tasks(

@@ -1,9 +1,10 @@
 """Leases on locations in PostgreSQL, so any number of poller instances share them.
 
 An instance polls a location only while it holds an unexpired lease. Leases (and instance
-heartbeats) are written for `2/3 * period` and renewed every `period / 3`, so a dead
-instance's leases are expired, and taken at the survivor's next tick, within one `period`
-of its death; a live holder has one renewal's worth of slack. Every `period / 3` it
+heartbeats) are written for `2/3 * period` and renewed every `period / 6`, so a dead
+instance's leases are expired, and taken at the survivor's next tick, within `5/6 * period`
+of its death, while a live holder whose event loop stalls has half a period of slack before
+it must stop. Every `period / 6` it
 runs one transaction (`tick`): heartbeat, renew what it holds, let go of what is no longer
 a target, and take free or expired leases up to its fair share (`ceil(locations / live
 instances)`); what it holds above that share it stops polling first, then `release`s.
@@ -43,6 +44,7 @@ class LeaseStore:
         self.instance_id = instance_id
         self.period = period
         self.ttl = period * 2 / 3
+        self.renew_every = period / 6
         self._monotonic = monotonic
         self.valid_until: dict[str, float] = {}
 

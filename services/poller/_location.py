@@ -10,10 +10,13 @@ Each cycle, in this order:
    read is skipped (the overlap window never re-reads children or re-emits); a changed one is
    emitted and its notes (and appointments) are read: that is the evidence of change;
 3. children sweep: the contacts the plan's pace has earned since the last cycle, stalest
-   first (`plan.sweep_order`); their notes and appointments are read and those the
-   projections hold but GHL no longer lists are tombstoned;
+   first (`plan.sweep_order`); their notes (and appointments, where the calendars API is
+   not available) are read and those the projections hold but GHL no longer lists are
+   tombstoned;
 4. task sweep (no TaskUpdate webhook exists) when due: the location task search, and the
-   tasks it no longer lists are tombstoned;
+   tasks it no longer lists are tombstoned; with it, the location's appointments through
+   the calendars API (`GET /calendars/`, then `GET /calendars/events` per calendar over the
+   sweep window), reconciled the same way within the window;
 5. reconciliation when due: every contact id (search pages of 500); ids the projections hold
    that GHL no longer lists get a tombstone (`source="reconcile"`).
 
@@ -44,8 +47,16 @@ from schemas import (
     TaskUpserted,
     payload_digest,
 )
-from services.ghl import GhlClient, NotFound, Priority, RequestClass, charged_to
+from services.ghl import (
+    GhlClient,
+    NotFound,
+    Priority,
+    RequestClass,
+    charged_to,
+    supported_operations,
+)
 from services.ghl.requests import ContactSearch, SearchFilter, SearchSort, TaskSearch
+from services.poller._calendars import read_appointments
 from services.poller._sink import EventSink
 from services.poller._store import LocationDelta, LocationSnapshot, LocationState, PollerStore
 from services.poller.plan import PlanInputs, QuotaPlan, SweepPacer, plan_location, sweep_order
@@ -134,6 +145,10 @@ class LocationPoller:
         self._s = settings
         self._clock = clock
         self._limit = asyncio.Semaphore(concurrency)
+        # Appointments location-wide (one listing of calendars, one read per calendar and
+        # window) where the client has the calendars API; else one read per contact.
+        self.calendars_api = "get-calendars" in supported_operations()
+        self.calendars = 4  # GHL's default location has a few; corrected by each listing
         self.pacer = SweepPacer()
         self._queue: deque[str] = deque()
         self._pass_began: datetime | None = None
@@ -155,7 +170,8 @@ class LocationPoller:
                 children_sweep_seconds=s.children_sweep_seconds,
                 reconcile_seconds=s.reconcile_seconds,
                 search_page=s.page_size,
-                children_per_contact=2,
+                children_per_contact=1 if self.calendars_api else 2,
+                task_sweep_fixed=self.calendars + 1 if self.calendars_api else 0,
             )
         )
         return self.plan
@@ -304,6 +320,9 @@ class LocationPoller:
             for task_id, contact_id in sorted((known_tasks or {}).items()):
                 if task_id not in seen_tasks:
                     out.tombstone("task", task_id, contact_id, observed)
+            if self.calendars_api:
+                with charged_to(RequestClass.CHILDREN_SWEEP):
+                    await self._appointments(out, now, older_than)
 
         # 5. contact reconciliation
         if reconcile:
@@ -383,6 +402,31 @@ class LocationPoller:
             )
         ]
 
+    async def _appointments(self, out: _Outbox, now: datetime, older_than: datetime) -> None:
+        """Every appointment starting in the sweep window, calendar by calendar; those the
+        projections hold in the window that GHL no longer lists get a tombstone."""
+        loc = self.location_id
+        low = now - timedelta(days=self._s.appointments_past_days)
+        high = now + timedelta(days=self._s.appointments_future_days)
+        known = await self._store.live_ids(
+            loc, "appointment", older_than=older_than, starting=(low, high)
+        )
+        found = await read_appointments(self._client, loc, low, high, Priority.POLL)
+        self.calendars = found.calendars
+        observed = self._clock()
+        seen = set()
+        for appointment in found.appointments:
+            seen.add(appointment.id)
+            out.snapshot(
+                AppointmentUpserted.build(
+                    location_id=loc, appointment=appointment, source="poll",
+                    observed_at=observed, contact_id=appointment.contactId or "",
+                )
+            )  # fmt: skip
+        for entity_id, contact_id in sorted((known or {}).items()):
+            if entity_id not in seen:
+                out.tombstone("appointment", entity_id, contact_id, observed)
+
     async def _children(
         self,
         contact_ids: list[str],
@@ -396,8 +440,9 @@ class LocationPoller:
         if not contact_ids:
             return set()
         known: dict[str, dict[str, str] | None] = {}
+        kinds = ("note",) if self.calendars_api else ("note", "appointment")
         if reconcile_older_than is not None:
-            for kind in ("note", "appointment"):
+            for kind in kinds:
                 known[kind] = await self._store.live_ids(
                     self.location_id, kind, older_than=reconcile_older_than, contacts=contact_ids
                 )
@@ -412,7 +457,7 @@ class LocationPoller:
                 seen[event.entity_type].add(event.entity_id)
                 out.snapshot(event)
         observed = self._clock()
-        for kind in ("note", "appointment"):
+        for kind in kinds:
             for entity_id, contact_id in sorted((known.get(kind) or {}).items()):
                 if entity_id not in seen[kind] and contact_id not in gone:
                     out.tombstone(kind, entity_id, contact_id, observed)
@@ -423,8 +468,12 @@ class LocationPoller:
         async with self._limit:
             try:
                 notes = await self._client.list_notes(loc, contact_id, priority=Priority.POLL)
-                appointments = await self._client.list_contact_appointments(
-                    loc, contact_id, priority=Priority.POLL
+                appointments = (
+                    []
+                    if self.calendars_api
+                    else await self._client.list_contact_appointments(
+                        loc, contact_id, priority=Priority.POLL
+                    )
                 )
             except NotFound:
                 return None  # deleted since the listing: reconciliation or its webhook tells

@@ -158,9 +158,10 @@ class PollerStore:
         *,
         older_than: datetime,
         contacts: Sequence[str] | None = None,
+        starting: tuple[datetime, datetime] | None = None,
     ) -> dict[str, str] | None:
         """Id -> contact id of the live rows the projections hold (None: no projections);
-        only those of `contacts` when given."""
+        only those of `contacts`, or (appointments) starting within `starting`, when given."""
         table = _TABLES[entity_type]  # a fixed name from the mapping, never input
         contact = "id" if table == "contacts" else "contact_id"
         query = (
@@ -169,8 +170,11 @@ class PollerStore:
         )
         args: list[object] = [location_id, older_than]
         if contacts is not None:
-            query += f" AND {contact} = ANY($3::text[])"
             args.append(list(contacts))
+            query += f" AND {contact} = ANY(${len(args)}::text[])"
+        if starting is not None and table == "appointments":
+            args.extend(starting)
+            query += f" AND start_time >= ${len(args) - 1} AND start_time <= ${len(args)}"
         async with self._pool.acquire() as conn:
             exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
             if not exists:

@@ -4,7 +4,10 @@ into `ghl.events.v1` (`source="backfill"`), resumable after SIGKILL.
 Order and resumption: contacts are walked with the search API (500 per page) sorted by
 `dateAdded` ascending (ties by id) through the `searchAfter` cursor, so contacts created during
 the run land after the cursor and are still read; each page's contacts, their notes and their
-appointments are produced and confirmed by Kafka *before* the page's cursor is saved in
+appointments (per contact only where the client lacks the calendars API; else the
+location's appointments follow, through `GET /calendars/` and `GET /calendars/events` per
+calendar over `appointments_past_days`/`_future_days`) are produced and confirmed by Kafka
+*before* the page's cursor is saved in
 `backfill_progress`, in the same transaction as what the poller needs to know of them (the
 `dateUpdated` read, when their children were read, the digests emitted).
 
@@ -29,7 +32,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -42,8 +45,9 @@ from schemas import (
     TaskUpserted,
     payload_digest,
 )
-from services.ghl import GhlClient, NotFound, Priority
+from services.ghl import GhlClient, NotFound, Priority, supported_operations
 from services.ghl.requests import ContactSearch, SearchSort, TaskSearch
+from services.poller._calendars import read_appointments
 from services.poller._sink import EventSink
 from services.poller._store import LocationDelta, LocationState, write_deltas
 from streams.normalize.canonical import canonical_contact, canonical_task
@@ -83,8 +87,15 @@ class Backfill:
         location_id: str,
         *,
         clock: Callable[[], datetime] | None = None,
+        appointments_past_days: float = 3650.0,
+        appointments_future_days: float = 730.0,
     ) -> None:
         self._client = client
+        # Appointments location-wide through the calendars API where the client has it
+        # (a few requests), else one read per contact.
+        self._calendars_api = "get-calendars" in supported_operations()
+        self._past_days = appointments_past_days
+        self._future_days = appointments_future_days
         self._pool = pool
         self._sink = sink
         self._loc = location_id
@@ -134,8 +145,12 @@ class Backfill:
         tasks_pages = 1
         if p.phase == "tasks":
             return tasks_pages
+        appointments = 5 if self._calendars_api else 0  # a listing, a read per calendar
+        if p.phase == "appointments":
+            return appointments + tasks_pages
         left = max(0, (p.contacts_total or p.contacts_done) - p.contacts_done)
-        return math.ceil(left / _PAGE) + 2 * left + tasks_pages
+        per_contact = 1 if self._calendars_api else 2
+        return math.ceil(left / _PAGE) + per_contact * left + appointments + tasks_pages
 
     async def _handover(self, tasks_since: datetime | None) -> LocationState:
         async with self._pool.acquire() as conn:
@@ -182,10 +197,38 @@ class Backfill:
             }
             p.contacts_done += len(page.contacts)
             if len(page.contacts) < _PAGE:
-                p.phase, p.cursor = "tasks", {"skip": 0, "since": self._clock().isoformat()}
+                p.phase, p.cursor = "appointments" if self._calendars_api else "tasks", None
+                if not self._calendars_api:
+                    p.cursor = {"skip": 0, "since": self._clock().isoformat()}
             else:
                 p.cursor = (page.contacts[-1].model_extra or {}).get("searchAfter")
             await self._save(p, delta)
+            if report:
+                report(p, requests_left=self.requests_left(p))
+        if p.phase == "appointments":
+            # A few requests: a resumed backfill simply reads them again.
+            now = self._clock()
+            low = now - timedelta(days=self._past_days)
+            high = now + timedelta(days=self._future_days)
+            found = await read_appointments(self._client, self._loc, low, high, Priority.BACKFILL)
+            appointment_events: list[Event] = [
+                AppointmentUpserted.build(
+                    location_id=self._loc, appointment=a, source="backfill", observed_at=now,
+                    contact_id=a.contactId or "",
+                )
+                for a in found.appointments
+            ]  # fmt: skip
+            await self._sink.emit(appointment_events)
+            p.phase, p.cursor = "tasks", {"skip": 0, "since": self._clock().isoformat()}
+            await self._save(
+                p,
+                LocationDelta(
+                    digests={
+                        (e.entity_type, e.entity_id): payload_digest(e.payload)
+                        for e in appointment_events
+                    }
+                ),
+            )
             if report:
                 report(p, requests_left=self.requests_left(p))
         while p.phase == "tasks":
@@ -231,8 +274,12 @@ class Backfill:
     async def _children_of(self, contact_id: str) -> list[Event]:
         try:
             notes = await self._client.list_notes(self._loc, contact_id, priority=Priority.BACKFILL)
-            appointments = await self._client.list_contact_appointments(
-                self._loc, contact_id, priority=Priority.BACKFILL
+            appointments = (
+                []
+                if self._calendars_api
+                else await self._client.list_contact_appointments(
+                    self._loc, contact_id, priority=Priority.BACKFILL
+                )
             )
         except NotFound:
             return []

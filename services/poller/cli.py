@@ -105,7 +105,11 @@ def register(app: typer.Typer) -> None:
 
         async def main() -> None:
             async with _wiring() as w:
-                job = Backfill(w.client, w.pool, w.sink, location)
+                job = Backfill(
+                    w.client, w.pool, w.sink, location,
+                    appointments_past_days=w.settings.appointments_past_days,
+                    appointments_future_days=w.settings.appointments_future_days,
+                )  # fmt: skip
                 if restart:
                     await job.restart()
                 rate = w.ghl.rate_limit_requests / w.ghl.rate_limit_interval

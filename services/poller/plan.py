@@ -54,8 +54,10 @@ class PlanInputs:
     """GHL requests to read one contact's children in a sweep (notes; +1 for appointments
     read per contact)."""
     children_fixed: int = 0
-    """Requests per full children pass that do not depend on the contact count (a
-    location-wide appointments read per calendar)."""
+    """Requests per full children pass that do not depend on the contact count."""
+    task_sweep_fixed: int = 0
+    """Requests each task sweep adds (the location-wide appointments read: a calendar
+    listing and one read per calendar)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ def plan_location(p: PlanInputs) -> QuotaPlan:
         cycle = _DAY / max(budget / 2 - p.changes_per_day * per_change, 1.0)
         poll = _DAY / cycle + p.changes_per_day * per_change
     left = max(budget - poll, 1.0)
-    task_pass = _pages(p.tasks, p.task_page)
+    task_pass = _pages(p.tasks, p.task_page) + p.task_sweep_fixed
     children_pass = p.contacts * p.children_per_contact + p.children_fixed
     reconcile_pass = _pages(p.contacts, p.search_page)
     # A period below the cycle (0: every cycle) runs once per cycle.

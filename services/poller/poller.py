@@ -2,7 +2,7 @@
 
 An instance (`Poller.run_forever`) runs three kinds of tasks:
 
-- the lease loop (`_leases.LeaseStore.tick` every third of the lease period, and at once on
+- the lease loop (`_leases.LeaseStore.tick` every sixth of the lease period, and at once on
   `NOTIFY ghl_sync_poller_targets`): which locations this instance holds;
 - one task per held location: its backfill first when it has none finished (at most
   `max_backfills` at once per instance, so onboarding hundreds of locations keeps the machine
@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -133,7 +134,7 @@ class Poller:
                 await self._export(held)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._s.lease_seconds / 3)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.leases.renew_every)
         finally:
             flusher.cancel()
             watchdog.cancel()
@@ -208,7 +209,14 @@ class Poller:
     async def _run_location(self, location_id: str) -> None:
         assert self.leases is not None
         poller = await self._location(location_id)
-        if not poller.snap.backfilled:
+        if poller.snap.backfilled:
+            # Spread the locations' cycles over the cycle period (by a hash of the id, the
+            # same in every instance), so a thousand locations taken at once do not all poll,
+            # and load the machine, in the same second. (New locations are spread already:
+            # their backfills wait for a slot.)
+            spread = zlib.crc32(location_id.encode()) % 1000 / 1000 * poller.plan.cycle_seconds
+            await asyncio.sleep(spread)
+        else:
             async with self._backfills:
                 if not self.leases.valid(location_id):
                     return
@@ -237,7 +245,11 @@ class Poller:
         assert self._pool is not None
         log.info("backfill starts: location=%s", location_id)
         started = time.monotonic()
-        done = await Backfill(self._client, self._pool, self._sink, location_id).run()
+        done = await Backfill(
+            self._client, self._pool, self._sink, location_id,
+            appointments_past_days=self._s.appointments_past_days,
+            appointments_future_days=self._s.appointments_future_days,
+        ).run()  # fmt: skip
         log.info(
             "backfill done: location=%s contacts=%d tasks=%d in %.1fs",
             location_id,

@@ -35,6 +35,15 @@ class PollerSettings(BaseSettings):
         description="Rows younger than this are never reconciled away (search-index lag).",
     )
     page_size: int = Field(default=500, ge=1, le=500, description="Contacts per search page.")
+    appointments_past_days: float = Field(
+        default=3650.0,
+        gt=0,
+        description="Appointments starting this far back are read by the location-wide "
+        "appointment sweep and the backfill (calendars API, one read per calendar).",
+    )
+    appointments_future_days: float = Field(
+        default=730.0, gt=0, description="... and this far ahead."
+    )
     quota_share: float = Field(
         default=0.25,
         gt=0,
@@ -51,8 +60,8 @@ class PollerSettings(BaseSettings):
     lease_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="Lease on a location: renewed every third of it; a dead instance's "
-        "locations are taken over within one period.",
+        description="Lease on a location: written for two thirds of it, renewed every sixth; "
+        "a dead instance's locations are taken over within one period.",
     )
     instance_id: str = Field(
         default="", description="This instance's name in leases and status; empty: host:pid."

@@ -5,7 +5,7 @@
                                                  # with a new backfill if registered again)
 
 Both write table `poller_targets` and `NOTIFY ghl_sync_poller_targets`; every poller instance
-listens and re-balances its leases at once (else at its next lease tick, a third of
+listens and re-balances its leases at once (else at its next lease tick, a sixth of
 `GHL_SYNC_POLLER_LEASE_SECONDS`). The poller needs a token for the location to call GHL;
 registering without one is allowed (the location waits, its cycles log auth errors).
 Locations with a stored token are polled unless removed. See services/poller/README.md.
