@@ -325,6 +325,8 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
         }  # fmt: skip
         print("onboarding", json.dumps(result["onboarding"]), flush=True)
         await a.stop()
+        if args.onboarding_only:
+            return result
 
         # 3. steady state, one instance: 10% of the locations, then all
         few = locations[: max(1, len(locations) // 10)]
@@ -436,6 +438,7 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=15.0)
     parser.add_argument("--backfills", type=int, default=64)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--onboarding-only", action="store_true", help="stop after step 2")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
@@ -447,7 +450,8 @@ def main() -> None:
     results = [asyncio.run(run_once(args)) for _ in range(args.runs)]
     if len(results) > 1:
         print("runs", json.dumps(results), flush=True)
-        for phase in ("onboarding", "steady_few", "steady_all", "two", "takeover"):
+        for phase in [p for p in ("onboarding", "steady_few", "steady_all", "two", "takeover")
+                      if p in results[0]]:  # fmt: skip
             keys = [k for k, v in results[0][phase].items() if isinstance(v, (int, float))]
             medians = {k: statistics.median(r[phase][k] for r in results) for k in keys}
             print("median", phase, json.dumps(medians), flush=True)
