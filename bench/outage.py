@@ -393,9 +393,12 @@ async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any
     await asyncio.gather(*noticing, return_exceptions=True)
     await start()
     back = time.monotonic()
-    ready_after = {
-        name: await _wait_status(s, 200, within=120) - back for name, s in fleet.services.items()
-    }
+    # Side by side: each service's time is its own, not bounded by the slowest before it.
+    names = list(fleet.services)
+    readies = await asyncio.gather(
+        *(_wait_status(fleet.services[n], 200, within=120) for n in names)
+    )
+    ready_after = {name: at - back for name, at in zip(names, readies, strict=True)}
     await asyncio.sleep(3)  # successes after the recovery, for `work_after`
     halt.set()
     await load
