@@ -90,6 +90,79 @@ async def _caught_up(settings: StreamsSettings) -> bool:
     return bool(lags) and all(p.lag == 0 for p in lags)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench_store(total: int, write: str, batch: int = 5000) -> dict[str, float]:
+    """The store alone on `total` events in batches: events/s, CPU per 100k of this process
+    (decode + rows + asyncpg) and of its PostgreSQL backend. No Kafka: this isolates how rows
+    are written (`copy`: COPY into staging tables and one upsert per table; `unnest`: one
+    upsert per table over array parameters)."""
+    settings = await _fresh(f"store{write}")
+    values, _ = encoded(list(event_stream(total, seed=1)))
+    records = [ConsumedRecord("events", i % 6, i // 6, v) for i, v in enumerate(values)]
+    conn = await asyncpg.connect(
+        DATABASE_URL, server_settings={"search_path": settings.database_schema}
+    )
+    try:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        store = ProjectionStore("bench", write=write)
+        pg0, cpu0, wall0 = _cpu_seconds(backend), time.process_time(), time.perf_counter()
+        for i in range(0, total, batch):
+            await store.apply(conn, records[i : i + batch])
+        wall = time.perf_counter() - wall0
+        cpu, pg = time.process_time() - cpu0, _cpu_seconds(backend) - pg0
+    finally:
+        await conn.close()
+    await _drop(settings)
+    return {
+        "events_per_s": total / wall,
+        "cpu_per_100k": cpu / total * 100_000,
+        "pg_cpu_per_100k": pg / total * 100_000,
+    }
+
+
+def _pg_client_ports(pid: int) -> list[int]:
+    """Local ports of `pid`'s TCP connections to PostgreSQL (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    pg_port = int(DATABASE_URL.rsplit(":", 1)[1].split("/", 1)[0])
+    ports = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        cols = line.split()
+        local, remote, inode = cols[1], cols[2], cols[9]
+        if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == pg_port:
+            ports.append(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def _pg_cpu_of(pids: list[int]) -> float:
+    """CPU seconds of the PostgreSQL backends serving the processes `pids`."""
+    ports = [port for pid in pids for port in _pg_client_ports(pid)]
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        backends = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports
+        )
+    finally:
+        await conn.close()
+    return sum(_cpu_seconds(r["pid"]) for r in backends)
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -132,6 +205,13 @@ async def bench_worker(
         while not await _caught_up(settings):  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         peak = max(_peak_rss_mib(p.pid) for p in processes)
+        cpu = sum(_cpu_seconds(p.pid) for p in processes)
+        pg_cpu = await _pg_cpu_of([p.pid for p in processes])
+        print(
+            f"  worker CPU {cpu / total * 100_000:.2f} s per 100k events (start-up included), "
+            f"its PostgreSQL backends {pg_cpu / total * 100_000:.2f} s per 100k, "
+            f"loadavg {_loadavg()}"
+        )
     finally:
         for p in processes:
             p.terminate()
@@ -193,7 +273,22 @@ async def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=30.0)
     parser.add_argument("--replay-events", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes (max 6)")
+    parser.add_argument(
+        "--store-only", action="store_true", help="copy vs unnest, A B A B, without Kafka"
+    )
     args = parser.parse_args()
+
+    if args.store_only:
+        for run in range(3):
+            for write in ("copy", "unnest"):
+                r = await bench_store(args.events, write)
+                print(
+                    f"run {run + 1} {write:6}: {r['events_per_s']:,.0f} events/s, "
+                    f"client CPU {r['cpu_per_100k']:.2f} s/100k, "
+                    f"PostgreSQL backend CPU {r['pg_cpu_per_100k']:.2f} s/100k, "
+                    f"loadavg {_loadavg()}"
+                )
+        return
 
     single = await _fresh("one")
     load = await _load(single, args.events, seed=1)

@@ -15,11 +15,22 @@ live tables keep serving. `replay` then swaps them in atomically:
 
 PostgreSQL re-resolves table names in prepared statements after DDL, so the live consumer
 keeps working on the new tables without a restart.
+
+The rebuild uses every core: the topic's partitions are split among worker processes (one
+per core by default, at most one per partition), each applying its own partitions into the
+same fresh tables. That is exact because a contact and all its children share one key
+(`location_id:contact_id`), hence one partition: no two processes ever touch the same row or
+the same offset row. The catch-up and the swap stay in this process, in one transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
 import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -57,7 +68,8 @@ class RebuildReport:
 class _Reader:
     """Reads the event topic from the beginning, partition by partition, up to given ends."""
 
-    def __init__(self, settings: StreamsSettings) -> None:
+    def __init__(self, settings: StreamsSettings, only: Sequence[int] | None = None) -> None:
+        self.only = None if only is None else frozenset(only)
         self.bootstrap = settings.kafka_bootstrap_servers
         self.topic = topic_names(settings).events
         self.consumer = AIOKafkaConsumer(
@@ -73,7 +85,8 @@ class _Reader:
         if not numbers:
             raise RuntimeError(f"topic {self.topic} does not exist")
         await self.consumer.start()
-        self.partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
+        mine = sorted(p for p in numbers if self.only is None or p in self.only)
+        self.partitions = [TopicPartition(self.topic, p) for p in mine]
         self.consumer.assign(self.partitions)
         await self.consumer.seek_to_beginning(*self.partitions)
         ends = await self.consumer.end_offsets(self.partitions)
@@ -105,9 +118,17 @@ async def _connect(settings: StreamsSettings, schema: str) -> asyncpg.Connection
 
 
 async def rebuild(
-    settings: StreamsSettings, *, schema: str | None = None, batch_size: int = 5000
+    settings: StreamsSettings,
+    *,
+    schema: str | None = None,
+    batch_size: int = 5000,
+    workers: int | None = None,
 ) -> RebuildReport:
-    """Build fresh projection tables from the whole event log into `schema` (created)."""
+    """Build fresh projection tables from the whole event log into `schema` (created).
+
+    `workers` processes share the partitions (default: one per core); 1 rebuilds in this
+    process.
+    """
     target = schema or f"{settings.database_schema}_rebuild_{int(time.time())}"
     report = RebuildReport(schema=target)
     admin = await _connect(settings, settings.database_schema)
@@ -116,18 +137,65 @@ async def rebuild(
     finally:
         await admin.close()
     reader = _Reader(settings)
-    ends = await reader.start()
-    conn = await _connect(settings, target)
-    store = ProjectionStore(_REBUILD_CONSUMER)
+    try:
+        ends = await reader.start()
+    finally:
+        await reader.stop()
+    wanted = workers if workers is not None else (os.cpu_count() or 1)
+    count = max(1, min(wanted, len(ends)))
+    groups = [sorted(ends)[i::count] for i in range(count)]
     started = time.perf_counter()
     try:
-        await _apply_until(reader, store, conn, ends, report, batch_size)
+        if len(groups) <= 1:
+            events, dead = await _rebuild_partitions(settings, target, None, ends, batch_size)
+        else:
+            loop = asyncio.get_running_loop()
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=len(groups), mp_context=spawn) as pool:
+                parts = await asyncio.gather(
+                    *(
+                        loop.run_in_executor(
+                            pool, _rebuild_in_process, settings, target, group, ends, batch_size
+                        )
+                        for group in groups
+                    )
+                )
+            events, dead = sum(p[0] for p in parts), sum(p[1] for p in parts)
     finally:
         report.seconds = time.perf_counter() - started
-        await reader.stop()
-        await conn.close()
+    report.events, report.dead_letters = events, dead
     report.offsets = ends
     return report
+
+
+def _rebuild_in_process(
+    settings: StreamsSettings,
+    target: str,
+    partitions: list[int],
+    ends: dict[int, int],
+    batch_size: int,
+) -> tuple[int, int]:
+    return asyncio.run(_rebuild_partitions(settings, target, partitions, ends, batch_size))
+
+
+async def _rebuild_partitions(
+    settings: StreamsSettings,
+    target: str,
+    partitions: list[int] | None,
+    ends: dict[int, int],
+    batch_size: int,
+) -> tuple[int, int]:
+    """(events applied, dead letters) of rebuilding `partitions` (None: all) into `target`."""
+    reader = _Reader(settings, partitions)
+    await reader.start()
+    conn = await _connect(settings, target)
+    part = RebuildReport(schema=target)
+    try:
+        await _apply_until(reader, ProjectionStore(_REBUILD_CONSUMER), conn, ends, part, batch_size)
+    finally:
+        await reader.stop()
+        await conn.close()
+    return part.events, part.dead_letters
 
 
 async def _apply_until(
@@ -144,10 +212,15 @@ async def _apply_until(
         report.dead_letters += len(outcome.dead_letters)
 
 
-async def replay(settings: StreamsSettings, *, batch_size: int = 5000) -> RebuildReport:
-    """Rebuild every projection from offset zero and swap the result in atomically."""
+async def replay(
+    settings: StreamsSettings, *, batch_size: int = 5000, workers: int | None = None
+) -> RebuildReport:
+    """Rebuild every projection from offset zero and swap the result in atomically.
+
+    `workers` processes rebuild the partitions in parallel (default: one per core).
+    """
     live_schema = settings.database_schema
-    report = await rebuild(settings, batch_size=batch_size)
+    report = await rebuild(settings, batch_size=batch_size, workers=workers)
     topic = topic_names(settings).events
     live = await _connect(settings, live_schema)
     target = await _connect(settings, report.schema)
