@@ -175,7 +175,7 @@ class BatchConsumer:
             return {}
         held = self._consumer.assignment()
         out: dict[TopicPartition, int] = {}
-        for tp in self._assigned & held:
+        for tp in held:
             high = self._consumer.highwater(tp)
             if high is not None:
                 out[tp] = high
@@ -224,7 +224,10 @@ class BatchConsumer:
             if self._pending:
                 wait = max(min(retry_at - time.monotonic(), s.batch_wait), 0.0)
             fetched = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=s.batch_size)
-            held = self._assigned
+            # The client's assignment now, not ours: records of a partition assigned while the
+            # sink's `assigned` was still running must not be dropped (the position already
+            # moved past them), records of a partition revoked since the fetch must be.
+            held = consumer.assignment()
             records = [r for tp, batch in fetched.items() if tp in held for r in batch]
             if records:
                 if self._pending:
@@ -245,7 +248,7 @@ class BatchConsumer:
             if not self._pending:
                 log.info("sink backpressure (%s): pausing for %.2fs", exc, exc.retry_after)
             self._pending = records
-            held = [tp for tp in consumer.assignment() if tp in self._assigned]
+            held = list(consumer.assignment())
             consumer.pause(*held)
             return time.monotonic() + exc.retry_after
         if self._pending:
@@ -260,7 +263,7 @@ class BatchConsumer:
         offsets = {
             tp: offset
             for tp, offset in confirmed.items()
-            if tp in held and tp in self._assigned and offset > self._committed.get(tp, -1)
+            if tp in held and offset > self._committed.get(tp, -1)
         }
         if not offsets:
             return
