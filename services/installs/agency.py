@@ -161,6 +161,10 @@ class Agency:
                 await self.store.apply(CompanyAuthorised(company, i.location_id, now))
                 for i in await self.store.installations(company, state=State.PENDING)
             ]
+            # INSTALLs that came before the exchange first, then what the list says.
+            onboarded = await self._act_all(
+                [(d, d.next.location_id) for d in decisions if d.next is not None]
+            )
             try:
                 found = await self.discover(company)
             except GhlError as exc:
@@ -173,9 +177,7 @@ class Agency:
                     event_at=now,
                 )
                 found = Discovery(company)
-            found.onboarded += await self._act_all(
-                [(d, d.next.location_id) for d in decisions if d.next is not None]
-            )
+            found.onboarded += onboarded
             return found
         await self._location_store.save(token)
         self._tokens.forget(token.location_id)
