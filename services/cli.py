@@ -46,6 +46,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("api-docs", "services.api.cli", "Write (or check) `api/openapi.json`"),
     ("writer", "services.writer.cli", "Apply APPNAME's commands to GHL"),
     ("replay", "streams.projections.cli", "Rebuild every projection from the start of ghl.events"),
+    ("history", "streams.history.cli", "A contact's changes and its tasks', notes'"),
     ("verify", "streams.projections.cli", "Compare the projections with a rebuild from the log"),
     ("lag", "streams.projections.cli", "Events in ghl.events not yet in the projection tables"),
 )

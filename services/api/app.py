@@ -57,6 +57,7 @@ from schemas import (
     decode_command,
 )
 from services.api._batch import Batcher
+from services.api._history import contact_view_as_of, register_history_routes
 from services.api._reads import CursorError, get_contact_view, list_contacts
 from services.api.settings import ApiSettings
 from services.platform.outage import (
@@ -686,14 +687,24 @@ def create_app(settings: ApiSettings) -> FastAPI:
         responses={**problems, 404: {"model": ApiProblem}},
     )
     async def contact_view(
-        contact_id: str, location_id: Annotated[str | None, Query()] = None
+        contact_id: str,
+        location_id: Annotated[str | None, Query()] = None,
+        as_of: Annotated[
+            datetime | None, Query(description="The view as it was at this time (history).")
+        ] = None,
     ) -> Any:
-        """The contact with its tasks, notes, tags and appointments."""
+        """The contact with its tasks, notes, tags and appointments (now, or `as_of` a time)."""
         refusal = state.unavailable("postgres")
         if refusal is not None:
             return refusal
         assert state.pool is not None
-        view = await get_contact_view(state.pool, contact_id, location_id)
+        if as_of is not None and as_of.tzinfo is None:
+            return _problem(422, "invalid_query", "as_of: needs a time zone (e.g. Z)")
+        view = await (
+            get_contact_view(state.pool, contact_id, location_id)
+            if as_of is None
+            else contact_view_as_of(state.pool, contact_id, location_id, as_of)
+        )
         if view is None:
             return _problem(404, "not_found", f"no contact with id {contact_id!r}")
         return view
@@ -728,6 +739,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
             )
         except CursorError as exc:
             return _problem(422, "invalid_query", f"cursor: {exc}")
+
+    register_history_routes(
+        app,
+        pool=lambda: state.pool,
+        unavailable=lambda: state.unavailable("postgres"),
+        dependencies=auth,
+        responses={**problems, 404: {"model": ApiProblem}},
+        max_page_size=settings.max_page_size,
+    )
 
     @app.get("/healthz", include_in_schema=False)
     @app.get("/livez", include_in_schema=False)
