@@ -20,7 +20,7 @@ def test_openapi_lists_the_routes_and_the_command_union() -> None:
     document = json.loads(render_openapi())
     assert set(document["paths"]) == {
         "/v1/commands", "/v1/commands/batch", "/v1/commands/{command_id}",
-        "/v1/contacts", "/v1/contacts/{contact_id}",
+        "/v1/contacts", "/v1/contacts/{contact_id}", "/v1/contacts/{contact_id}/history",
     }  # fmt: skip
     mapping = document["components"]["schemas"]["Command"]["discriminator"]["mapping"]
     assert set(mapping) == set(COMMAND_TYPES)
