@@ -141,6 +141,7 @@ _TABLE = (
                 "calendars/events.readonly",
                 _I,
             ),
+            ("get-calendars", "GET", "/calendars/", "calendars.readonly", _I),
             ("get-calendar-events", "GET", "/calendars/events", "calendars/events.readonly", _I),
             (
                 "create-appointment",

@@ -213,6 +213,7 @@ async def test_every_operation_against_the_simulator(
         calendar_id=calendar_id,
     )
     assert appointment.id in [e.id for e in events]
+    assert calendar_id in [c.id for c in await client.list_calendars(loc)]
     assert await client.delete_appointment(loc, appointment.id)
 
     assert await client.delete_contact(loc, cid)
