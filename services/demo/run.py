@@ -2,12 +2,15 @@
 
 1. The local stack, and a namespace of this run's own (topic prefix and database schema), so
    runs never mix.
-2. The simulator, seeded; ghl-sync authorised on every location through the OAuth consent
-   and code exchange; the webhook receiver and the worker (normalize + projections).
+2. The simulator, seeded; ghl-sync installed at agency level on every location through one
+   OAuth consent (a Company token; each location's token minted from it); the webhook
+   receiver, the worker (normalize + projections) and the install handler.
 3. The backfill of every location, with progress bars; then the poller.
 4. A minute of live activity in the simulator with webhook faults (lost, duplicated and
    late deliveries, silent task edits), and freshness probes: a contact edit through the GHL
-   API, timed until its row shows the change.
+   API, timed until its row shows the change. A new sub-account is added meanwhile: the app
+   is installed on it by itself (a future-location install), and it is onboarded with no
+   step of ours (token, backfill, polling).
 5. Convergence: the projections must equal the simulator's ground truth.
 """
 
@@ -22,7 +25,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
@@ -31,23 +33,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.db.migrate import apply_migrations
+from services.demo._agency import AGENCY_SCOPES, add_future_location, agency_consent
 from services.demo._processes import Service
 from services.demo.settings import DemoSettings
 from services.ghl import (
     GhlClient,
     GhlError,
     GhlSettings,
-    OAuthClient,
-    PostgresTokenStore,
     Priority,
-    StoredToken,
-    TokenCipher,
     build_client,
     build_rate_limiter,
     build_token_provider,
     generate_key,
 )
 from services.ghl.requests import ContactUpdate
+from services.installs import InstallSettings
 from services.poller._sink import EventSink
 from services.poller.backfill import Backfill, BackfillProgress
 from services.stack import Stack, StackSettings
@@ -82,6 +82,8 @@ class DemoReport:
     location's budget."""
     probes_unseen: int = 0
     differences: list[str] = field(default_factory=list)
+    future_location: str | None = None
+    """The sub-account added during the live phase (a future-location install)."""
 
     @property
     def converged(self) -> bool:
@@ -117,6 +119,7 @@ class _Demo:
             client_secret=SecretStr(_SIM_CLIENT_SECRET),
             redirect_uri="http://127.0.0.1:1/callback",
             token_encryption_key=SecretStr(self.key),
+            scopes=AGENCY_SCOPES,
         )
 
     def env(self) -> dict[str, str]:
@@ -129,9 +132,12 @@ class _Demo:
             "GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY": self.key,
             "GHL_SYNC_STREAMS_APP_ID": self.streams.app_id,
             "GHL_SYNC_STREAMS_METRICS_PORT": str(self.s.worker_metrics_port),
-            "GHL_SYNC_POLLER_LOCATIONS": "["
-            + ",".join(f'"{x}"' for x in self.report.locations)
-            + "]",
+            # No GHL_SYNC_POLLER_LOCATIONS: the poller polls what is installed (tokens and
+            # registered locations), so a location added later is polled too.
+            "GHL_SYNC_GHL_SCOPES": AGENCY_SCOPES,
+            "GHL_SYNC_DATABASE_URL": db,
+            "GHL_SYNC_DATABASE_SCHEMA": self.schema,
+            "GHL_SYNC_INSTALLS_RECONCILE_SECONDS": str(self.s.poll_seconds * 2),
             "GHL_SYNC_POLLER_CYCLE_SECONDS": str(self.s.poll_seconds),
             "GHL_SYNC_POLLER_TASK_SWEEP_SECONDS": str(self.s.poll_seconds),
             # Full passes (every contact's notes and appointments) cost 2 requests a contact:
@@ -170,19 +176,16 @@ class _Demo:
             yield client
 
     async def authorise(self, pool: asyncpg.Pool) -> None:
-        """The OAuth consent and code exchange for every location; tokens stored encrypted."""
-        oauth = OAuthClient(self.ghl)
-        store = PostgresTokenStore(pool, TokenCipher(self.ghl.token_encryption_key))
-        try:
-            async with httpx.AsyncClient() as browser:
-                for location in self.report.locations:
-                    consent = oauth.consent_url(state=location)
-                    redirect = await browser.get(f"{consent}&approve=true&locationId={location}")
-                    code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
-                    grant = await oauth.exchange_code(code)
-                    await store.save(StoredToken.from_grant(grant, location_id=location))
-        finally:
-            await oauth.aclose()
+        """One agency consent for every location and future ones: the Company token is
+        stored encrypted and every location's token minted from it."""
+        found = await agency_consent(
+            self.ghl, pool, InstallSettings(reconcile_seconds=self.s.poll_seconds * 2)
+        )
+        self.out.print(
+            f"agency consent: {found.listed} locations installed, {found.onboarded} onboarded "
+            f"({found.pages} installedLocations pages)",
+            highlight=False,
+        )
 
     async def backfill(self, pool: asyncpg.Pool, client: GhlClient) -> None:
         sink = EventSink(self.stack.kafka_bootstrap, topic_names(self.streams).events, partitions=6)
@@ -365,6 +368,9 @@ class _Demo:
             await receiver.wait_http(f"http://127.0.0.1:{self.s.webhooks_port}/healthz")
             worker = self.start("worker", "worker", "--loglevel", "warning")
             await worker.wait_http(f"http://127.0.0.1:{self.s.worker_metrics_port}/metrics")
+            # App webhooks (INSTALL, UNINSTALL, LocationCreate) and installedLocations
+            # reconciliation: a location added later is onboarded by it.
+            self.start("installs", "installs", "--metrics-port", "0")
             self.report.seconds["services up"] = time.monotonic() - t
             self.out.print(
                 f"run {self.run_id}: {len(self.report.locations)} locations x "
@@ -377,6 +383,11 @@ class _Demo:
                 self.report.seconds["backfill"] = time.monotonic() - t
                 self.start("poller", "poller", "--metrics-port", str(self.s.poller_metrics_port))
                 t = time.monotonic()
+                # A new sub-account during the live phase: the app is installed on it by
+                # itself (future locations), ghl-sync onboards it; convergence covers it.
+                self.report.future_location = await add_future_location(
+                    self.sim_url, self.s.contacts
+                )
                 await self.activity(pool, client)
                 self.report.seconds["live activity"] = time.monotonic() - t
             t = time.monotonic()
@@ -405,6 +416,12 @@ def print_report(report: DemoReport, console: Console) -> None:
     for table, (live, deleted) in report.rows.items():
         console.print(f"{table:<13} {live:>7} live  {deleted:>6} deleted")
     console.print(f"events in ghl.events  {report.events}   projection lag {report.lag}")
+    if report.future_location is not None:
+        console.print(
+            f"future location       {report.future_location} added live, installed by "
+            "itself, onboarded with no manual step",
+            highlight=False,
+        )
     console.print(f"GHL requests today    {report.ghl_requests} (rate-limit ledger)")
     fresh = report.freshness
     console.print(
