@@ -18,6 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.ghl import (
+    AuthError,
     GhlSettings,
     InMemoryRateLimiter,
     OAuthClient,
@@ -212,6 +213,14 @@ async def test_uninstall_then_reinstall(world: World) -> None:
     await w.agency.authorise(await w.consent())
     await w.drain()
     gone = w.locations[1]
+    # A writer's client that already holds the location's token in memory.
+    writer = build_client(
+        w.settings,
+        token_provider=w.providers()[0],
+        rate_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+        transport=w.counting,
+    )
+    await writer.list_contacts(gone, limit=1)
     await w.admin.post("/_admin/uninstall", json={"locationId": gone})
     [uninstall] = await w.drain()
     assert uninstall["type"] == "UNINSTALL"
@@ -224,6 +233,11 @@ async def test_uninstall_then_reinstall(world: World) -> None:
         is False
     )
     assert await w.can_read(w.locations[0])  # the others are untouched
+    # A write (or enrichment) for it fails, and says why: GHL revoked the cached token, the
+    # provider will not mint one for an uninstalled location.
+    with pytest.raises(AuthError, match="uninstalled the app"):
+        await writer.list_contacts(gone, limit=1)
+    await writer.aclose()
     await w.admin.post("/_admin/installs", json={"locationId": gone})
     hooks = await w.drain()
     assert [b["type"] for b in hooks] == ["INSTALL"]
