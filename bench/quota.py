@@ -4,7 +4,8 @@
     .venv/bin/python bench/quota.py [--sizes 2000,20000,50000] [--changes 0.05] [--runs 3]
 
 Runs the real cycle code (`services.poller._location.LocationPoller`: plan, pacer, sweep
-order, task sweep, reconciliation) against an in-memory GHL that answers at once, each
+order, task sweep, appointments through the calendars API (four calendars), reconciliation)
+against an in-memory GHL that answers at once, each
 request booked on the real `InMemoryRateLimiter` (fake clock, no pacing waits), whose
 per-class counts are the accounting. Each location has one task per contact, 1-2 notes per
 contact, an appointment on every third; `--changes` of its contacts change per day
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.ghl import Appointment, Contact, Note, Task
 from services.ghl import InMemoryRateLimiter, Priority
+from services.ghl._activities import Calendar
 from services.ghl.requests import ContactSearch, TaskSearch
 from services.poller import PollerSettings
 from services.poller._location import LocationPoller
@@ -144,6 +146,19 @@ class _FakeGhl:
     ) -> list[Note]:
         await self._request(priority)
         return self.notes[contact_id]
+
+    async def list_calendars(self, location_id: str, *, priority: Priority) -> list[Any]:
+        await self._request(priority)
+        return [Calendar(id=f"cal{i}") for i in range(4)]
+
+    async def list_calendar_events(
+        self, location_id: str, *, start_time: datetime, end_time: datetime,
+        calendar_id: str, priority: Priority,
+    ) -> list[Appointment]:  # fmt: skip
+        await self._request(priority)
+        index = int(calendar_id[3:])
+        return [a for i, cid in enumerate(sorted(self.appointments)) if i % 4 == index
+                for a in self.appointments[cid]]  # fmt: skip
 
     async def list_contact_appointments(
         self, location_id: str, contact_id: str, *, priority: Priority

@@ -3,6 +3,12 @@ then `GET /calendars/events` per calendar over a time window (appointments start
 
 A few requests per location instead of one per contact; shared by the poller's sweep and the
 backfill. GHL documents no paging on `GET /calendars/events`; the window is read whole.
+
+Event ids digest the payload, and the rest of ghl-sync takes appointments in the contact
+route's shape (`GetEventSchema`, see `schemas.canonical`), so what the calendars API answers
+(`CalendarEventDTO`: more fields) is cut down to that shape: the same appointment read either
+way yields the same event. (GHL's `CalendarEventDTO` has no `status`; where GHL leaves it out,
+the two reads differ in that one field: UNCONFIRMED against real GHL.)
 """
 
 from __future__ import annotations
@@ -13,7 +19,22 @@ from datetime import datetime
 from schemas.ghl import Appointment
 from services.ghl import GhlClient, Priority
 
-__all__ = ["Appointments", "read_appointments"]
+__all__ = ["EVENT_FIELDS", "Appointments", "as_contact_route", "read_appointments"]
+
+EVENT_FIELDS = frozenset(
+    {
+        "id", "calendarId", "status", "title", "assignedUserId", "notes", "startTime",
+        "endTime", "address", "locationId", "contactId", "groupId", "appointmentStatus",
+        "users", "dateAdded", "dateUpdated", "assignedResources",
+    }
+)  # fmt: skip
+"""The properties of `GetEventSchema` (`apps/contacts.json`)."""
+
+
+def as_contact_route(appointment: Appointment) -> Appointment:
+    """The appointment as `GET /contacts/{id}/appointments` gives it."""
+    data = appointment.model_dump(mode="json", exclude_none=True)
+    return Appointment.model_validate({k: v for k, v in data.items() if k in EVENT_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,5 +57,5 @@ async def read_appointments(
             priority=priority,
         ):  # fmt: skip
             if appointment.contactId:
-                found[appointment.id] = appointment
+                found[appointment.id] = as_contact_route(appointment)
     return Appointments(sorted(found.values(), key=lambda a: a.id), len(calendars))

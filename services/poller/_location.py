@@ -47,6 +47,7 @@ from schemas import (
     TaskUpserted,
     payload_digest,
 )
+from schemas.canonical import canonical_contact, canonical_task
 from services.ghl import (
     GhlClient,
     NotFound,
@@ -61,7 +62,6 @@ from services.poller._sink import EventSink
 from services.poller._store import LocationDelta, LocationSnapshot, LocationState, PollerStore
 from services.poller.plan import PlanInputs, QuotaPlan, SweepPacer, plan_location, sweep_order
 from services.poller.settings import PollerSettings
-from streams.normalize.canonical import canonical_contact, canonical_task
 
 __all__ = ["CycleReport", "LocationPoller"]
 

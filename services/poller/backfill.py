@@ -45,12 +45,12 @@ from schemas import (
     TaskUpserted,
     payload_digest,
 )
+from schemas.canonical import canonical_contact, canonical_task
 from services.ghl import GhlClient, NotFound, Priority, supported_operations
 from services.ghl.requests import ContactSearch, SearchSort, TaskSearch
 from services.poller._calendars import read_appointments
 from services.poller._sink import EventSink
 from services.poller._store import LocationDelta, LocationState, write_deltas
-from streams.normalize.canonical import canonical_contact, canonical_task
 
 __all__ = ["TASK_OVERLAP", "Backfill", "BackfillProgress", "ProgressReporter"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from schemas import AppointmentUpserted, payload_digest
 from services.ghl import (
     GhlSettings,
     InMemoryRateLimiter,
@@ -31,6 +33,7 @@ from services.poller import (
     register_location,
     remove_location,
 )
+from services.poller._calendars import read_appointments
 from services.poller.backfill import Backfill
 from services.simulator import SimulatorSettings, create_app
 from streams.admin import ensure_topics
@@ -136,6 +139,36 @@ async def test_the_first_poll_after_a_backfill_reads_only_what_changed_since(
     report = await poller.run_cycle(location_id)
     assert (report.children_read, report.emitted) == (0, 0)
     assert report.contacts_read == report.contacts_skipped
+
+
+async def test_appointments_read_location_wide_are_the_events_of_the_contact_route(
+    world: dict[str, Any],
+) -> None:
+    client, location_id = world["client"], world["locations"][0]
+    now = datetime.now(UTC)
+    found = await read_appointments(
+        client, location_id, now - timedelta(days=3650), now + timedelta(days=730), Priority.POLL
+    )
+    assert found.calendars == 4
+    wide = {
+        a.id: AppointmentUpserted.build(
+            location_id=location_id, appointment=a, source="poll", observed_at=now,
+            contact_id=a.contactId or "",
+        )
+        for a in found.appointments
+    }  # fmt: skip
+    by_contact = {}
+    for contact in world["state"][location_id]["contacts"]:
+        for a in await client.list_contact_appointments(location_id, contact["id"]):
+            by_contact[a.id] = AppointmentUpserted.build(
+                location_id=location_id, appointment=a, source="poll", observed_at=now,
+                contact_id=contact["id"],
+            )  # fmt: skip
+    assert len(wide) > 100
+    assert sorted(wide) == sorted(by_contact)
+    for appointment_id, event in wide.items():
+        assert event.event_id == by_contact[appointment_id].event_id
+        assert payload_digest(event.payload) == payload_digest(by_contact[appointment_id].payload)
 
 
 async def test_register_and_remove_start_and_stop_a_location(world: dict[str, Any]) -> None:
