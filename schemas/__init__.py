@@ -10,6 +10,8 @@ Everything public is importable from here; the submodules are named for what the
 - `upcasting`: steps that bring old `schema_version`s up to date on read
 - `export`: JSON Schema files for consumers of `ghl.events`
 - `exceptions`: errors for misuse (bad input is returned as a value, never raised)
+- wire contracts: `topics` (topic and consumer-group names), `raw` (the `ghl.raw.v1` record),
+  `dead_letters` (the dead-letter header names), `canonical` (one snapshot shape per entity)
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from schemas._time import (
 from schemas.appointment_events import (
     AppointmentDeleted,
     AppointmentUpserted,
+)
+from schemas.canonical import (
+    canonical_contact,
+    canonical_task,
 )
 from schemas.commands import (
     COMMAND_TYPES,
@@ -87,6 +93,13 @@ from schemas.contact_events import (
     ContactDeleted,
     ContactUpserted,
 )
+from schemas.dead_letters import (
+    DEAD_LETTER_HEADERS,
+    DEAD_LETTER_REASON,
+    DEAD_LETTER_SOURCE_OFFSET,
+    DEAD_LETTER_SOURCE_PARTITION,
+    DEAD_LETTER_SOURCE_TOPIC,
+)
 from schemas.exceptions import (
     MissingContactIdError,
     SchemaError,
@@ -116,6 +129,12 @@ from schemas.note_events import (
     NoteDeleted,
     NoteUpserted,
 )
+from schemas.raw import (
+    RawDelivery,
+    RawRecordError,
+    raw_key,
+    webhook_id_of,
+)
 from schemas.registry import (
     CURRENT_SCHEMA_VERSIONS,
     EVENT_TYPES,
@@ -128,6 +147,15 @@ from schemas.registry import (
 from schemas.task_events import (
     TaskDeleted,
     TaskUpserted,
+)
+from schemas.topics import (
+    GROUP_HISTORY,
+    GROUP_INSTALLS,
+    GROUP_NORMALIZE,
+    GROUP_PROJECTIONS,
+    TopicNames,
+    consumer_group,
+    topic_names_for,
 )
 from schemas.upcasting import (
     UPCASTERS,
@@ -163,8 +191,17 @@ from schemas.webhooks import (
 __all__ = [
     "COMMAND_TYPES",
     "CURRENT_SCHEMA_VERSIONS",
+    "DEAD_LETTER_HEADERS",
+    "DEAD_LETTER_REASON",
+    "DEAD_LETTER_SOURCE_OFFSET",
+    "DEAD_LETTER_SOURCE_PARTITION",
+    "DEAD_LETTER_SOURCE_TOPIC",
     "EVENT_ID_NAMESPACE",
     "EVENT_TYPES",
+    "GROUP_HISTORY",
+    "GROUP_INSTALLS",
+    "GROUP_NORMALIZE",
+    "GROUP_PROJECTIONS",
     "UPCASTERS",
     "WEBHOOK_MODELS",
     "AddContactFollowers",
@@ -233,6 +270,8 @@ __all__ = [
     "NoteUpserted",
     "NoteWebhook",
     "OptionalGhlTime",
+    "RawDelivery",
+    "RawRecordError",
     "RemoveContactFollowers",
     "RemoveContactFromAllCampaigns",
     "RemoveContactFromCampaign",
@@ -252,6 +291,7 @@ __all__ = [
     "TaskUpserted",
     "TaskWebhook",
     "Tombstone",
+    "TopicNames",
     "UpcastError",
     "Upcaster",
     "UpdateAppointment",
@@ -263,11 +303,14 @@ __all__ = [
     "WebhookBase",
     "WebhookDecodeError",
     "WebhookPayload",
+    "canonical_contact",
+    "canonical_task",
     "check_command_schemas",
     "check_json_schemas",
     "command_digest",
     "command_key",
     "compute_event_id",
+    "consumer_group",
     "decode_command",
     "decode_event",
     "encode_command",
@@ -277,7 +320,10 @@ __all__ = [
     "parse_ghl_time",
     "parse_webhook",
     "payload_digest",
+    "raw_key",
     "render_command_schemas",
     "render_json_schemas",
+    "topic_names_for",
     "upcast",
+    "webhook_id_of",
 ]

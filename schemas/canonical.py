@@ -9,7 +9,7 @@ from `GET /calendars/events/appointments/{id}` (more fields) or the webhook (few
 
 from __future__ import annotations
 
-from schemas import Contact, Task
+from schemas.ghl import Contact, Task
 
 __all__ = ["canonical_contact", "canonical_task"]
 

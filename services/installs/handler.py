@@ -18,8 +18,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from schemas.raw import RawDelivery, RawRecordError
 from services.installs.agency import APP_EVENT_TYPES, Agency
-from services.webhooks.raw import RawDelivery, RawRecordError
 
 __all__ = ["InstallHandler", "InstallHandlerStats"]
 

@@ -37,7 +37,7 @@ rejoin from the background; nothing here blocks a rejoin for long).
 
 Dead letters have one header format for every topic (`dead_letter_headers`): the record's own
 headers, then `x-dead-letter-reason`, `x-source-topic`, `x-source-partition`,
-`x-source-offset` (see README, "Dead letters").
+`x-source-offset` (named in `schemas.dead_letters`; see README, "Dead letters").
 
 Failure policy: the sink's exceptions other than `Backpressure` propagate (bugs: the process's
 supervisor restarts it and the committed offsets make it repeat, not skip); commit failures of
@@ -55,6 +55,8 @@ from typing import Any, Literal, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from schemas import dead_letters
 
 __all__ = [
     "Backpressure",
@@ -120,10 +122,10 @@ def dead_letter_headers(record: Any, reason: str) -> list[tuple[str, bytes]]:
     the source."""
     return [
         *(getattr(record, "headers", None) or ()),
-        ("x-dead-letter-reason", reason.encode()),
-        ("x-source-topic", record.topic.encode()),
-        ("x-source-partition", str(record.partition).encode()),
-        ("x-source-offset", str(record.offset).encode()),
+        (dead_letters.DEAD_LETTER_REASON, reason.encode()),
+        (dead_letters.DEAD_LETTER_SOURCE_TOPIC, record.topic.encode()),
+        (dead_letters.DEAD_LETTER_SOURCE_PARTITION, str(record.partition).encode()),
+        (dead_letters.DEAD_LETTER_SOURCE_OFFSET, str(record.offset).encode()),
     ]
 
 

@@ -5,12 +5,12 @@
 See `app.py` for the answers and the failure policy, `raw.py` for the raw record format.
 """
 
+from schemas.raw import RawDelivery, RawRecordError, raw_key, webhook_id_of
 from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
 from services.webhooks._signature import SignatureCheck, SignatureVerifier
 from services.webhooks._sink import KafkaRawSink, RawSink, Written
 from services.webhooks.app import create_app
 from services.webhooks.exceptions import ReceiptStoreError, SinkUnavailable, WebhookError
-from services.webhooks.raw import RawDelivery, RawRecordError, raw_key, webhook_id_of
 from services.webhooks.settings import (
     GHL_ED25519_PUBLIC_KEY,
     GHL_RSA_PUBLIC_KEY,

@@ -26,9 +26,9 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from schemas.raw import RawDelivery
 from services.platform.outage import Dependency, kafka_client_options, stop_quietly
 from services.webhooks.exceptions import SinkUnavailable
-from services.webhooks.raw import RawDelivery
 from streams.admin import FOREVER, ensure_topics
 
 __all__ = ["KafkaRawSink", "RawSink", "Written"]

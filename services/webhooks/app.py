@@ -51,13 +51,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas import parse_ghl_time
+from schemas.raw import RawDelivery, raw_key, webhook_id_of
 from services.platform.outage import Dependency, watch
 from services.webhooks._metrics import ReceiverMetrics
 from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
 from services.webhooks._signature import SignatureVerifier
 from services.webhooks._sink import KafkaRawSink, RawSink
 from services.webhooks.exceptions import ReceiptStoreError, SinkUnavailable
-from services.webhooks.raw import RawDelivery, raw_key, webhook_id_of
 from services.webhooks.settings import WebhookSettings
 
 __all__ = ["create_app"]

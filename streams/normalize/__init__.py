@@ -6,7 +6,7 @@
 - `consumer`: the consumer hosted by the Faust worker (`register_normalize`).
 """
 
-from streams.normalize.canonical import canonical_contact, canonical_task
+from schemas.canonical import canonical_contact, canonical_task
 from streams.normalize.consumer import (
     FetcherFactory,
     NormalizeConsumer,

@@ -49,6 +49,7 @@ import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from schemas import Contact, Event, encode_event
+from schemas.topics import GROUP_NORMALIZE, consumer_group
 from services.ghl import AuthError, GhlError, ValidationFailed
 from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings, send_dead_letter
 from streams.normalize import metrics
@@ -102,7 +103,7 @@ class NormalizeConsumer:
         self._s = settings
         self.topics = topic_names(settings)
         self._fetcher = fetcher
-        self._group_id = group_id or f"{settings.app_id}-normalize"
+        self._group_id = group_id or consumer_group(settings.app_id, GROUP_NORMALIZE)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._concurrency = concurrency or settings.normalize_location_concurrency
         self._backoff_max = retry_backoff_max or settings.retry_backoff_max

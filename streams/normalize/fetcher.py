@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Protocol
 
 from schemas import Appointment, Contact, Note, Task
+from schemas.canonical import canonical_contact, canonical_task
 from services.ghl import GhlClient, Priority
 from services.ghl.requests import ContactSearch, SearchFilter, SearchSort, TaskSearch
-from streams.normalize.canonical import canonical_contact, canonical_task
 
 __all__ = ["ClientFetcher", "GhlFetcher"]
 

@@ -69,8 +69,8 @@ from schemas import (
     WebhookPayload,
     parse_webhook,
 )
+from schemas.raw import RawDelivery, RawRecordError
 from services.ghl import NotFound
-from services.webhooks.raw import RawDelivery, RawRecordError
 from streams.normalize.fetcher import GhlFetcher
 
 __all__ = [

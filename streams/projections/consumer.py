@@ -33,6 +33,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from schemas.topics import GROUP_PROJECTIONS, consumer_group
 from services.platform import (
     Backpressure,
     BatchConsumer,
@@ -85,7 +86,7 @@ class ProjectionConsumer:
         self.topics = topic_names(settings)
         self.store = ProjectionStore(settings.projection_consumer)
         self.stats = ConsumerStats()
-        self._group_id = group_id or f"{settings.app_id}-projections"
+        self._group_id = group_id or consumer_group(settings.app_id, GROUP_PROJECTIONS)
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._prepared: asyncio.Queue[PreparedBatch] = asyncio.Queue(maxsize=1)

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from schemas import Event, EventDecodeError, decode_event
+from schemas.raw import RawDelivery
 from services.ghl import (
     GhlClient,
     GhlSettings,
@@ -33,7 +34,6 @@ from services.ghl import (
 )
 from services.simulator import SimulatorSettings, seed_state
 from services.simulator import create_app as create_simulator
-from services.webhooks.raw import RawDelivery
 from streams.admin import ensure_topics
 from streams.normalize import ClientFetcher, NormalizeConsumer
 from streams.normalize.parked import ParkedStore

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from schemas.raw import RawDelivery, raw_key, webhook_id_of
 from services.ghl import GhlSettings, InMemoryRateLimiter, OAuthClient, generate_key
 from services.installs import InstallHandler, InstallSettings, build_agency
-from services.webhooks.raw import RawDelivery, raw_key, webhook_id_of
 from tests.conftest import TopicFactory
 from tests.unit.installs.fake_agency import CLIENT_ID, SECRET, FakeAgencyGhl, location_id
 

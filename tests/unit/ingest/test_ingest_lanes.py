@@ -11,8 +11,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from schemas import Contact, Note, Task
+from schemas.raw import RawDelivery
 from services.ghl import NotFound
-from services.webhooks.raw import RawDelivery
 from streams.normalize import Decoded, decode, resolve
 from streams.normalize.burst import Prefetched, burst_fetch
 from streams.normalize.lanes import Group, Lane

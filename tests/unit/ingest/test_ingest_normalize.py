@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from schemas import Appointment, Contact, Note, Task
+from schemas.raw import RawDelivery
 from services.ghl import NotFound
-from services.webhooks.raw import RawDelivery
 from streams.normalize import Decoded, Invalid, MissingContact, Skipped, coalesce, decode, resolve
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -22,8 +22,8 @@ from ingest_helpers import (
 )
 from prometheus_client import CollectorRegistry
 
+from schemas.raw import RawDelivery, raw_key
 from services.webhooks import GHL_ED25519_PUBLIC_KEY, SignatureVerifier, WebhookSettings, create_app
-from services.webhooks.raw import RawDelivery, raw_key
 
 URL = "/webhooks/ghl"
 
