@@ -9,6 +9,7 @@ Everything public is importable from here; the submodules are named for what the
 - `registry`: the closed `Event` union, `decode_event`, `encode_event`
 - `upcasting`: steps that bring old `schema_version`s up to date on read
 - `export`: JSON Schema files for consumers of `ghl.events`
+- `ghl_errors`: the GHL client's error tree (`GhlError`, `NotFound`, ...)
 - `exceptions`: errors for misuse (bad input is returned as a value, never raised)
 - wire contracts: `topics` (topic and consumer-group names), `raw` (the `ghl.raw.v1` record),
   `dead_letters` (the dead-letter header names), `canonical` (one snapshot shape per entity)
@@ -125,6 +126,16 @@ from schemas.ghl import (
     Note,
     Task,
 )
+from schemas.ghl_errors import (
+    AuthError,
+    GhlError,
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+    TransportError,
+    ValidationFailed,
+)
 from schemas.note_events import (
     NoteDeleted,
     NoteUpserted,
@@ -219,6 +230,7 @@ __all__ = [
     "AppointmentUpserted",
     "AppointmentWebhook",
     "AttributionSource",
+    "AuthError",
     "Command",
     "CommandBase",
     "CommandDecodeError",
@@ -258,8 +270,10 @@ __all__ = [
     "EventType",
     "FollowersPayload",
     "GhlEntity",
+    "GhlError",
     "GhlTime",
     "MissingContactIdError",
+    "NotFound",
     "Note",
     "NoteChanges",
     "NoteCreate",
@@ -270,6 +284,8 @@ __all__ = [
     "NoteUpserted",
     "NoteWebhook",
     "OptionalGhlTime",
+    "OutcomeUnknown",
+    "RateLimited",
     "RawDelivery",
     "RawRecordError",
     "RemoveContactFollowers",
@@ -278,6 +294,7 @@ __all__ = [
     "RemoveContactFromWorkflow",
     "RemoveContactTags",
     "SchemaError",
+    "ServerError",
     "SetContactBusiness",
     "Source",
     "TagsPayload",
@@ -292,6 +309,7 @@ __all__ = [
     "TaskWebhook",
     "Tombstone",
     "TopicNames",
+    "TransportError",
     "UpcastError",
     "Upcaster",
     "UpdateAppointment",
@@ -300,6 +318,7 @@ __all__ = [
     "UpdateTask",
     "UpsertContact",
     "UpsertedEvent",
+    "ValidationFailed",
     "WebhookBase",
     "WebhookDecodeError",
     "WebhookPayload",

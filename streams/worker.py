@@ -17,9 +17,9 @@ import faust
 from services.status.health import HealthServer, Heartbeat, Readiness
 from streams.admin import ensure_topics
 from streams.app import create_app
+from streams.ghl_fetcher import default_fetcher_factory
 from streams.history.consumer import HistoryConsumer
 from streams.normalize import FetcherFactory, GhlFetcher, register_normalize
-from streams.normalize.consumer import _default_fetcher
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -72,7 +72,7 @@ def build_worker_app(
         app.task(run_history)
     if "normalize" in settings.processors:
         register_normalize(
-            app, settings, fetcher_factory=_marking(_default_fetcher(settings), ready)
+            app, settings, fetcher_factory=_marking(default_fetcher_factory(settings), ready)
         )
     return app
 

@@ -1,8 +1,8 @@
 """Normalize: `ghl.raw.v1` -> `ghl.events.v1`.
 
 - `mapping`: decode raw records, coalesce per entity, the per-webhook fetch table, the events;
-- `fetcher`: the `GhlFetcher` interface and its GHL-client adapter;
-- `canonical`: the one payload shape per entity type shared with the poller and backfill;
+- `fetcher`: the `GhlFetcher` interface (the entry point passes in the GHL-client adapter,
+  `streams.ghl_fetcher`; the canonical payload shapes are `schemas.canonical`);
 - `consumer`: the consumer hosted by the Faust worker (`register_normalize`).
 """
 
@@ -13,7 +13,7 @@ from streams.normalize.consumer import (
     NormalizeStats,
     register_normalize,
 )
-from streams.normalize.fetcher import ClientFetcher, GhlFetcher
+from streams.normalize.fetcher import GhlFetcher
 from streams.normalize.mapping import (
     Decoded,
     Invalid,
@@ -26,7 +26,6 @@ from streams.normalize.mapping import (
 )
 
 __all__ = [
-    "ClientFetcher",
     "Decoded",
     "FetcherFactory",
     "GhlFetcher",

@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,9 +48,8 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from schemas import Contact, Event, encode_event
+from schemas import AuthError, Contact, Event, GhlError, ValidationFailed, encode_event
 from schemas.topics import GROUP_NORMALIZE, consumer_group
-from services.ghl import AuthError, GhlError, ValidationFailed
 from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings, send_dead_letter
 from streams.normalize import metrics
 from streams.normalize.burst import Prefetched, burst_fetch
@@ -535,47 +534,14 @@ def register_normalize(
     app: faust.App,
     settings: StreamsSettings,
     *,
-    fetcher_factory: FetcherFactory | None = None,
+    fetcher_factory: FetcherFactory,
 ) -> None:
-    """Host the normalize consumer in the Faust worker `app`.
-
-    Without `fetcher_factory` it reads `GhlSettings` from the environment and builds the GHL
-    client with PostgreSQL-backed tokens and rate limits (the worker has no other place to
-    receive them yet: `build_worker_app` takes only the streams settings).
-    """
-    factory = fetcher_factory or _default_fetcher(settings)
+    """Host the normalize consumer in the Faust worker `app`, reading GHL through the fetchers
+    `fetcher_factory` opens (the entry point builds it: `streams.ghl_fetcher`)."""
+    factory = fetcher_factory
 
     async def run_normalize() -> None:
         async with factory() as fetcher, ParkedStore.open(settings) as parked:
             await NormalizeConsumer(settings, fetcher, parked_store=parked).run()
 
     app.task(run_normalize)
-
-
-def _default_fetcher(settings: StreamsSettings) -> FetcherFactory:
-    @contextlib.asynccontextmanager
-    async def open_fetcher() -> AsyncIterator[GhlFetcher]:
-        import asyncpg
-
-        from services.ghl import GhlSettings, build_client, build_rate_limiter, build_token_provider
-        from streams.normalize.fetcher import ClientFetcher
-
-        ghl = GhlSettings()
-        pool = await asyncpg.create_pool(
-            settings.database_url.get_secret_value(),
-            min_size=1,
-            max_size=4,
-            server_settings={"search_path": settings.database_schema},
-        )
-        try:
-            client = build_client(
-                ghl,
-                token_provider=build_token_provider(ghl, pool=pool),
-                rate_limiter=build_rate_limiter(ghl, pool=pool),
-            )
-            async with client:
-                yield ClientFetcher(client)
-        finally:
-            await pool.close()
-
-    return open_fetcher

@@ -69,8 +69,8 @@ from schemas import (
     WebhookPayload,
     parse_webhook,
 )
+from schemas.ghl_errors import NotFound
 from schemas.raw import RawDelivery, RawRecordError
-from services.ghl import NotFound
 from streams.normalize.fetcher import GhlFetcher
 
 __all__ = [

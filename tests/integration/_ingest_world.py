@@ -35,7 +35,8 @@ from services.ghl import (
 from services.simulator import SimulatorSettings, seed_state
 from services.simulator import create_app as create_simulator
 from streams.admin import ensure_topics
-from streams.normalize import ClientFetcher, NormalizeConsumer
+from streams.ghl_fetcher import ClientFetcher
+from streams.normalize import NormalizeConsumer
 from streams.normalize.parked import ParkedStore
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings

@@ -36,7 +36,8 @@ from services.simulator import create_app as create_simulator
 from services.webhooks import WebhookSettings
 from services.webhooks import create_app as create_receiver
 from streams.admin import ensure_topics
-from streams.normalize import ClientFetcher, NormalizeConsumer
+from streams.ghl_fetcher import ClientFetcher
+from streams.normalize import NormalizeConsumer
 from streams.projections.consumer import ProjectionConsumer
 from streams.projections.rows import reference_tables
 from streams.settings import StreamsSettings

@@ -16,7 +16,8 @@ from schemas import Event
 from services.ghl.requests import ContactUpdate
 from services.status._database import read_database
 from streams.admin import ensure_topics
-from streams.normalize import ClientFetcher, NormalizeConsumer
+from streams.ghl_fetcher import ClientFetcher
+from streams.normalize import NormalizeConsumer
 from streams.normalize import metrics as normalize_metrics
 from streams.projections.rows import reference_tables
 from streams.topics import topic_names

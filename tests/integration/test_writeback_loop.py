@@ -30,7 +30,8 @@ from services.ghl import GhlSettings, InMemoryRateLimiter, StaticTokenProvider, 
 from services.webhooks import WebhookSettings
 from services.webhooks import create_app as create_receiver
 from services.writer import Writer
-from streams.normalize import ClientFetcher, NormalizeConsumer
+from streams.ghl_fetcher import ClientFetcher
+from streams.normalize import NormalizeConsumer
 from streams.settings import StreamsSettings
 
 pytestmark = pytest.mark.integration
