@@ -15,7 +15,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from bench.outage import free_port
 from services.stack import StackSettings
 from services.stack.kafka import KafkaServer
 from streams.admin import partitions_of
@@ -51,10 +51,9 @@ PATH = "/webhooks/ghl"
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    # Below the ephemeral range: the stack refuses to run a broker inside it (a client's
+    # source port could take the broker's port while it restarts).
+    return free_port()
 
 
 def _delivery(n: int) -> tuple[str, bytes, dict[str, str]]:
