@@ -43,7 +43,7 @@ def catalog(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Every GHL action and trigger the sync touches, and who supports it."""
-    from services.ghl.catalog import build_catalog
+    from services.catalog import build_catalog
 
     entries = build_catalog()
     if as_json:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from services.catalog import build_catalog
 from services.ghl import (
     OPERATIONS,
     GhlClient,
@@ -30,7 +31,6 @@ from services.ghl import (
     build_client,
     generate_key,
 )
-from services.ghl.catalog import build_catalog
 from services.ghl.requests import (
     AppointmentCreate,
     AppointmentUpdate,

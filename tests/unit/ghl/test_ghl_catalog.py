@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import services.ghl
+from services.catalog import TRIGGERS, build_catalog
 from services.ghl import OPERATIONS, GhlClient, supported_operations
-from services.ghl.catalog import TRIGGERS, build_catalog
 from services.writer import SUPPORTED_OPERATIONS
 
 

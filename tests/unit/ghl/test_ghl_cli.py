@@ -8,8 +8,8 @@ import json
 import typer
 from typer.testing import CliRunner
 
+from services.catalog import TRIGGERS
 from services.ghl import OPERATIONS
-from services.ghl.catalog import TRIGGERS
 from services.ghl.cli import register
 
 

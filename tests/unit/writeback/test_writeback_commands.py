@@ -21,8 +21,8 @@ from schemas import (
     decode_command,
     encode_command,
 )
+from services.catalog import build_catalog
 from services.ghl import requests as rq
-from services.ghl.catalog import build_catalog
 from services.writer import SUPPORTED_OPERATIONS
 
 DUE = "2026-05-01T10:00:00Z"

@@ -1,25 +1,29 @@
 """The operations catalog: every GHL action (REST operation) and trigger (webhook event) the
 sync touches, and which of our parts support it.
 
+A tool beside the CLI (the layer above the processes), so it imports the client, the simulator
+and the writer directly; none of them knows the catalog.
+
 `client` comes from the client's own registry (methods marked with their operationId); for
 triggers it is always False, since webhooks are received by `services/webhooks`, not the client.
-`simulator` comes from the routes of the simulator's app when it can be imported (for triggers:
-the event name appears in the simulator's code); `writer` is True for the write operations a
-command of `services/writer` applies (never for triggers).
+`simulator` comes from the routes of the simulator's app (for triggers: the event name appears
+in the simulator's code); `writer` is True for the write operations a command of
+`services/writer` applies (never for triggers).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import services.simulator as simulator_package
 from services.ghl._client import supported_operations
 from services.ghl._operations import OPERATIONS
+from services.simulator import SimulatorSettings, create_app
+from services.writer import SUPPORTED_OPERATIONS
 
 __all__ = [
     "TRIGGERS",
@@ -74,12 +78,10 @@ def _shape(path: str) -> str:
 
 
 def simulator_routes() -> tuple[set[tuple[str, str]], str] | None:
-    """(method, path shape) of every simulator route and its source text, if importable."""
-    if importlib.util.find_spec("services.simulator") is None:
-        return None
+    """(method, path shape) of every simulator route and its source text; None when the
+    simulator's app cannot be built."""
     try:
-        module: Any = importlib.import_module("services.simulator")
-        app = module.create_app(module.SimulatorSettings())
+        app = create_app(SimulatorSettings())
     except Exception:  # any failure to build the simulator means: not supported (yet)
         return None
     routes: set[tuple[str, str]] = set()
@@ -95,18 +97,14 @@ def simulator_routes() -> tuple[set[tuple[str, str]], str] | None:
         for method in getattr(route, "methods", None) or ():
             if isinstance(route_path, str):
                 routes.add((method.upper(), _shape(route_path)))
-    folder = Path(module.__file__).parent
+    folder = Path(simulator_package.__file__ or "").parent
     source = "\n".join(p.read_text(errors="replace") for p in sorted(folder.rglob("*.py")))
     return routes, source
 
 
 def writer_operations() -> frozenset[str]:
-    """OperationIds the writer applies commands with (empty when it cannot be imported)."""
-    try:
-        module: Any = importlib.import_module("services.writer")
-    except ImportError:
-        return frozenset()
-    return frozenset(module.SUPPORTED_OPERATIONS)
+    """OperationIds the writer applies commands with."""
+    return frozenset(SUPPORTED_OPERATIONS)
 
 
 def build_catalog(
