@@ -444,6 +444,8 @@ async def _every_route(fleet: Fleet) -> dict[str, tuple[int, str | None]]:
         "GET /v1/commands/{id}": ("GET", f"/v1/commands/{known}", {}),
         "GET /v1/contacts": ("GET", "/v1/contacts", {}),
         "GET /v1/contacts/{id}": ("GET", f"/v1/contacts/{fleet.contacts[0]}", {}),
+        "GET /v1/contacts/{id}/history": ("GET", f"/v1/contacts/{fleet.contacts[0]}/history",
+                                          {}),
         "GET /readyz": ("GET", "/readyz", {}),
     }  # fmt: skip
     out: dict[str, tuple[int, str | None]] = {}

@@ -78,6 +78,7 @@ async def test_postgres_away_no_process_exits_the_api_answers_503_and_reads_resu
     assert report.statuses_during["webhooks"] == {200}, report.statuses_during
     assert report.statuses_during["commands"] <= {503}, report.statuses_during
     assert report.statuses_during["reads"] <= {503}, report.statuses_during
+    assert len(report.routes_during) == 7
     for route, (status, retry_after) in report.routes_during.items():
         assert status == 503, (route, status)
         assert retry_after is not None, route
