@@ -17,7 +17,7 @@ from fastapi.params import Depends
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import JSONResponse, Response
 
-from streams.history.store import HistoryCursorError, entry_json, read_as_of, read_history
+from streams.history.store import HistoryCursorError, entry_json, read_history, read_view_as_of
 
 __all__ = [
     "FieldChange",
@@ -26,9 +26,6 @@ __all__ = [
     "contact_view_as_of",
     "register_history_routes",
 ]
-
-_CHILDREN = (("task", "tasks", "dueDate"), ("note", "notes", "dateAdded"))
-_APPOINTMENTS = ("appointment", "appointments", "startTime")
 
 
 class _Out(BaseModel):
@@ -76,42 +73,12 @@ def _problem(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
-def _sort_key(field: str) -> Callable[[dict[str, Any]], tuple[bool, str, str]]:
-    def key(item: dict[str, Any]) -> tuple[bool, str, str]:
-        value = item.get(field)
-        return (value is None, str(value or ""), str(item.get("id", "")))
-
-    return key
-
-
 async def contact_view_as_of(
     pool: asyncpg.Pool, contact_id: str, location_id: str | None, when: datetime
 ) -> dict[str, Any] | None:
     """The unified contact view as it was at `when`; None if the contact did not exist then
     (or was deleted)."""
-    found = await read_as_of(pool, contact_id, when, location_id=location_id)
-    if found is None:
-        return None
-    loc, snaps = found
-    contact = snaps.get(("contact", contact_id))
-    if contact is None or contact.deleted:
-        return None
-    children: dict[str, list[dict[str, Any]]] = {}
-    for entity, name, order in (*_CHILDREN, _APPOINTMENTS):
-        live = [dict(s.data) for k, s in snaps.items() if k[0] == entity and not s.deleted]
-        children[name] = sorted(live, key=_sort_key(order))
-    data = dict(contact.data)
-    tags = list(data.get("tags") or [])
-    data["tags"] = tags
-    return {
-        "location_id": loc,
-        "contact": data,
-        "tags": tags,
-        "tasks": children["tasks"],
-        "notes": children["notes"],
-        "appointments": children["appointments"],
-        "version": contact.version.isoformat(),
-    }
+    return await read_view_as_of(pool, contact_id, when, location_id=location_id)
 
 
 def register_history_routes(
