@@ -7,9 +7,7 @@ per-location rate limits shared across processes, safe retries.
         contact = await client.get_contact(location_id, contact_id)
 """
 
-from services.ghl._client import GhlClient, build_client, supported_operations
-from services.ghl._crypto import TokenCipher, generate_key
-from services.ghl._exceptions import (
+from schemas.ghl_errors import (
     AuthError,
     GhlError,
     NotFound,
@@ -19,6 +17,8 @@ from services.ghl._exceptions import (
     TransportError,
     ValidationFailed,
 )
+from services.ghl._client import GhlClient, build_client, supported_operations
+from services.ghl._crypto import TokenCipher, generate_key
 from services.ghl._oauth import OAuthClient, TokenGrant
 from services.ghl._operations import OPERATIONS, Operation, Safety
 from services.ghl._ratelimit import (

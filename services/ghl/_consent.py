@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from urllib.parse import parse_qs, urlsplit
 
-from services.ghl._exceptions import AuthError
+from schemas.ghl_errors import AuthError
 
 __all__ = ["receive_code"]
 

@@ -7,8 +7,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from schemas.ghl import Contact
+from schemas.ghl_errors import GhlError
 from services.ghl._core import ClientCore, Json, operation
-from services.ghl._exceptions import GhlError
 from services.ghl._operations import OPERATIONS, Safety
 from services.ghl._ratelimit import Priority
 from services.ghl.requests import ContactCreate, ContactSearch, ContactUpdate, ContactUpsert

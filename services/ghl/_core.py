@@ -17,8 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.ghl import _metrics
-from services.ghl._exceptions import (
+from schemas.ghl_errors import (
     AuthError,
     GhlError,
     NotFound,
@@ -28,6 +27,7 @@ from services.ghl._exceptions import (
     TransportError,
     ValidationFailed,
 )
+from services.ghl import _metrics
 from services.ghl._operations import OPERATIONS, Operation, Safety
 from services.ghl._ratelimit import Priority, RateLimiter, RateLimitHeaders
 from services.ghl.settings import GhlSettings

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
-from services.ghl._exceptions import AuthError
+from schemas.ghl_errors import AuthError
 
 __all__ = ["TokenCipher", "generate_key"]
 

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from services.ghl._exceptions import AuthError, RateLimited, ServerError, TransportError
+from schemas.ghl_errors import AuthError, RateLimited, ServerError, TransportError
 from services.ghl._http import new_http_client
 from services.ghl._ratelimit import Priority, RateLimiter, RateLimitHeaders
 from services.ghl.settings import GhlSettings

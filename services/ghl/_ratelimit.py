@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Protocol
 
-from services.ghl._exceptions import RateLimited
+from schemas.ghl_errors import RateLimited
 from services.ghl.settings import GhlSettings
 
 __all__ = [

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncpg
 import httpx
 
+from schemas.ghl_errors import AuthError
 from services.ghl._crypto import TokenCipher
-from services.ghl._exceptions import AuthError
 from services.ghl._oauth import OAuthClient
 from services.ghl._ratelimit import InMemoryRateLimiter, RateLimiter
 from services.ghl._ratelimit_pg import PostgresRateLimiter

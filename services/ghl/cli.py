@@ -20,8 +20,8 @@ import httpx
 import typer
 from rich.table import Table
 
+from schemas.ghl_errors import GhlError
 from services.db.settings import DatabaseSettings
-from services.ghl._exceptions import GhlError
 from services.ghl._oauth import TokenGrant
 from services.ghl.settings import GhlSettings
 from services.platform.terminal import output_console

@@ -31,7 +31,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from services.ghl._exceptions import AuthError
+from schemas.ghl_errors import AuthError
 from services.ghl._oauth import OAuthClient, TokenGrant
 
 __all__ = [
