@@ -61,10 +61,14 @@ class Snapshot(NamedTuple):
     occurred_at: datetime | None
     observed_at: datetime
     source: str
-    fields: Mapping[str, Any]
-    """The flattened payload (empty for a tombstone)."""
     data: Mapping[str, Any]
     """The payload as JSON values, as the unified view shows it."""
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The flattened payload (empty for a tombstone); derived when asked, since writing
+        a snapshot never needs it."""
+        return {} if self.deleted else flatten(self.data)
 
     @property
     def entity(self) -> EntityKey:
@@ -144,7 +148,6 @@ def snapshot_for(event: Event) -> Snapshot:
         occurred_at=event.occurred_at,
         observed_at=event.observed_at,
         source=event.source,
-        fields={} if deleted else flatten(data),
         data=data,
     )
 

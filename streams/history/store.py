@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
-from schemas import EventDecodeError, decode_event
-from streams.history.rows import Entry, Snapshot, entry_between, newest_snapshots, snapshot_for
+from streams.history.decode import decode_snapshot
+from streams.history.rows import Entry, Snapshot, entry_between, newest_snapshots
 
 __all__ = [
     "HistoryBatch",
@@ -64,11 +65,11 @@ class HistoryBatch:
 
 _INSERT = """
 INSERT INTO history_snapshots AS h (location_id, event_id, contact_id, entity_type, entity_id,
-    version, deleted, event_type, occurred_at, observed_at, source, fields, data)
-SELECT l, e, c, et, ei, v, d, ty, oa, ob, s, f::jsonb, da::jsonb
+    version, deleted, event_type, occurred_at, observed_at, source, data)
+SELECT l, e, c, et, ei, v, d, ty, oa, ob, s, da::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-    $7::bool[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[],
-    $13::text[]) AS u(l, e, c, et, ei, v, d, ty, oa, ob, s, f, da)
+    $7::bool[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[])
+    AS u(l, e, c, et, ei, v, d, ty, oa, ob, s, da)
 ON CONFLICT (location_id, event_id) DO UPDATE SET
     version = EXCLUDED.version, observed_at = EXCLUDED.observed_at, source = EXCLUDED.source,
     occurred_at = EXCLUDED.occurred_at
@@ -95,11 +96,7 @@ class HistoryStore:
     @staticmethod
     def prepare(records: Sequence[HistoryRecord]) -> list[Snapshot | None]:
         """Decode a batch (closed registry, upcasting included): the CPU work."""
-        out: list[Snapshot | None] = []
-        for record in records:
-            event = decode_event(record.value or b"")
-            out.append(None if isinstance(event, EventDecodeError) else snapshot_for(event))
-        return out
+        return [decode_snapshot(record.value or b"") for record in records]
 
     async def apply(
         self,
@@ -181,8 +178,7 @@ class HistoryStore:
             [s.occurred_at for s in snaps],
             [s.observed_at for s in snaps],
             [s.source for s in snaps],
-            [json.dumps(s.fields, separators=(",", ":")) for s in snaps],
-            [json.dumps(s.data, separators=(",", ":")) for s in snaps],
+            [to_json(s.data).decode() for s in snaps],
         )
 
     async def prune(self, conn: Connection, before: datetime) -> int:
@@ -237,30 +233,28 @@ class HistoryPage:
 
 _S_COLUMNS = (
     "s.location_id, s.contact_id, s.entity_type, s.entity_id, s.version, s.deleted, s.event_id,"
-    " s.event_type, s.occurred_at, s.observed_at, s.source, s.fields::text AS fields,"
-    " s.data::text AS data"
+    " s.event_type, s.occurred_at, s.observed_at, s.source, s.data::text AS data"
 )
-
-_S_COLUMNS_NO_FIELDS = _S_COLUMNS.replace("s.fields::text AS fields", "'{}' AS fields")
 
 
 def _snapshot(row: asyncpg.Record, prefix: str = "") -> Snapshot | None:
     if row[f"{prefix}event_id"] is None:
         return None
+    deleted = row[f"{prefix}deleted"]
+    data = json.loads(row[f"{prefix}data"])
     return Snapshot(
         location_id=row[f"{prefix}location_id"],
         contact_id=row[f"{prefix}contact_id"],
         entity_type=row[f"{prefix}entity_type"],
         entity_id=row[f"{prefix}entity_id"],
         version=row[f"{prefix}version"],
-        deleted=row[f"{prefix}deleted"],
+        deleted=deleted,
         event_id=row[f"{prefix}event_id"],
         event_type=row[f"{prefix}event_type"],
         occurred_at=row[f"{prefix}occurred_at"],
         observed_at=row[f"{prefix}observed_at"],
         source=row[f"{prefix}source"],
-        fields=json.loads(row[f"{prefix}fields"]),
-        data=json.loads(row[f"{prefix}data"]),
+        data=data,
     )
 
 
@@ -307,8 +301,7 @@ async def read_history(
                     entity_type AS p_entity_type, entity_id AS p_entity_id,
                     version AS p_version, deleted AS p_deleted, event_id AS p_event_id,
                     event_type AS p_event_type, occurred_at AS p_occurred_at,
-                    observed_at AS p_observed_at, source AS p_source,
-                    fields::text AS p_fields, data::text AS p_data
+                    observed_at AS p_observed_at, source AS p_source, data::text AS p_data
                 FROM history_snapshots p
                 WHERE p.location_id = s.location_id AND p.entity_type = s.entity_type
                   AND p.entity_id = s.entity_id
@@ -430,18 +423,16 @@ async def read_as_of(
     when: datetime,
     *,
     location_id: str | None = None,
-    with_fields: bool = True,
 ) -> tuple[str, dict[tuple[str, str], Snapshot]] | None:
     """Per entity of the contact, the newest snapshot not newer than `when` (tombstones
-    included), and the contact's location; None when the history has no such contact.
-    `with_fields=False` leaves `fields` empty (the view needs only `data`)."""
+    included), and the contact's location; None when the history has no such contact."""
     loc = await _location_of(conn, contact_id, location_id)
     if loc is None:
         return None
     rows = await conn.fetch(
         f"""
         {_LATEST_CTE}
-        SELECT {_S_COLUMNS if with_fields else _S_COLUMNS_NO_FIELDS} FROM latest s
+        SELECT {_S_COLUMNS} FROM latest s
         """,
         loc,
         contact_id,
