@@ -9,26 +9,31 @@ from `GET /calendars/events/appointments/{id}` (more fields) or the webhook (few
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from pydantic import BaseModel
+
 from schemas.ghl import Contact, Task
 
 __all__ = ["canonical_contact", "canonical_task"]
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _without(model: _M, key: str) -> _M:
+    """`model` without the extra `key` (the same object when it has none)."""
+    if key not in (model.model_extra or {}):
+        return model
+    data = model.model_dump(exclude_unset=True)
+    data.pop(key, None)
+    return type(model).model_validate(data)
+
 
 def canonical_contact(contact: Contact) -> Contact:
     """The contact without a search hit's `searchAfter` cursor."""
-    extra = contact.model_extra or {}
-    if "searchAfter" not in extra:
-        return contact
-    data = contact.model_dump(exclude_unset=True)
-    data.pop("searchAfter", None)
-    return Contact.model_validate(data)
+    return _without(contact, "searchAfter")
 
 
 def canonical_task(task: Task) -> Task:
     """The task as `GET /contacts/{id}/tasks/{taskId}` has it (no search `locationId`)."""
-    extra = task.model_extra or {}
-    if "locationId" not in extra:
-        return task
-    data = task.model_dump(exclude_unset=True)
-    data.pop("locationId", None)
-    return Task.model_validate(data)
+    return _without(task, "locationId")

@@ -1,4 +1,5 @@
-"""The wire contracts in `schemas`: topic and group names, the dead-letter header set."""
+"""The wire contracts in `schemas`: topic and group names, the dead-letter header set, the
+canonical snapshot shapes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from types import SimpleNamespace
 from schemas import (
     DEAD_LETTER_HEADERS,
     GROUP_NORMALIZE,
+    Contact,
+    Task,
+    canonical_contact,
+    canonical_task,
     consumer_group,
     topic_names_for,
 )
@@ -45,3 +50,14 @@ def test_dead_letter_headers_append_the_declared_names_after_the_records_own() -
         ("x-source-partition", b"3"),
         ("x-source-offset", b"41"),
     ]
+
+
+def test_canonical_snapshots_drop_what_only_list_answers_carry() -> None:
+    hit = Contact.model_validate({"id": "c1", "firstName": "Ada", "searchAfter": [1, "c1"]})
+    read = Contact.model_validate({"id": "c1", "firstName": "Ada"})
+    assert canonical_contact(hit).model_dump(exclude_unset=True) == {"id": "c1", "firstName": "Ada"}
+    assert canonical_contact(hit) == read
+    assert canonical_contact(read) is read
+    found = Task.model_validate({"id": "t1", "title": "Call", "locationId": "L1"})
+    assert canonical_task(found).model_dump(exclude_unset=True) == {"id": "t1", "title": "Call"}
+    assert (canonical_task(found).model_extra or {}) == {}
