@@ -365,6 +365,8 @@ class Report:
     """Late in the outage: the state the API reports for commands it answered 503."""
     final_states: dict[str, str] = field(default_factory=dict)
     """After the recovery: the state of every command sent."""
+    readyz_during: dict[str, Any] = field(default_factory=dict)
+    """Late in the outage: each service's `/readyz` body."""
 
 
 async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any,
@@ -385,6 +387,10 @@ async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any
     noticing = [asyncio.create_task(notice(n, s)) for n, s in fleet.services.items()]
     await asyncio.sleep(max(0.0, seconds * 0.7 - (time.monotonic() - went)))
     routes_during = await _every_route(fleet)
+    readyz_during: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=5) as http:
+        for name, service in fleet.services.items():
+            readyz_during[name] = (await http.get(service.ready_url)).json()
     refused = [c for c, o in fleet.commands if o.status == 503][:20]
     refused_states = await fleet.command_states(refused)
     await asyncio.sleep(max(0.0, seconds - (time.monotonic() - went)))
@@ -431,6 +437,7 @@ async def run_outage(fleet: Fleet, *, dependency: str, seconds: float, stop: Any
         work_after=work_after, log_lines=log_lines,
         exited={n: s.exited for n, s in fleet.services.items()}, statuses_during=during,
         routes_during=routes_during, refused_states=refused_states, final_states=final_states,
+        readyz_during=readyz_during,
     )  # fmt: skip
 
 

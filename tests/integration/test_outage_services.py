@@ -40,6 +40,9 @@ def _calm(report: Report) -> None:
         assert any(f"{name_of} unreachable" in line for line in lines), (name, _explain(report))
         assert any(f"{name_of} is back after" in line for line in lines), (name, _explain(report))
     assert set(report.down_seen) == {"webhooks", "api", "writer"}, "a /readyz stayed 200"
+    for name, body in report.readyz_during.items():
+        assert report.dependency in body["failing"], (name, body)
+        assert body["reasons"][report.dependency], (name, body)  # why, not only what
     assert set(report.work_after) == {"webhooks", "api", "writer"}, report.work_after
     # Nothing is left open: every command sent reached a terminal state or was refused
     # before it was recorded (404: the API refused it at once, knowing the dependency away).
