@@ -1,0 +1,1 @@
+"""Examples of downstream consumers of ghl-sync's events."""
