@@ -58,7 +58,6 @@ LAYERS: dict[str, int] = {
     "services.stack": TOOL,
     "services.catalog": TOOL,
     "services.settings_doc": TOOL,
-    "services.tail": TOOL,
     "services.cli": TOP,
     "streams.worker": TOP,
     "streams.app": TOP,
