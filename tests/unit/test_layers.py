@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "services.stack": TOOL,
     "services.catalog": TOOL,
     "services.settings_doc": TOOL,
+    "services.tail": TOOL,
     "services.cli": TOP,
     "streams.worker": TOP,
     "streams.app": TOP,
