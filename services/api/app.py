@@ -39,12 +39,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-import pydantic_core
-from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from schemas import (
@@ -56,22 +54,15 @@ from schemas import (
     command_key,
     decode_command,
 )
-from services.api._batch import Batcher
 from services.api._history import contact_view_as_of, register_history_routes
 from services.api._reads import CursorError, get_contact_view, list_contacts
+from services.api._state import ApiState, TooDeep, parse_json, problem
 from services.api.settings import ApiSettings
 from services.platform.outage import (
     DATABASE_ERRORS,
-    KAFKA_ERRORS,
-    Dependency,
-    kafka_client_options,
-    stop_quietly,
     watch,
 )
-from services.writer._runtime import writer_topics
-from services.writer.settings import WriterSettings
 from services.writer.store import AcceptedRow, WriterStore
-from streams.admin import ensure_topics
 
 __all__ = ["Accepted", "ApiProblem", "CommandStatus", "ContactPage", "ContactView", "create_app"]
 
@@ -145,256 +136,7 @@ class ContactPage(_Out):
     next_cursor: str | None = None
 
 
-def _problem(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
-
-
-_NOT_ON_TOPIC = json.dumps(
-    {
-        "command_id": "",
-        "state": "failed",
-        "error": {
-            "code": "not_on_topic",
-            "message": "Kafka never confirmed the command; it was not applied. Send it again "
-            "with a new command_id if it is still wanted.",
-        },
-        "completed_at": "1970-01-01T00:00:00Z",
-    }
-)
-"""The result of a command that stayed `pending` too long (`command_id`, `command_type` and
-`location_id` are filled in by the store; `completed_at` by the SQL below)."""
-
-
-def _row_key(row: AcceptedRow) -> str:
-    # The same key `command_key` gives the command (its contact's lane at the writer).
-    if row.contact_id is None:
-        return f"{row.location_id}:new:{row.command_id}"
-    return f"{row.location_id}:{row.contact_id}"
-
-
-async def _stop_quietly(producer: AIOKafkaProducer, settings: ApiSettings) -> None:
-    # Bounded: while the broker is away, stopping waits for buffered records to expire.
-    await stop_quietly(producer, settings.produce_timeout_seconds)
-
-
-def _retrieve_later(futures: Any) -> None:
-    for future in futures:
-        future.add_done_callback(_retrieve)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-class _TooDeep(ValueError):
-    """A JSON body nested deeper than allowed."""
-
-
-def _parse_json(body: bytes, max_depth: int) -> Any:
-    """The body as JSON; ValueError when it is not JSON or nests deeper than `max_depth`."""
-    value = pydantic_core.from_json(body, allow_inf_nan=False)  # its own recursion limit
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:  # iterative: a deep body must not exhaust Python's stack here either
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
-            if depth > max_depth:
-                raise _TooDeep(f"nested deeper than {max_depth} levels")
-            stack.extend((child, depth + 1) for child in children)
-    return value
-
-
-class _State:
-    """What the app holds while it runs: producer, pool, store, batcher, metrics."""
-
-    def __init__(self, settings: ApiSettings) -> None:
-        self.settings = settings
-        self.topic = writer_topics(
-            WriterSettings.model_construct(
-                app_name=settings.app_name, topic_prefix=settings.topic_prefix
-            )
-        ).commands
-        self.producer: AIOKafkaProducer | None = None
-        self.pool: asyncpg.Pool | None = None
-        self.store: WriterStore | None = None
-        self.recorder: Batcher[AcceptedRow, str | None] = Batcher(self._record)
-        self.registry = CollectorRegistry()
-        self.accepted = Counter(
-            "api_commands_accepted", "Commands accepted", registry=self.registry
-        )
-        self.refused = Counter(
-            "api_commands_refused", "Commands refused", ["code"], registry=self.registry
-        )
-        self.republished = Counter(
-            "api_commands_republished",
-            "Pending commands produced again and confirmed by Kafka",
-            registry=self.registry,
-        )
-        self.unproduced = Counter(
-            "api_commands_not_on_topic",
-            "Pending commands that Kafka never confirmed, made failed",
-            registry=self.registry,
-        )
-        self.keys = [
-            k.get_secret_value().encode() for k in settings.api_keys if k.get_secret_value()
-        ]
-        self.postgres = Dependency("postgres", log=_log)
-        self.kafka = Dependency("kafka", log=_log)
-        self.produced: Batcher[str, None] = Batcher(self._mark_produced)
-        self._connecting: asyncio.Task[None] | None = None
-        self._retiring: set[asyncio.Task[None]] = set()
-
-    async def _start_producer(self) -> AIOKafkaProducer:
-        s = self.settings
-        await ensure_topics(s.kafka_bootstrap_servers, [self.topic], partitions=s.topic_partitions)
-        producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=256 * 1024,
-            # A record not acked by then is refused (503) anyway; expiring it then, rather
-            # than after aiokafka's 40 s, frees the producer (it is replaced: `_retire`).
-            request_timeout_ms=max(1000, int(s.produce_timeout_seconds * 1000)),
-            **kafka_client_options(),
-        )
-        try:
-            await producer.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 5)
-            raise
-        return producer
-
-    async def connect(self) -> None:
-        """Start a producer, waiting out an outage with backoff."""
-        try:  # the common case: Kafka is up, and the API is ready when it starts serving
-            self.producer = await self._start_producer()
-            self.kafka.restored()
-        except KAFKA_ERRORS as exc:
-            self.kafka.lost(exc)
-            await self.kafka.pause()
-            self.producer = await self.kafka.wait_for(self._start_producer)
-
-    def _retire(self, producer: AIOKafkaProducer, why: BaseException) -> None:
-        # A batch that expired while the broker was away leaves a gap in an idempotent
-        # producer's sequence numbers: the broker answers OutOfOrderSequenceNumber to every
-        # later batch and aiokafka's sender stops. A new producer (new id) starts clean.
-        if self.producer is not producer:
-            return
-        self.producer = None
-        _log.warning("Kafka refused records (%s); replacing the producer", type(why).__name__)
-        stopping = asyncio.create_task(_stop_quietly(producer, self.settings))
-        self._retiring.add(stopping)
-        stopping.add_done_callback(self._retiring.discard)
-        if self._connecting is None or self._connecting.done():
-            self._connecting = asyncio.create_task(self.connect())
-
-    async def close_producers(self) -> None:
-        """Stop connecting, and stop every producer (bounded)."""
-        if self._connecting is not None:
-            self._connecting.cancel()
-            await asyncio.gather(self._connecting, return_exceptions=True)
-        if self.producer is not None:
-            await _stop_quietly(self.producer, self.settings)
-        await asyncio.gather(*self._retiring, return_exceptions=True)
-
-    async def _record(self, rows: Sequence[AcceptedRow]) -> list[str | None]:
-        assert self.store is not None
-        existing = await self.store.record_accepted(rows)
-        return [existing.get(r.command_id) for r in rows]
-
-    async def _mark_produced(self, ids: Sequence[str]) -> list[None]:
-        assert self.store is not None
-        await self.store.mark_produced(ids)
-        return [None] * len(ids)
-
-    def unavailable(self, *needs: str) -> JSONResponse | None:
-        """503 + Retry-After when a dependency the route needs is away, else None."""
-        for name in needs:
-            dependency = self.postgres if name == "postgres" else self.kafka
-            connected = self.pool is not None if name == "postgres" else self.producer is not None
-            if not connected or not dependency.up:
-                why = dependency.reason or "connecting"
-                return _problem(
-                    503,
-                    "unavailable",
-                    f"{name} unavailable ({why}); retry",
-                    **{"Retry-After": str(dependency.retry_after())},
-                )
-        return None
-
-    async def produce(self, items: Sequence[tuple[bytes, bytes]]) -> BaseException | None:
-        """Send (key, value) records and wait for Kafka's acks, at most the produce timeout;
-        None when every one was confirmed, else what went wrong."""
-        producer = self.producer
-        if producer is None:
-            return ConnectionError("not connected to Kafka")
-        futures: list[asyncio.Future[Any]] = []
-        try:
-            for key, value in items:
-                futures.append(await producer.send(self.topic, value, key=key))
-        except KAFKA_ERRORS as exc:
-            _retrieve_later(futures)
-            self.kafka.lost(exc)
-            return exc
-        done, waiting = await asyncio.wait(futures, timeout=self.settings.produce_timeout_seconds)
-        # Every outcome is collected, now or when it arrives: none is "never retrieved".
-        _retrieve_later(waiting)
-        failures = [f.exception() for f in done if f.exception() is not None]
-        if failures:
-            self._retire(producer, failures[0])  # type: ignore[arg-type]
-            return failures[0]
-        if waiting:
-            timeout = TimeoutError(
-                f"Kafka did not confirm within {self.settings.produce_timeout_seconds:g}s"
-            )
-            self.kafka.lost(timeout)
-            return timeout
-        return None
-
-    async def republish(self) -> None:
-        """Produce `pending` commands again (Kafka did not confirm them when first sent), and
-        fail those pending past `pending_expiry_seconds`; every `pending_retry_seconds`."""
-        s = self.settings
-        while True:
-            await asyncio.sleep(s.pending_retry_seconds)
-            if self.store is None or self.producer is None or not self.kafka.up:
-                continue
-            try:
-                await self._republish_once()
-            except DATABASE_ERRORS as exc:
-                self.postgres.lost(exc)
-
-    async def _republish_once(self) -> None:
-        s = self.settings
-        assert self.store is not None
-        expired = await self.store.fail_unproduced(
-            older_than=s.pending_expiry_seconds, result_json=_NOT_ON_TOPIC
-        )
-        if expired:
-            self.unproduced.inc(len(expired))
-            _log.warning(
-                "%d commands Kafka never confirmed within %.0fs are now failed (not_on_topic): "
-                "%s", len(expired), s.pending_expiry_seconds, ", ".join(expired[:10]),
-            )  # fmt: skip
-        rows = await self.store.pending(
-            older_than=s.produce_timeout_seconds + s.pending_retry_seconds, limit=500
-        )
-        if not rows:
-            return
-        problem = await self.produce(
-            [(_row_key(r).encode(), r.command_json.encode()) for r in rows]
-        )
-        if problem is not None:
-            return
-        await self.store.mark_produced([r.command_id for r in rows])
-        self.republished.inc(len(rows))
-        _log.info("%d pending commands produced again and confirmed by Kafka", len(rows))
-
-
-def _authorised(state: _State, request: Request) -> bool:
+def _authorised(state: ApiState, request: Request) -> bool:
     given = request.headers.get("x-api-key")
     if given is None:
         auth = request.headers.get("authorization", "")
@@ -412,7 +154,7 @@ class _KeyMissingError(Exception):
 
 def create_app(settings: ApiSettings) -> FastAPI:
     """The API app; Kafka and PostgreSQL are connected in its lifespan."""
-    state = _State(settings)
+    state = ApiState(settings)
 
     async def probe_postgres() -> None:
         assert state.pool is not None
@@ -468,7 +210,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @app.exception_handler(_KeyMissingError)
     async def _no_key(_: Request, __: Exception) -> Response:
-        return _problem(401, "unauthorized", "missing or wrong API key (send X-API-Key)")
+        return problem(401, "unauthorized", "missing or wrong API key (send X-API-Key)")
 
     async def _database_away(_: Request, exc: Exception) -> Response:
         state.postgres.lost(exc)
@@ -511,14 +253,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         body = await request.body()
         if len(body) > settings.max_body_bytes:
             state.refused.labels("too_large").inc()
-            return _problem(
-                413, "too_large", f"command larger than {settings.max_body_bytes} bytes"
-            )
+            return problem(413, "too_large", f"command larger than {settings.max_body_bytes} bytes")
         if not body.strip():
             state.refused.labels("invalid").inc()
-            return _problem(400, "invalid_json", "empty body: send one command as JSON")
+            return problem(400, "invalid_json", "empty body: send one command as JSON")
         try:
-            _parse_json(body, settings.max_json_depth)
+            parse_json(body, settings.max_json_depth)
         except ValueError as exc:
             state.refused.labels("invalid").inc()
             return _unparsable(exc)
@@ -526,8 +266,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if isinstance(decoded, CommandDecodeError):
             state.refused.labels("invalid").inc()
             if decoded.reason.startswith("invalid fields: <root>: Invalid JSON"):
-                return _problem(400, "invalid_json", "body is not valid JSON")
-            return _problem(422, "invalid_command", decoded.reason)
+                return problem(400, "invalid_json", "body is not valid JSON")
+            return problem(422, "invalid_command", decoded.reason)
         return await _accept([decoded], batch=False)
 
     @app.post(
@@ -570,34 +310,34 @@ def create_app(settings: ApiSettings) -> FastAPI:
         the index); 202 once Kafka acknowledged every one of them."""
         body = await request.body()
         if len(body) > settings.max_body_bytes * 8:
-            return _problem(413, "too_large", "batch too large")
+            return problem(413, "too_large", "batch too large")
         try:
-            raw = _parse_json(body, settings.max_json_depth)
+            raw = parse_json(body, settings.max_json_depth)
         except ValueError as exc:
             state.refused.labels("invalid").inc()
             return _unparsable(exc)
         items = raw.get("commands") if isinstance(raw, dict) else None
         if not isinstance(items, list) or not items or set(raw) != {"commands"}:
-            return _problem(422, "invalid_command", 'body must be {"commands": [command, ...]}')
+            return problem(422, "invalid_command", 'body must be {"commands": [command, ...]}')
         if len(items) > settings.max_batch:
-            return _problem(422, "invalid_command", f"commands: at most {settings.max_batch}")
+            return problem(422, "invalid_command", f"commands: at most {settings.max_batch}")
         decoded = []
         for index, item in enumerate(items):
             one = decode_command(json.dumps(item))
             if isinstance(one, CommandDecodeError):
                 state.refused.labels("invalid").inc()
-                return _problem(422, "invalid_command", f"commands[{index}]: {one.reason}")
+                return problem(422, "invalid_command", f"commands[{index}]: {one.reason}")
             decoded.append(one)
         ids = [c.command_id for c in decoded]
         if len(set(ids)) != len(ids):
-            return _problem(422, "invalid_command", "commands: command_id repeated in the batch")
+            return problem(422, "invalid_command", "commands: command_id repeated in the batch")
         return await _accept(decoded, batch=True)
 
     def _unparsable(exc: ValueError) -> Response:
-        if isinstance(exc, _TooDeep):
-            return _problem(400, "invalid_json", f"body is {exc}")
+        if isinstance(exc, TooDeep):
+            return problem(400, "invalid_json", f"body is {exc}")
         # pydantic-core's message names the place, never the content.
-        return _problem(400, "invalid_json", f"body is not valid JSON: {str(exc)[:200]}")
+        return problem(400, "invalid_json", f"body is not valid JSON: {str(exc)[:200]}")
 
     async def _accept(decoded: Sequence[CommandBase], *, batch: bool) -> Response:
         refusal = state.unavailable("postgres", "kafka")
@@ -630,22 +370,22 @@ def create_app(settings: ApiSettings) -> FastAPI:
         reused = [r.command_id for r, e in zip(rows, existing, strict=True) if e and e != r.digest]
         if reused:
             state.refused.labels("conflict").inc()
-            return _problem(
+            return problem(
                 409,
                 "command_id_reused",
                 f"command_id {', '.join(map(repr, reused[:5]))} already used for a different "
                 "command",
             )
-        problem = await state.produce(
+        failure = await state.produce(
             [
                 (command_key(c).encode(), text.encode())
                 for c, text in zip(decoded, encoded, strict=True)
             ]
         )
-        if problem is not None:
+        if failure is not None:
             # The rows stay `pending`: produced again later, or failed (`republish`).
             state.refused.labels("unavailable").inc()
-            return _problem(
+            return problem(
                 503,
                 "unavailable",
                 "Kafka did not confirm the command; retry with the same command_id",
@@ -677,7 +417,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         assert state.store is not None
         found = await state.store.status(command_id)
         if found is None:
-            return _problem(404, "not_found", f"no command with id {command_id!r}")
+            return problem(404, "not_found", f"no command with id {command_id!r}")
         return found
 
     @app.get(
@@ -699,14 +439,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
             return refusal
         assert state.pool is not None
         if as_of is not None and as_of.tzinfo is None:
-            return _problem(422, "invalid_query", "as_of: needs a time zone (e.g. Z)")
+            return problem(422, "invalid_query", "as_of: needs a time zone (e.g. Z)")
         view = await (
             get_contact_view(state.pool, contact_id, location_id)
             if as_of is None
             else contact_view_as_of(state.pool, contact_id, location_id, as_of)
         )
         if view is None:
-            return _problem(404, "not_found", f"no contact with id {contact_id!r}")
+            return problem(404, "not_found", f"no contact with id {contact_id!r}")
         return view
 
     @app.get("/v1/contacts", response_model=ContactPage, dependencies=auth, responses=problems)
@@ -724,9 +464,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
             return refusal
         assert state.pool is not None
         if limit > settings.max_page_size:
-            return _problem(422, "invalid_query", f"limit: at most {settings.max_page_size}")
+            return problem(422, "invalid_query", f"limit: at most {settings.max_page_size}")
         if updated_since is not None and updated_since.tzinfo is None:
-            return _problem(422, "invalid_query", "updated_since: needs a time zone (e.g. Z)")
+            return problem(422, "invalid_query", "updated_since: needs a time zone (e.g. Z)")
         try:
             return await list_contacts(
                 state.pool,
@@ -738,7 +478,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 cursor=cursor,
             )
         except CursorError as exc:
-            return _problem(422, "invalid_query", f"cursor: {exc}")
+            return problem(422, "invalid_query", f"cursor: {exc}")
 
     register_history_routes(
         app,
@@ -800,7 +540,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
             for e in exc.errors()
         ]
-        return _problem(422, "invalid_query", "; ".join(parts))
+        return problem(422, "invalid_query", "; ".join(parts))
 
     app.add_exception_handler(RequestValidationError, _validation)
     return app

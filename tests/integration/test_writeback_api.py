@@ -27,7 +27,7 @@ from schemas import (
     TaskUpserted,
 )
 from services.api import CommandClient
-from services.api.app import _NOT_ON_TOPIC as NOT_ON_TOPIC
+from services.api._state import NOT_ON_TOPIC
 from services.writer.store import AcceptedRow, WriterStore
 
 pytestmark = pytest.mark.integration
