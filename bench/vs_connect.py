@@ -1,0 +1,494 @@
+"""ghl-sync's projection worker against Kafka Connect with the Debezium JDBC sink, interleaved.
+
+Runs against the local stack (`ghl-sync stack up`): its Kafka, its PostgreSQL, and Maven (to
+fetch the jars from Maven Central, like the stack fetches the broker's).
+
+    .venv/bin/python bench/vs_connect.py [--events 200000] [--runs 3] [--sink tuned|defaults]
+
+1. Resolves Kafka Connect (`connect-runtime`, `connect-json`, the broker's version) and the
+   Debezium JDBC sink (a plugin directory) with the poms under bench/connect/, cached under
+   ~/.cache/ghl-sync-bench (bench/connect/settings.xml reads every repository from Maven
+   Central: Debezium's pom also names Confluent's).
+2. Produces the `tests/factories.py` mix once, twice over: as events to a `ghl.events.v1`
+   (6 partitions) for ghl-sync, and as the row each event writes (`row_for`, the models'
+   mapping) to one topic per table (6 partitions each) for the sink, in JSON with schemas
+   (the form `JsonConverter` gives the sink), keyed by the row's primary key.
+3. Then A B A B...: `ghl-sync worker` (projections only, one process) into fresh tables, and
+   Connect standalone with one JDBC sink connector for the four topics into other fresh
+   tables of the same definition (`services/db/migrations`).
+
+Each side is timed from the first row visible in its tables to its last offset committed
+(ghl-sync: its offsets in PostgreSQL; Connect: its consumer group's committed offsets, flushed
+every second), and counted over the events committed after that first row. CPU is read from
+/proc over the same window, for the process and for the PostgreSQL backends serving it (found
+by their client ports); peak RSS is VmHWM. Load average is printed beside every run.
+
+STATUS (not finished): the jars resolve and Connect starts the sink, whose tasks consume and
+commit every offset, but no row reaches the tables (seen with 20,000 events, tuned settings,
+no error logged even at VS_CONNECT_LOG_LEVEL=INFO), so the sink side never opens its window
+and the run times out. Not yet known why; suspects are how Debezium's sink treats records
+that are not Debezium change events, and the RegexRouter table names. No sink figure has
+been measured with this script yet.
+
+What each side does that the other does not:
+- ghl-sync orders row images by their stamp (a late or duplicated event never overwrites a
+  newer row), hides a deleted contact's tasks, notes and appointments, keeps the offsets in
+  the same transaction as the rows (exactly once), dead-letters bad events with a reason, and
+  maps GHL JSON to rows itself (the sink is fed rows ghl-sync's code computed beforehand).
+- The sink writes whatever arrives last per key (its upsert has no version guard), commits
+  offsets to Kafka separately from the rows (at least once), and its input carries its
+  schema in every message; it has a REST API, a plugin ecosystem and dialects for other
+  databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.projections import _cpu_seconds, _loadavg, _peak_rss_mib, _pg_client_ports
+from services.db.migrate import apply_migrations
+from streams.admin import ensure_topics
+from streams.projections.rows import CHILD_TABLES, COLUMNS, RowImage, row_for
+from streams.settings import StreamsSettings
+from streams.topics import topic_names
+from tests.factories import encoded, event_stream, produce
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+GHL_SYNC = Path(sys.executable).with_name("ghl-sync")
+KAFKA_VERSION = "4.4.0"
+DEBEZIUM_VERSION = "3.6.0.Final"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ghl-sync-bench"
+HERE = Path(__file__).resolve().parent
+_TIMES = {"date_added", "date_updated", "due_date", "start_time", "end_time"}
+
+SINKS: dict[str, dict[str, str]] = {
+    "defaults": {"tasks.max": "1"},
+    "tuned": {
+        "tasks.max": "2",
+        "batch.size": "2000",
+        "use.reduction.buffer": "true",
+    },
+}
+"""Connector settings beyond the common ones; `tuned` also gets reWriteBatchedInserts and
+-Xmx512m."""
+
+
+# -- jars ------------------------------------------------------------------------------------
+
+
+def _maven(pom: Path, out: Path, *extra: str) -> None:
+    marker = out / ".complete"
+    if marker.exists():
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mvn", "-B", "-q", "-s", str(HERE / "connect" / "settings.xml"), "-f", str(pom),
+         "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+         "-DincludeScope=runtime", f"-DoutputDirectory={out}", *extra],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"Maven could not resolve {pom}:\n{(done.stdout + done.stderr)[-3000:]}")
+    marker.touch()
+
+
+def fetch_jars() -> tuple[Path, Path]:
+    """(Connect's classpath directory, the plugin path), fetched once from Maven Central."""
+    runtime = CACHE / f"connect-{KAFKA_VERSION}"
+    plugins = CACHE / "plugins"
+    _maven(HERE / "connect" / "runtime" / "pom.xml", runtime, f"-Dkafka.version={KAFKA_VERSION}")
+    _maven(
+        HERE / "connect" / "jdbc-sink" / "pom.xml",
+        plugins / f"debezium-jdbc-{DEBEZIUM_VERSION}",
+        f"-Ddebezium.version={DEBEZIUM_VERSION}",
+        "-DexcludeGroupIds=org.apache.kafka",
+        # Connect's own Jackson serves the plugin too: a second copy in the plugin's class
+        # loader breaks Connect's Jackson modules (BlackbirdModule "not a subtype").
+        "-DexcludeArtifactIds=jackson-core,jackson-databind,jackson-annotations",
+    )
+    return runtime, plugins
+
+
+# -- the sink's input ------------------------------------------------------------------------
+
+
+def _pg_array(values: tuple[str, ...]) -> str:
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _value_fields(table: str) -> list[tuple[str, str, bool]]:
+    own = (
+        [("contact_id", "string", False)] if table in CHILD_TABLES else [("tags", "string", False)]
+    )
+    typed = [(c, "boolean" if c == "completed" else "string", True) for c in COLUMNS[table]]
+    return [
+        ("location_id", "string", False),
+        ("id", "string", False),
+        *own,
+        *typed,
+        ("data", "string", False),
+        ("version", "string", False),
+        ("event_id", "string", False),
+        ("deleted_at", "string", True),
+    ]
+
+
+def _schema(name: str, fields: list[tuple[str, str, bool]]) -> dict[str, Any]:
+    return {
+        "type": "struct",
+        "name": name,
+        "optional": False,
+        "fields": [{"field": f, "type": t, "optional": o} for f, t, o in fields],
+    }
+
+
+_KEY_SCHEMA = _schema("key", [("location_id", "string", False), ("id", "string", False)])
+
+
+def sink_record(row: RowImage) -> tuple[bytes, bytes]:
+    """The row as JSON with schemas (key, value): what `JsonConverter` reads."""
+
+    def text(value: Any) -> Any:
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    payload: dict[str, Any] = {"location_id": row.location_id, "id": row.id}
+    if row.table in CHILD_TABLES:
+        payload["contact_id"] = row.contact_id
+    else:
+        payload["tags"] = _pg_array(row.tags)
+    for column in COLUMNS[row.table]:
+        payload[column] = text(row.columns.get(column))
+    payload |= {
+        "data": row.data,
+        "version": row.stamp.version.isoformat(),
+        "event_id": row.stamp.event_id,
+        "deleted_at": text(row.deleted_at),
+    }
+    key = {"schema": _KEY_SCHEMA, "payload": {"location_id": row.location_id, "id": row.id}}
+    value = {"schema": _schema(row.table, _value_fields(row.table)), "payload": payload}
+    return json.dumps(key).encode(), json.dumps(value).encode()
+
+
+# -- setup -----------------------------------------------------------------------------------
+
+
+async def _schema_with_tables(name: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await apply_migrations(conn, schema=name)
+    finally:
+        await conn.close()
+
+
+async def _drop_schema(name: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def load(prefix: str, total: int) -> StreamsSettings:
+    """Produce the mix as events and as sink rows; the settings of ghl-sync's topic."""
+    settings = StreamsSettings(
+        kafka_bootstrap_servers=BOOTSTRAP,
+        topic_prefix=prefix,
+        app_id=f"{prefix}app",
+        database_url=SecretStr(DATABASE_URL),
+        batch_size=5000,
+    )
+    sink_topics = [f"{prefix}sink.{t}" for t in COLUMNS]
+    await ensure_topics(BOOTSTRAP, [*topic_names(settings).all(), *sink_topics], partitions=6)
+    events = list(event_stream(total, seed=1))
+    values, keys = encoded(events)
+    for i in range(0, total, 100_000):
+        await produce(BOOTSTRAP, topic_names(settings).events, values[i : i + 100_000],
+                      keys[i : i + 100_000])  # fmt: skip
+    by_topic: dict[str, tuple[list[bytes], list[bytes]]] = {t: ([], []) for t in sink_topics}
+    for event in events:
+        row = row_for(event)
+        key, value = sink_record(row)
+        values_, keys_ = by_topic[f"{prefix}sink.{row.table}"]
+        values_.append(value)
+        keys_.append(key)
+    for topic, (values_, keys_) in by_topic.items():
+        for i in range(0, len(values_), 50_000):
+            await produce(BOOTSTRAP, topic, values_[i : i + 50_000], keys_[i : i + 50_000])
+    return settings
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+class Window:
+    """CPU, events and time from the first row visible to the last offset committed."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.started = 0.0
+        self.events_before = 0
+        self.cpu_before = 0.0
+        self.pg_before: dict[int, float] = {}
+
+    async def backends(self) -> dict[int, float]:
+        ports = _pg_client_ports(self.pid)
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports
+            )
+        finally:
+            await conn.close()
+        out = {}
+        for r in rows:
+            with contextlib.suppress(OSError):  # a backend that just ended
+                out[r["pid"]] = _cpu_seconds(r["pid"])
+        return out
+
+    async def open(self, committed: int) -> None:
+        self.started = time.perf_counter()
+        self.events_before = committed
+        self.cpu_before = _cpu_seconds(self.pid)
+        self.pg_before = await self.backends()
+
+    async def close(self, total: int) -> dict[str, float]:
+        seconds = time.perf_counter() - self.started
+        cpu = _cpu_seconds(self.pid) - self.cpu_before
+        pg_now = await self.backends()
+        pg = sum(v - self.pg_before.get(pid, 0.0) for pid, v in pg_now.items())
+        events = total - self.events_before
+        if events <= 0:
+            raise SystemExit("everything was applied in the first batch: use more --events")
+        return {
+            "events_per_s": events / seconds,
+            "cpu_per_100k": cpu / events * 100_000,
+            "pg_cpu_per_100k": pg / events * 100_000,
+            "peak_rss_mib": _peak_rss_mib(self.pid),
+            "window_events": events,
+        }
+
+
+async def _any_row(schema: str) -> bool:
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+    try:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM contacts)"))
+    finally:
+        await conn.close()
+
+
+async def _ghl_committed(schema: str, consumer: str) -> int:
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer = $1",
+                consumer,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def _group_committed(admin: AIOKafkaAdminClient, group: str) -> int:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return sum(max(meta.offset, 0) for meta in offsets.values())
+
+
+async def _watch(
+    pid: int, schema: str, total: int, committed: Any, process: asyncio.subprocess.Process
+) -> dict[str, float]:
+    window = Window(pid)
+    opened = False
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise SystemExit(f"process {pid} exited with {process.returncode}")
+        if not opened and await _any_row(schema):
+            await window.open(await committed())
+            opened = True
+        if opened and await committed() >= total:
+            return await window.close(total)
+        await asyncio.sleep(0.2)
+    raise SystemExit("timed out")
+
+
+async def run_ghl_sync(settings: StreamsSettings, total: int, tag: str) -> dict[str, float]:
+    """One `ghl-sync worker` process (projections only) into fresh tables."""
+    schema = f"vs_ghl_{settings.topic_prefix[3:-1]}_{tag}"
+    await _schema_with_tables(schema)
+    app_id = f"{settings.app_id}-{tag}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "GHL_SYNC_STREAMS_TOPIC_PREFIX": settings.topic_prefix,
+        "GHL_SYNC_STREAMS_APP_ID": app_id,
+        "GHL_SYNC_STREAMS_DATABASE_URL": DATABASE_URL,
+        "GHL_SYNC_STREAMS_DATABASE_SCHEMA": schema,
+        "GHL_SYNC_STREAMS_BATCH_SIZE": str(settings.batch_size),
+        "GHL_SYNC_STREAMS_PROCESSORS": '["projections"]',
+        "GHL_SYNC_STREAMS_METRICS_PORT": "0",
+    }
+    consumer = settings.model_copy(update={"app_id": app_id}).projection_consumer
+    process = await asyncio.create_subprocess_exec(
+        str(GHL_SYNC), "worker", "--loglevel", "warning", env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        return await _watch(
+            process.pid, schema, total, lambda: _ghl_committed(schema, consumer), process
+        )
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=60)
+        await _drop_schema(schema)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def run_sink(
+    prefix: str, total: int, tag: str, sink: str, runtime: Path, plugins: Path
+) -> dict[str, float]:
+    """Connect standalone with one Debezium JDBC sink for the four tables' topics."""
+    schema = f"vs_sink_{prefix[3:-1]}_{tag}"
+    await _schema_with_tables(schema)
+    name = f"{prefix}sink-{tag}".replace(".", "-")
+    work = Path(tempfile.mkdtemp(prefix="vs-connect-"))
+    (work / "worker.properties").write_text(
+        "\n".join(
+            [
+                f"bootstrap.servers={BOOTSTRAP}",
+                "key.converter=org.apache.kafka.connect.json.JsonConverter",
+                "value.converter=org.apache.kafka.connect.json.JsonConverter",
+                "key.converter.schemas.enable=true",
+                "value.converter.schemas.enable=true",
+                f"offset.storage.file.filename={work / 'offsets'}",
+                "offset.flush.interval.ms=1000",
+                f"plugin.path={plugins}",
+                f"listeners=http://127.0.0.1:{_free_port()}",
+                "consumer.max.poll.records=2000",
+            ]
+        )
+    )
+    url = DATABASE_URL.removeprefix("postgresql://").split("@", 1)
+    user, hostpath = url[0], url[1]
+    options = "stringtype=unspecified" + ("&reWriteBatchedInserts=true" if sink == "tuned" else "")
+    connector = {
+        "name": name,
+        "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+        "topics": ",".join(f"{prefix}sink.{t}" for t in COLUMNS),
+        "connection.url": f"jdbc:postgresql://{hostpath}?currentSchema={schema}&{options}",
+        "connection.username": user,
+        "connection.password": "",
+        "insert.mode": "upsert",
+        "delete.enabled": "false",
+        "primary.key.mode": "record_key",
+        "primary.key.fields": "location_id,id",
+        "schema.evolution": "none",
+        "collection.name.format": "${topic}",
+        "transforms": "table",
+        "transforms.table.type": "org.apache.kafka.connect.transforms.RegexRouter",
+        "transforms.table.regex": ".*\\.sink\\.(.*)",
+        "transforms.table.replacement": "$1",
+        **SINKS[sink],
+    }
+    (work / "sink.json").write_text(json.dumps(connector))
+    log4j = work / "log4j2.properties"
+    log4j.write_text(
+        f"rootLogger.level={os.environ.get('VS_CONNECT_LOG_LEVEL', 'WARN')}\n"
+        "rootLogger.appenderRef.out.ref=out\n"
+        "appender.out.type=Console\nappender.out.name=out\n"
+        "appender.out.layout.type=PatternLayout\nappender.out.layout.pattern=%d %p %c %m%n\n"
+    )
+    heap = ["-Xmx512m"] if sink == "tuned" else []
+    command = [
+        "java", *heap, f"-Dlog4j2.configurationFile={log4j}",
+        "-cp", f"{runtime}/*",
+        "org.apache.kafka.connect.cli.ConnectStandalone",
+        str(work / "worker.properties"), str(work / "sink.json"),
+    ]  # fmt: skip
+    log = (work / "connect.log").open("w")
+    process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        return await _watch(
+            process.pid, schema, total, lambda: _group_committed(admin, f"connect-{name}"), process
+        )
+    except SystemExit:
+        print((work / "connect.log").read_text()[-4000:])
+        raise
+    finally:
+        await admin.close()
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=60)
+        log.close()
+        await _drop_schema(schema)
+
+
+def _line(side: str, r: dict[str, float]) -> str:
+    return (
+        f"{side:24} {r['events_per_s']:>9,.0f} events/s  CPU {r['cpu_per_100k']:5.2f} s/100k  "
+        f"PostgreSQL {r['pg_cpu_per_100k']:5.2f} s/100k  peak RSS {r['peak_rss_mib']:4.0f} MiB  "
+        f"(window {r['window_events']:,.0f} events; loadavg {_loadavg()})"
+    )
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sink", choices=sorted(SINKS), default="tuned")
+    args = parser.parse_args()
+
+    runtime, plugins = fetch_jars()
+    prefix = f"vs-{uuid.uuid4().hex[:8]}."
+    started = time.perf_counter()
+    settings = await load(prefix, args.events)
+    print(
+        f"produced {args.events:,} events and their sink rows "
+        f"in {time.perf_counter() - started:.0f}s"
+    )
+    ours: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
+    for run in range(args.runs):
+        ours.append(await run_ghl_sync(settings, args.events, f"{run}"))
+        print(_line(f"run {run + 1} ghl-sync", ours[-1]), flush=True)
+        theirs.append(await run_sink(prefix, args.events, f"{run}", args.sink, runtime, plugins))
+        print(_line(f"run {run + 1} sink ({args.sink})", theirs[-1]), flush=True)
+        print(f"  ratio this pair: {ours[-1]['events_per_s'] / theirs[-1]['events_per_s']:.2f}x")
+    for key in ("events_per_s", "cpu_per_100k", "pg_cpu_per_100k", "peak_rss_mib"):
+        a, b = _median([r[key] for r in ours]), _median([r[key] for r in theirs])
+        print(f"median {key}: ghl-sync {a:,.2f}  sink {b:,.2f}  ratio {a / b:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
