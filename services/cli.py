@@ -47,6 +47,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("writer", "services.writer.cli", "Apply APPNAME's commands to GHL"),
     ("replay", "streams.projections.cli", "Rebuild every projection from the start of ghl.events"),
     ("history", "streams.history.cli", "A contact's changes and its tasks', notes'"),
+    ("replay-history", "streams.history.cli", "Rebuild the contact history from the start of"),
     ("tail", "services.tail.cli", "Live events of ghl.events, decoded through the closed"),
     ("verify", "streams.projections.cli", "Compare the projections with a rebuild from the log"),
     ("lag", "streams.projections.cli", "Events in ghl.events not yet in the projection tables"),

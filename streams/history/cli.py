@@ -46,7 +46,8 @@ def _time(option: str, value: str | None) -> datetime | None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `history` to the main command line."""
+    """Add `history` and `replay-history` to the main command line."""
+    register_replay(app)
 
     @app.command("history")
     def history(
@@ -126,3 +127,25 @@ async def _read(
         return out, loc
     finally:
         await conn.close()
+
+
+def register_replay(app: typer.Typer) -> None:
+    """Add `replay-history` to the main command line."""
+
+    @app.command("replay-history")
+    def replay_history(
+        json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Rebuild the contact history from the start of ghl.events and swap it in."""
+        from streams.history.replay import rebuild_history
+        from streams.settings import StreamsSettings
+
+        report = asyncio.run(rebuild_history(StreamsSettings(), swap=True))
+        if json_output:
+            typer.echo(
+                json.dumps(
+                    {"events": report.events, "seconds": report.seconds, "offsets": report.offsets}
+                )
+            )
+        else:
+            typer.echo(f"history rebuilt from {report.events} events in {report.seconds:.1f} s")
