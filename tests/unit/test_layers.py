@@ -265,3 +265,27 @@ def test_the_order_itself() -> None:
     assert allowed("streams.ghl_fetcher", "services.ghl")
     assert not allowed("services.webhooks.app", "streams.normalize")
     assert not allowed("services.platform.connections", "services.status")
+
+
+IO_LIBRARIES = frozenset(
+    {"aiokafka", "asyncpg", "faust", "httpx", "fastapi", "uvicorn", "socket", "subprocess"}
+)
+"""Libraries that talk to the outside; `schemas` (pure contracts) imports none of them."""
+
+
+def test_schemas_import_no_io_library() -> None:
+    found = []
+    for path in sorted((ROOT / "schemas").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] in IO_LIBRARIES
+            ]
+    assert not found, "\n".join(found)
