@@ -24,6 +24,7 @@ from services.simulator import (
     routes_contact_extras,
     routes_contacts,
     routes_contacts_search,
+    routes_custom_fields,
     routes_tasks_notes,
 )
 from services.simulator._errors import install_error_handlers
@@ -101,6 +102,7 @@ def create_app(
     for module in (
         routes_contacts_search,
         routes_contact_extras,
+        routes_custom_fields,
         routes_tasks_notes,
         routes_calendars,
         routes_contacts,

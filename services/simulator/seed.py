@@ -10,7 +10,7 @@ import gc
 import random
 import string
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from schemas.ghl import Appointment, Contact, CustomFieldValue, Note, Task
@@ -171,6 +171,11 @@ def _seed_location(
     for _ in range(2):
         loc.calendars[_rid(rng)] = _rid(rng)
     loc.custom_fields.update({"membership_level": _rid(rng), "favorite_color": _rid(rng)})
+    # Ids derived from the location's, values from the contact's number: no draw from `rng`,
+    # so every other seeded value stays what it was before these fields existed.
+    loc.custom_fields.update(
+        {"lead_score": f"{loc.id[:16]}LSCR", "renewal_date": f"{loc.id[:16]}RNWD"}
+    )
     for number in range(contacts):
         contact = _contact(rng, loc.id, number, loc.users, loc.custom_fields)
         state.insert(loc.id, "contacts", contact)
@@ -230,6 +235,18 @@ def _when(rng: random.Random, *, after: datetime | None = None) -> datetime:
     return moment.replace(microsecond=rng.randint(0, 999) * 1000)
 
 
+def _typed_values(number: int, custom_fields: dict[str, str]) -> list[CustomFieldValue]:
+    """A number and a date (as the strings GHL sends) for most seeded contacts (every fifth
+    has neither)."""
+    if number % 5 == 4 or "lead_score" not in custom_fields:
+        return []
+    renewal = date(2026, 1, 1) + timedelta(days=(number * 37) % 365)
+    return [
+        CustomFieldValue(id=custom_fields["lead_score"], value=str((number * 7) % 100)),
+        CustomFieldValue(id=custom_fields["renewal_date"], value=renewal.isoformat()),
+    ]
+
+
 def _contact(
     rng: random.Random,
     location_id: str,
@@ -258,13 +275,17 @@ def _contact(
         "type": rng.choice(("lead", "customer")),
         "assignedTo": rng.choice(users),
         "tags": sorted(rng.sample(TAGS, rng.randint(0, 3))),
-        "customFields": [
-            CustomFieldValue(
-                id=custom_fields["membership_level"], value=rng.choice(("Gold", "Silver", "Bronze"))
-            )
-        ]
-        if rng.random() < 0.5
-        else [],
+        "customFields": (
+            [
+                CustomFieldValue(
+                    id=custom_fields["membership_level"],
+                    value=rng.choice(("Gold", "Silver", "Bronze")),
+                )
+            ]
+            if rng.random() < 0.5
+            else []
+        )
+        + _typed_values(number, custom_fields),
         "dateAdded": added,
         "dateUpdated": _when(rng, after=added),
     }

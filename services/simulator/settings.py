@@ -35,6 +35,7 @@ ALL_SCOPES: tuple[str, ...] = (
     "calendars.readonly",
     "calendars/events.readonly",
     "calendars/events.write",
+    "locations/customFields.readonly",
 )
 """Every scope the simulator knows; tokens minted without a scope list get all of them."""
 
