@@ -18,6 +18,7 @@ from services.installs.machine import (
     Decision,
     Fact,
     Installation,
+    Listed,
     Outcome,
     State,
     decide,
@@ -125,18 +126,27 @@ class InstallStore:
                     nxt.source,
                 )
                 await self._learn(conn, nxt.location_id, nxt.company_id, None, nxt.source)
-            await self._log(
-                conn,
-                kind=type(fact).__name__,
-                company_id=fact.company_id,
-                location_id=fact.location_id,
-                event_at=fact.at,
-                outcome=decision.outcome.value,
-                reason=decision.reason,
+            # A listing confirming what is known is routine (every location at every
+            # reconcile pass): not logged, or the log would grow by the agency's size each time.
+            routine = isinstance(fact, Listed) and decision.outcome in (
+                Outcome.DUPLICATE,
+                Outcome.IGNORED,
             )
+            if not routine:
+                await self._log(
+                    conn,
+                    kind=type(fact).__name__,
+                    company_id=fact.company_id,
+                    location_id=fact.location_id,
+                    event_at=fact.at,
+                    outcome=decision.outcome.value,
+                    reason=decision.reason,
+                )
         level = logging.INFO if decision.outcome is Outcome.APPLIED else logging.WARNING
         if decision.outcome is Outcome.DUPLICATE:
             level = logging.INFO
+        if routine:
+            level = logging.DEBUG
         _log.log(
             level,
             "install fact %s company=%s location=%s at=%s: %s (%s)",

@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.raw import RawDelivery, raw_key, webhook_id_of
 from services.ghl import GhlSettings, InMemoryRateLimiter, OAuthClient, generate_key
@@ -59,17 +60,29 @@ async def _produce(bootstrap: str, topic: str, bodies: list[dict[str, Any] | byt
         await producer.stop()
 
 
-async def _until(pool: asyncpg.Pool, count: int) -> None:
+async def _committed(admin: AIOKafkaAdminClient, group: str, count: int) -> None:
+    for _ in range(600):
+        offsets = await admin.list_consumer_group_offsets(group)
+        if sum(o.offset for o in offsets.values()) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the handler did not commit its offsets")
+
+
+async def _until(handler: InstallHandler, count: int) -> None:
     # Bounded by a generous deadline only so a broken handler fails instead of hanging.
     for _ in range(600):
-        if await pool.fetchval("SELECT count(*) FROM ghl_install_log") >= count:
+        if handler.stats.app_events >= count:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the handler did not apply the app webhooks")
 
 
 async def test_app_webhooks_on_the_raw_topic_are_applied_in_order(
-    kafka_bootstrap: str, new_topic: TopicFactory, pool: asyncpg.Pool
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    new_topic: TopicFactory,
+    pool: asyncpg.Pool,
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
     fake.installed = set()
@@ -107,10 +120,10 @@ async def test_app_webhooks_on_the_raw_topic_are_applied_in_order(
     )  # fmt: skip
     group = f"installs-{uuid.uuid4().hex[:8]}"
     handler = InstallHandler(agency, bootstrap=kafka_bootstrap, topic=topic, group_id=group)
-    logged = await pool.fetchval("SELECT count(*) FROM ghl_install_log")
     task = asyncio.create_task(handler.run())
     try:
-        await _until(pool, logged + 3)
+        await _until(handler, 3)
+        await _committed(kafka_admin, group, 5)  # the 5 records, once handled
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -132,7 +145,7 @@ async def test_app_webhooks_on_the_raw_topic_are_applied_in_order(
     )  # fmt: skip
     task = asyncio.create_task(again.run())
     try:
-        await _until(pool, logged + 4)
+        await _until(again, 1)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
