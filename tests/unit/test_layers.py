@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "streams.settings": SHARED,
     "streams.topics": SHARED,
     "streams.admin": SHARED,
+    "services.customfields": SHARED,
     "streams.normalize": PROCESS,
     "streams.projections": PROCESS,
     "streams.history": PROCESS,
