@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import faust
@@ -48,6 +48,7 @@ def build_worker_app(
             await beat.run()
 
         app.task(run_heartbeat)
+    projections: ProjectionConsumer | None = None
     if "projections" in settings.processors:
         projections = ProjectionConsumer(settings)
 
@@ -60,7 +61,10 @@ def build_worker_app(
 
         app.task(run_projections)
     if "history" in settings.processors:
-        history = HistoryConsumer(settings)
+        history = HistoryConsumer(
+            settings,
+            defer=_projections_behind(projections, settings.batch_size) if projections else None,
+        )
 
         async def run_history() -> None:
             ready.set("history")
@@ -75,6 +79,16 @@ def build_worker_app(
             app, settings, fetcher_factory=_marking(default_fetcher_factory(settings), ready)
         )
     return app
+
+
+def _projections_behind(projections: ProjectionConsumer, batch: int) -> Callable[[], bool]:
+    """Whether the projections are more than a batch behind (history waits for them)."""
+
+    def behind() -> bool:
+        consumer = projections.consumer
+        return consumer is not None and sum(consumer.lag().values()) > batch
+
+    return behind
 
 
 def _marking(factory: FetcherFactory, ready: Readiness) -> FetcherFactory:
