@@ -138,6 +138,7 @@ class DeliveryRecord:
     attempts: int = 0
     last_status_code: int | None = None
     last_error: str | None = None
+    last_sent_at: datetime | None = None
     delivered_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -151,6 +152,7 @@ class DeliveryRecord:
             "attempts": self.attempts,
             "lastStatusCode": self.last_status_code,
             "lastError": self.last_error,
+            "lastSentAt": iso_ms(self.last_sent_at) if self.last_sent_at else None,
             "deliveredAt": iso_ms(self.delivered_at) if self.delivered_at else None,
         }
 
@@ -456,6 +458,7 @@ class WebhookDispatcher:
         record = delivery.record
         body, headers = delivery.change.wire(self._signer)
         record.attempts += 1
+        record.last_sent_at = datetime.now(UTC)
         try:
             status = await self._post(record.url, body, headers, connections)
         except _NoAnswer as exc:
