@@ -466,7 +466,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sink", choices=sorted(SINKS), default="tuned")
+    parser.add_argument(
+        "--sink", choices=[*sorted(SINKS), "none"], default="tuned", help="none: ghl-sync only"
+    )
     args = parser.parse_args()
 
     runtime, plugins = fetch_jars()
@@ -482,10 +484,15 @@ async def main() -> None:
     for run in range(args.runs):
         ours.append(await run_ghl_sync(settings, args.events, f"{run}"))
         print(_line(f"run {run + 1} ghl-sync", ours[-1]), flush=True)
+        if args.sink == "none":
+            continue
         theirs.append(await run_sink(prefix, args.events, f"{run}", args.sink, runtime, plugins))
         print(_line(f"run {run + 1} sink ({args.sink})", theirs[-1]), flush=True)
         print(f"  ratio this pair: {ours[-1]['events_per_s'] / theirs[-1]['events_per_s']:.2f}x")
     for key in ("events_per_s", "cpu_per_100k", "pg_cpu_per_100k", "peak_rss_mib"):
+        if not theirs:
+            print(f"median {key}: ghl-sync {_median([r[key] for r in ours]):,.2f}")
+            continue
         a, b = _median([r[key] for r in ours]), _median([r[key] for r in theirs])
         print(f"median {key}: ghl-sync {a:,.2f}  sink {b:,.2f}  ratio {a / b:.2f}")
 
