@@ -59,7 +59,7 @@ from services.ghl import GhlSettings, OAuthClient, generate_key
 from services.ghl.cli import store_grant
 from services.installs import InstallSettings
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 CLIENT_ID = "ghl-sync-simulator"
 CLIENT_SECRET = "simulator-client-secret"  # the simulator's published demo app secret

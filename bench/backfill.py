@@ -49,7 +49,7 @@ from services.poller import EventSink, Poller, PollerSettings, PollerStore
 from services.poller.backfill import Backfill, BackfillProgress
 from streams.admin import partitions_of
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 if "--database-url" in sys.argv:
     DATABASE_URL = sys.argv[sys.argv.index("--database-url") + 1]
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

@@ -53,7 +53,7 @@ from services.ghl import Priority
 from services.simulator import SimulatorSettings
 from tests.integration._ingest_world import World, open_world
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 INDEX_LAG = 2.0
 

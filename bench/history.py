@@ -56,7 +56,7 @@ from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.factories import T0, encoded, event_stream, produce
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 GHL_SYNC = Path(sys.executable).with_name("ghl-sync")
 LOC, CID = "bench-loc", "bench-contact"

@@ -67,7 +67,7 @@ PEM = (
     .decode()
 )
 SHARED_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-SHARED_DATABASE = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+SHARED_DATABASE = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 
 
 def free_port() -> int:

@@ -441,7 +441,7 @@ def main() -> None:
     parser.add_argument("--onboarding-only", action="store_true", help="stop after step 2")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        default=os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
     )
     args = parser.parse_args()
     if args.instance:

@@ -52,7 +52,7 @@ from bench._http import exchange
 from services.db.migrate import apply_migrations
 from streams.admin import partitions_of
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 GHL_SYNC = Path(sys.executable).with_name("ghl-sync")
 PATH = "/webhooks/ghl"

@@ -46,7 +46,7 @@ class StreamsSettings(BaseSettings):
         default=9101, ge=0, description="Port of the worker's Prometheus /metrics (0: off)."
     )
     database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
         description="Where the projections live (secret: it may hold a password).",
     )
     database_schema: str = Field(default="public", description="Schema of the projections.")

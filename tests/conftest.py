@@ -25,7 +25,7 @@ class TestSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    database_url: str = "postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"
+    database_url: str = "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"
 
 
 _HOW_TO_START = "start the local stack with `ghl-sync stack up` (or `make stack`)"

@@ -28,7 +28,7 @@ class ApiSettings(BaseSettings):
         default=10.0, gt=0, description="Longest wait for Kafka's ack before answering 503."
     )
     database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
         description="Command state and projections (secret: may hold a password).",
     )
     database_schema: str = Field(default="public")

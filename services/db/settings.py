@@ -14,7 +14,7 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_DATABASE_", frozen=True)
 
     url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
         description="libpq URL; secret because it may hold a password.",
     )
     schema_name: str = Field(

@@ -87,7 +87,7 @@ class PollerSettings(BaseSettings):
         "GHL_SYNC_STREAMS_TOPIC_PARTITIONS); an existing topic is left as it is.",
     )
     database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
         description="Cursors, digests, backfill progress; the projections it reconciles against.",
     )
     database_schema: str = Field(default="public")

@@ -37,7 +37,7 @@ class StackSettings(BaseSettings):
     java: str = Field(default="java", description="Java 17+ executable.")
     maven: str = Field(default="mvn", description="Maven executable, used to fetch the jars.")
 
-    postgres_port: int = Field(default=55432, description="PostgreSQL port.")
+    postgres_port: int = Field(default=25432, description="PostgreSQL port.")
     postgres_bin_dir: Path | None = Field(
         default=None,
         description="Folder holding initdb and pg_ctl; found under /usr/lib/postgresql when unset.",

@@ -90,7 +90,7 @@ class WebhookSettings(BaseSettings):
     )
 
     database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
         description="Holds the webhookId receipts (secret: it may hold a password).",
     )
     database_schema: str = Field(default="public")

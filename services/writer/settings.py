@@ -30,7 +30,7 @@ class WriterSettings(BaseSettings):
         default="writer", description="Name under which command offsets are stored."
     )
     database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:55432/ghl_sync"),
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
         description="Command state, offsets, budgets, tokens (secret: may hold a password).",
     )
     database_schema: str = Field(default="public")
