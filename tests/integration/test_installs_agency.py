@@ -40,7 +40,14 @@ from tests.unit.installs.fake_agency import CLIENT_ID, SECRET, FakeAgencyGhl, lo
 pytestmark = pytest.mark.integration
 
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
-T0 = datetime.now(UTC)  # webhook times; listings read during the tests are later
+
+
+@pytest.fixture
+def t0() -> datetime:
+    """Webhook times start at the test's own start: the listings a test reads are later, so a
+    webhook stamped after `t0` is newer than them (a module-level time would make a test run
+    minutes after collection see its webhooks as stale)."""
+    return datetime.now(UTC)
 
 
 @pytest.fixture
@@ -148,13 +155,13 @@ async def test_bulk_install_of_200_locations_from_one_consent(
 
 
 async def test_install_before_the_code_exchange_is_onboarded_by_the_exchange(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
     early = location_id(1)
     fake.installed = {early}
     agency = _agency(fake, settings, await new_pool())
-    await agency.handle(hook("INSTALL", T0, companyId=fake.company, locationId=early))
+    await agency.handle(hook("INSTALL", t0, companyId=fake.company, locationId=early))
     assert await _states(pg) == {early: "pending"}
     status = await install_status(pg, early)
     assert not status.installed
@@ -171,14 +178,14 @@ async def test_install_before_the_code_exchange_is_onboarded_by_the_exchange(
 
 
 async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
     agency = _agency(fake, settings, await new_pool())
     await _consent(fake, settings, agency)
     gone = location_id(2)
     fake.installed.discard(gone)
-    await agency.handle(hook("UNINSTALL", T0 + timedelta(minutes=1), locationId=gone))
+    await agency.handle(hook("UNINSTALL", t0 + timedelta(minutes=1), locationId=gone))
     assert gone not in await _active(pg)
     assert await pg.fetchval("SELECT count(*) FROM ghl_tokens WHERE location_id = $1", gone) == 0
     assert (await _targets(pg))[gone] is False  # every poller instance stops it now
@@ -200,7 +207,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     fake.installed.add(gone)
     minted = fake.calls["location_token"]
     await agency.handle(
-        hook("INSTALL", T0 + timedelta(minutes=2), companyId=fake.company, locationId=gone)
+        hook("INSTALL", t0 + timedelta(minutes=2), companyId=fake.company, locationId=gone)
     )
     assert gone in await _active(pg)
     assert fake.calls["location_token"] == minted + 1
@@ -211,7 +218,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
 
 
 async def test_future_location_with_an_install_that_names_no_company(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
     agency = _agency(fake, settings, await new_pool())
@@ -220,7 +227,7 @@ async def test_future_location_with_an_install_that_names_no_company(
     # INSTALL without companyId before the LocationCreate.
     new = fake.add_location(3)
     fake.installed.add(new)
-    at = T0 + timedelta(minutes=5)
+    at = t0 + timedelta(minutes=5)
     await agency.handle(hook("INSTALL", at, locationId=new))
     assert await pg.fetchval("SELECT count(*) FROM ghl_install_orphans") == 1
     assert new not in await _active(pg)
@@ -316,13 +323,13 @@ async def test_a_refused_location_refresh_falls_back_to_minting(
 
 
 async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
     agency = _agency(fake, settings, await new_pool())
     await _consent(fake, settings, agency)
     before = await _states(pg), await _active(pg)
-    later = T0 + timedelta(hours=1)
+    later = t0 + timedelta(hours=1)
 
     # INSTALL for a company that never authorised the app: held as pending, nothing minted.
     await agency.handle(hook("INSTALL", later, companyId="cmp-unknown", locationId="loc-x"))
@@ -334,8 +341,8 @@ async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
     loc = location_id(1)
     await agency.handle(hook("INSTALL", later, companyId=fake.company, locationId=loc))
     await agency.handle(hook("INSTALL", later, companyId=fake.company, locationId=loc))
-    await agency.handle(hook("UNINSTALL", T0 - timedelta(days=1), locationId=loc))
-    await agency.handle(hook("INSTALL", T0 - timedelta(days=2), companyId=fake.company,
+    await agency.handle(hook("UNINSTALL", t0 - timedelta(days=1), locationId=loc))
+    await agency.handle(hook("INSTALL", t0 - timedelta(days=2), companyId=fake.company,
                              locationId=loc))  # fmt: skip
     # Not an app event at all; a body naming nothing.
     await agency.handle({"type": "ContactCreate", "locationId": loc})
@@ -382,12 +389,12 @@ async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
 
 
 async def test_agency_level_uninstall_stops_every_location_and_drops_the_company_token(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
     agency = _agency(fake, settings, await new_pool())
     await _consent(fake, settings, agency)
-    await agency.handle(hook("UNINSTALL", T0 + timedelta(hours=1), companyId=fake.company))
+    await agency.handle(hook("UNINSTALL", t0 + timedelta(hours=1), companyId=fake.company))
     assert await _active(pg) == set()
     assert set((await _states(pg)).values()) == {"uninstalled"}
     assert await pg.fetchval("SELECT count(*) FROM ghl_company_tokens") == 0
@@ -420,16 +427,16 @@ async def test_location_grant_records_a_sub_account_install(
 
 
 async def test_status_shows_companies_their_locations_and_install_states(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     from services.status._installs import read_installs
 
     fake = FakeAgencyGhl(locations=3)
     agency = _agency(fake, settings, await new_pool())
-    await agency.handle(hook("INSTALL", T0, locationId="loc-orphan"))
-    await agency.handle(hook("INSTALL", T0, companyId="cmp-later", locationId="loc-wait"))
+    await agency.handle(hook("INSTALL", t0, locationId="loc-orphan"))
+    await agency.handle(hook("INSTALL", t0, companyId="cmp-later", locationId="loc-wait"))
     await _consent(fake, settings, agency)
-    await agency.handle(hook("UNINSTALL", T0 + timedelta(minutes=1), locationId=location_id(3)))
+    await agency.handle(hook("UNINSTALL", t0 + timedelta(minutes=1), locationId=location_id(3)))
     companies, installs = await read_installs(pg)
     assert [(c.company_id, c.installed, c.pending, c.uninstalled) for c in companies] == [
         (fake.company, 2, 0, 1)
@@ -450,7 +457,7 @@ async def test_status_shows_companies_their_locations_and_install_states(
 
 
 async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     from schemas import Event
 
@@ -483,7 +490,7 @@ async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
         " VALUES ($1, 't1', 'c1', '{}', now(), 'e')",
         gone,
     )
-    await agency.handle(hook("UNINSTALL", T0 + timedelta(minutes=1), locationId=gone))
+    await agency.handle(hook("UNINSTALL", t0 + timedelta(minutes=1), locationId=gone))
     assert sorted((e.event_type, e.entity_id) for e in emitted) == [
         ("contact.deleted", "c1"),
         ("contact.deleted", "c2"),
