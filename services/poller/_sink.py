@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas import Event, encode_event
+from services.platform.outage import kafka_client_options
 from streams.admin import FOREVER, ensure_topics
 
 __all__ = ["EventSink"]
@@ -30,7 +31,11 @@ class EventSink:
         self._topic = topic
         self._partitions = partitions
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            **kafka_client_options(),
         )
 
     async def start(self) -> None:
@@ -43,6 +48,10 @@ class EventSink:
     async def stop(self) -> None:
         """Flush and disconnect."""
         await self._producer.stop()
+
+    async def probe(self) -> None:
+        """Ask the broker for metadata over the producer's connection (raises when away)."""
+        await self._producer.client.fetch_all_metadata()
 
     async def emit(self, events: Iterable[Event]) -> int:
         """Send every event; returns how many, once all are acknowledged."""

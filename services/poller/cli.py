@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -22,11 +22,20 @@ from services.ghl import (
     build_rate_limiter,
     build_token_provider,
 )
+from services.platform.outage import (
+    Dependency,
+    database_outage,
+    kafka_outage,
+    keep_running,
+    quiet_kafka_logs,
+)
 from services.poller._sink import EventSink
 from services.poller._store import reset_if_dirty
 from services.poller.settings import PollerSettings
 
 __all__ = ["register"]
+
+_log = logging.getLogger("services.poller")
 
 
 @dataclass(frozen=True)
@@ -39,21 +48,36 @@ class _Wired:
 
 
 @contextlib.asynccontextmanager
-async def _wiring() -> AsyncIterator[_Wired]:
+async def _wiring(
+    postgres: Dependency | None = None, kafka: Dependency | None = None
+) -> AsyncIterator[_Wired]:
+    """Pool, sink and client; with `postgres` / `kafka` given, waits for each to answer
+    (the outage policy) instead of failing at once."""
     settings, ghl = PollerSettings(), GhlSettings()
-    pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=1,
-        max_size=8,
-        server_settings={"search_path": settings.database_schema},
-        reset=reset_if_dirty,
-    )
+
+    def connect() -> Awaitable[asyncpg.Pool]:
+        return asyncpg.create_pool(
+            settings.database_url.get_secret_value(),
+            # No floor: asyncpg would restore one during an outage, a traceback per try.
+            min_size=0,
+            max_size=8,
+            server_settings={"search_path": settings.database_schema},
+            reset=reset_if_dirty,
+        )
+
+    if postgres is None:
+        pool = await connect()
+    else:
+        pool = await postgres.wait_for(connect, retry_on=database_outage)
     sink = EventSink(
         settings.kafka_bootstrap_servers,
         settings.events_topic,
         partitions=settings.topic_partitions,
     )
-    await sink.start()
+    if kafka is None:
+        await sink.start()
+    else:
+        await kafka.wait_for(sink.start, retry_on=kafka_outage)
     client = build_client(
         ghl,
         token_provider=build_token_provider(ghl, pool=pool),
@@ -85,10 +109,27 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
         async def main() -> None:
-            async with serving_health(metrics_port) as ready, _wiring() as w:
-                ready.set("wired")
-                poller = Poller(w.client, PollerStore(w.pool), w.sink, w.settings, pool=w.pool)
-                await poller.run_forever()
+            # Outage policy (`services.platform.outage`): a lost PostgreSQL or Kafka ends the
+            # instance's run (its locations stop polling: their leases cannot be renewed), is
+            # logged once, waited out with backoff (/readyz 503 meanwhile) and a new run resumes.
+            quiet_kafka_logs()
+            async with serving_health(metrics_port) as ready:
+                ready.require("postgres", "kafka")
+                postgres = Dependency("postgres", log=_log, on_change=ready.set)
+                kafka = Dependency("kafka", log=_log, on_change=ready.set)
+                async with _wiring(postgres, kafka) as w:
+                    for name in ("postgres", "kafka", "wired"):
+                        ready.set(name)
+                    poller = Poller(w.client, PollerStore(w.pool), w.sink, w.settings, pool=w.pool)
+
+                    async def probe_postgres() -> None:
+                        await w.pool.fetchval("SELECT 1")
+
+                    await keep_running(
+                        poller.run_forever,
+                        postgres=(postgres, probe_postgres),
+                        kafka=(kafka, w.sink.probe),
+                    )
 
         asyncio.run(main())
 

@@ -17,9 +17,12 @@ A location whose lease is lost (removed, taken over after a stall, re-balanced t
 instance) has its task cancelled; the lease is checked before every cycle.
 
 Failure policy: a GHL error fails the location's cycle (logged with the location, retried
-next cycle); Kafka or PostgreSQL errors end the instance (crash and restart; the leases
-expire and another instance, or the restarted one, takes over). Calls are made at the POLL
-priority (BACKFILL for backfills), below writes and webhook enrichment.
+next cycle); Kafka or PostgreSQL errors end `run_forever` (every location task is cancelled:
+with PostgreSQL away no lease can be renewed, and the watchdog stops a location whose lease
+may have expired even before that). `ghl-sync poller` runs it again under the outage policy
+(`services.platform.outage.keep_running`): one line when the dependency goes, one when it is
+back; the new run takes its leases afresh and flushes what the last one could not. Calls are
+made at the POLL priority (BACKFILL for backfills), below writes and webhook enrichment.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.ghl import GhlClient, GhlError
+from services.platform.outage import database_outage
 from services.poller import _metrics
 from services.poller._leases import LeaseStore
 from services.poller._location import CycleReport, LocationPoller
@@ -143,12 +147,15 @@ class Poller:
             for task in self._tasks.values():
                 task.cancel()
             await asyncio.gather(flusher, watchdog, *self._tasks.values(), return_exceptions=True)
+            self._tasks.clear()  # a next run (after an outage) starts its locations afresh
+            self._locations.clear()
             with contextlib.suppress(Exception):
-                await self._flush()
-                await self.leases.release_all()
+                await asyncio.wait_for(self._flush(), 5)
+                await asyncio.wait_for(self.leases.release_all(), 5)
             with contextlib.suppress(Exception):
                 await listener.remove_listener(CHANNEL, self._notified)
-            await self._pool.release(listener)
+            with contextlib.suppress(Exception):  # a connection the outage broke
+                await asyncio.wait_for(self._pool.release(listener), 5)
 
     async def _export(self, held: set[str]) -> None:
         """Refresh the per-location gauges of the held locations (one read)."""
@@ -287,4 +294,9 @@ class Poller:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self._s.flush_seconds)
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception as exc:
+                if not database_outage(exc):
+                    raise
+                # Kept for the next flush; the tick reports the outage (and ends the run).
