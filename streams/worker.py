@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 
+from services.platform.outage import Dependency, quiet_kafka_logs
 from services.status.health import HealthServer, Heartbeat, Readiness
 from streams.admin import ensure_topics
 from streams.app import create_app
@@ -35,8 +36,9 @@ def build_worker_app(
 ) -> faust.App:
     """The Faust app with every processor of the worker attached.
 
-    `readiness` gets one condition per processor, met while it runs; `heartbeat` beats from
-    the app's event loop.
+    `readiness` gets one condition per processor, met while it runs, and `postgres`, unmet
+    (with the reason) while a sink waits out a lost PostgreSQL; `heartbeat` beats from the
+    app's event loop.
     """
     app = create_app(settings)
     ready = readiness or Readiness()
@@ -49,6 +51,7 @@ def build_worker_app(
 
         app.task(run_heartbeat)
     projections: ProjectionConsumer | None = None
+    history: HistoryConsumer | None = None
     if "projections" in settings.processors:
         projections = ProjectionConsumer(settings)
 
@@ -74,11 +77,25 @@ def build_worker_app(
                 ready.set("history", False)
 
         app.task(run_history)
+    _postgres_readiness(ready, [s.postgres for s in (projections, history) if s is not None])
     if "normalize" in settings.processors:
         register_normalize(
             app, settings, fetcher_factory=_marking(default_fetcher_factory(settings), ready)
         )
     return app
+
+
+def _postgres_readiness(ready: Readiness, sinks: list[Dependency]) -> None:
+    """`postgres` is met while every sink reaches PostgreSQL (the first one down says why)."""
+
+    def changed(_name: str, _up: bool, _reason: str) -> None:
+        down = [d for d in sinks if not d.up]
+        ready.set("postgres", not down, down[0].reason if down else "")
+
+    for dependency in sinks:
+        dependency.on_change = changed
+    if sinks:
+        ready.set("postgres")
 
 
 def _projections_behind(projections: ProjectionConsumer, batch: int) -> Callable[[], bool]:
@@ -115,7 +132,10 @@ def run_worker(
     """Create the topics, then run the worker until it is stopped.
 
     `logging_config` (a dictConfig dict) replaces the colouring setup faust's worker installs.
+    aiokafka's per-attempt connection errors are kept out of the log (`quiet_kafka_logs`); a
+    lost PostgreSQL is logged once by each sink and waited out (`services.platform.outage`).
     """
+    quiet_kafka_logs()
     asyncio.run(
         ensure_topics(
             settings.kafka_bootstrap_servers,

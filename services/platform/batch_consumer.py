@@ -57,6 +57,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from schemas import dead_letters
+from services.platform.outage import kafka_client_options
 
 __all__ = [
     "Backpressure",
@@ -202,6 +203,7 @@ class BatchConsumer:
             heartbeat_interval_ms=s.heartbeat_interval_ms,
             rebalance_timeout_ms=s.rebalance_timeout_ms,
             max_poll_interval_ms=s.max_poll_interval_ms,
+            **kafka_client_options(),
         )
         consumer.subscribe(list(s.topics), listener=_Listener(self))
         await consumer.start()

@@ -32,6 +32,7 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings
+from services.platform.outage import DATABASE_ERRORS, Backoff, Dependency, database_outage
 from streams.history.store import HistoryRecord, HistoryStore
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -40,13 +41,7 @@ __all__ = ["HistoryConsumer"]
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    TimeoutError,
-)
+_TRANSIENT = DATABASE_ERRORS
 _PRUNE_EVERY = 3600.0
 _DEFER_SECONDS = 0.25
 
@@ -71,7 +66,11 @@ class HistoryConsumer:
         self._retention = retention_days or settings.history_retention_days
         self._pool: asyncpg.Pool | None = None
         self._confirmed: dict[TopicPartition, int] = {}
-        self._delay = 0.0
+        # The policy's pace (a try at most every 5 s), or the configured longest pause if shorter.
+        self.postgres = Dependency(
+            "postgres", log=log, backoff=Backoff(cap=min(5.0, settings.retry_backoff_max))
+        )
+        """PostgreSQL as this consumer saw it last (an outage is logged once, when it goes)."""
         self._pruned_at = 0.0
         self._consumer: BatchConsumer | None = None
         self._defer = defer
@@ -85,11 +84,15 @@ class HistoryConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        self._pool = await asyncpg.create_pool(
-            self._s.database_url.get_secret_value(),
-            min_size=1,
-            max_size=1,
-            server_settings={"search_path": self._s.database_schema},
+        self._pool = await self.postgres.wait_for(
+            lambda: asyncpg.create_pool(
+                self._s.database_url.get_secret_value(),
+                # No floor: asyncpg would restore one during an outage, a traceback per try.
+                min_size=0,
+                max_size=1,
+                server_settings={"search_path": self._s.database_schema},
+            ),
+            retry_on=database_outage,
         )
         self._consumer = BatchConsumer(
             ConsumerGroupSettings(
@@ -135,15 +138,10 @@ class HistoryConsumer:
                 outcome = await self.store.apply(conn, batch)
                 await self._maybe_prune(conn)
         except _TRANSIENT as exc:
-            self._delay = min(max(self._delay * 2, 0.1), self._s.retry_backoff_max)
-            first = batch[0]
-            log.warning(
-                "history batch failed, retrying in %.1fs: topic=%s partition=%d offset=%d "
-                "events=%d error=%s",
-                self._delay, first.topic, first.partition, first.offset, len(batch), exc,
-            )  # fmt: skip
-            raise Backpressure("PostgreSQL unavailable", retry_after=self._delay) from exc
-        self._delay = 0.0
+            self.postgres.lost(exc)  # one line per outage; the batch is offered again
+            retry_after = self.postgres.backoff.next()
+            raise Backpressure("PostgreSQL unavailable", retry_after=retry_after) from exc
+        self.postgres.restored()
         self.applied += outcome.applied
         self.undecodable += outcome.undecodable
         for (topic, partition), offset in outcome.next_offsets.items():

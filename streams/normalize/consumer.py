@@ -51,6 +51,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from schemas import AuthError, Contact, Event, GhlError, ValidationFailed, encode_event
 from schemas.topics import GROUP_NORMALIZE, consumer_group
 from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings, send_dead_letter
+from services.platform.outage import kafka_client_options
 from streams.normalize import metrics
 from streams.normalize.burst import Prefetched, burst_fetch
 from streams.normalize.fetcher import GhlFetcher
@@ -129,6 +130,7 @@ class NormalizeConsumer:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            **kafka_client_options(),
         )
         self.consumer = BatchConsumer(
             ConsumerGroupSettings(

@@ -40,6 +40,13 @@ from services.platform import (
     ConsumerGroupSettings,
     send_dead_letter,
 )
+from services.platform.outage import (
+    DATABASE_ERRORS,
+    Backoff,
+    Dependency,
+    database_outage,
+    kafka_client_options,
+)
 from streams.projections import metrics
 from streams.projections.store import (
     BatchOutcome,
@@ -55,14 +62,7 @@ __all__ = ["ConsumerStats", "ProjectionConsumer"]
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    KafkaError,
-    TimeoutError,
-)
+_TRANSIENT = (*DATABASE_ERRORS, KafkaError)
 
 
 @dataclass
@@ -92,6 +92,11 @@ class ProjectionConsumer:
         self._prepared: asyncio.Queue[PreparedBatch] = asyncio.Queue(maxsize=1)
         self._confirmed: dict[TopicPartition, int] = {}
         self._consumer: BatchConsumer | None = None
+        # The policy's pace (a try at most every 5 s), or the configured longest pause if shorter.
+        self.postgres = Dependency(
+            "postgres", log=log, backoff=Backoff(cap=min(5.0, settings.retry_backoff_max))
+        )
+        """PostgreSQL as this consumer saw it last (an outage is logged once, when it goes)."""
 
     @property
     def consumer(self) -> BatchConsumer | None:
@@ -100,14 +105,21 @@ class ProjectionConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        self._pool = await asyncpg.create_pool(
-            self._s.database_url.get_secret_value(),
-            min_size=1,
-            max_size=2,
-            server_settings={"search_path": self._s.database_schema},
+        self._pool = await self.postgres.wait_for(
+            lambda: asyncpg.create_pool(
+                self._s.database_url.get_secret_value(),
+                # No floor: asyncpg would restore one during an outage, a traceback per try.
+                min_size=0,
+                max_size=2,
+                server_settings={"search_path": self._s.database_schema},
+            ),
+            retry_on=database_outage,
         )
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._s.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+            bootstrap_servers=self._s.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            **kafka_client_options(),
         )
         self._consumer = BatchConsumer(
             ConsumerGroupSettings(
@@ -162,7 +174,11 @@ class ProjectionConsumer:
     async def write(self, records: Sequence[Any]) -> None:
         """Decode the batch and queue it for the database (one batch may wait)."""
         if self._prepared.full():
-            raise Backpressure("a prepared batch is waiting for PostgreSQL", retry_after=0.02)
+            # While PostgreSQL is away the batch waits longer: the applier is backing off.
+            retry_after = 0.02 if self.postgres.up else 0.5
+            raise Backpressure(
+                "a prepared batch is waiting for PostgreSQL", retry_after=retry_after
+            )
         consumed = [ConsumedRecord(r.topic, r.partition, r.offset, r.value, r.key) for r in records]
         await self._prepared.put(self.store.prepare(consumed))
 
@@ -187,7 +203,7 @@ class ProjectionConsumer:
 
     async def _apply_until_done(self, batch: PreparedBatch) -> BatchOutcome:
         assert self._pool is not None
-        delay, first, records = 0.1, batch.records[0], batch.records
+        first, records = batch.records[0], batch.records
         while True:
             started = time.perf_counter()
             try:
@@ -198,14 +214,17 @@ class ProjectionConsumer:
             except _TRANSIENT as exc:
                 self.stats.retries += 1
                 metrics.RETRIES.inc()
-                log.warning(
-                    "projection batch failed, retrying in %.1fs: topic=%s partition=%d "
-                    "offset=%d events=%d error=%s",
-                    delay, first.topic, first.partition, first.offset, len(records), exc,
-                )  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._s.retry_backoff_max)
+                if database_outage(exc):
+                    self.postgres.lost(exc)  # one line per outage
+                else:  # Kafka refused a dead letter
+                    log.warning(
+                        "projection batch failed, retrying with backoff: topic=%s partition=%d "
+                        "offset=%d events=%d error=%s",
+                        first.topic, first.partition, first.offset, len(records), exc,
+                    )  # fmt: skip
+                await self.postgres.pause()
                 continue
+            self.postgres.restored()
             break
         for (topic, partition), offset in outcome.next_offsets.items():
             tp = TopicPartition(topic, partition)
