@@ -1,6 +1,6 @@
 """One policy for a lost broker or a lost database, shared by every long-running service.
 
-The policy (the receiver, the API and the writer follow it; the worker and the poller are to):
+The policy (the receiver, the API, the writer, the worker and the poller follow it):
 
 1. **Stay up.** A lost Kafka or PostgreSQL is an expected condition, not a crash: the process
    keeps serving `/livez` (200) and answers `/readyz` 503 naming the dependency and why.

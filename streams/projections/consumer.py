@@ -15,7 +15,8 @@ database busy.
 
 Failure policy:
 - bad data (an event that does not decode): dead-lettered with its reason, the batch goes on;
-- lost database or broker connections: the batch is retried with backoff until it applies;
+- lost database or broker connections: the batch is retried with backoff until it applies (a
+  lost PostgreSQL is logged once when it goes and once when it is back, `services.platform.outage`);
 - anything else is a bug: the error propagates and stops the worker; after a restart the
   consumer seeks to the stored offsets and retries the batch.
 """
