@@ -144,6 +144,10 @@ class _Demo:
             # rarer than the cheap contact and task polls.
             "GHL_SYNC_POLLER_CHILDREN_SWEEP_SECONDS": str(self.s.poll_seconds * 4),
             "GHL_SYNC_POLLER_RECONCILE_SECONDS": str(self.s.poll_seconds * 4),
+            # The demo compresses a day into minutes: the quota plan may spend the whole
+            # daily budget on the safety nets (25% by default would stretch a full sweep of
+            # a demo location past the convergence timeout).
+            "GHL_SYNC_POLLER_QUOTA_SHARE": "1.0",
             # The simulator's search has no index lag to wait out.
             "GHL_SYNC_POLLER_RECONCILE_GRACE_SECONDS": str(self.s.poll_seconds),
             "GHL_SYNC_WEBHOOKS_PORT": str(self.s.webhooks_port),
