@@ -70,27 +70,26 @@ LAYERS: dict[str, int] = {
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("services.api", "streams.history.store"): (
         "the API's history route reads the history projection through the projection's own "
-        "query module; to move into a shared read module of `streams.history` (H8's area)"
+        "query module; to move into a shared read module of `streams.history`"
     ),
     ("services.api", "services.writer._runtime"): (
         "the API enqueues commands and waits for results with the writer's runtime pieces; "
-        "the command topic client belongs in `services.platform` (H4's area)"
+        "the command topic client belongs in `services.platform`"
     ),
     ("services.api", "services.writer.settings"): (
         "the API builds the writer's topic settings; composed settings belong in "
-        "`services.platform` (H4's area)"
+        "`services.platform`"
     ),
     ("services.api", "services.writer.store"): (
         "the API reads command results from the writer's store; the results store belongs "
-        "in `services.platform` or `services.db` (H4's area)"
+        "in `services.platform` or `services.db`"
     ),
     ("services.installs.agency", "services.poller.targets"): (
         "onboarding a location adds it to the poller's targets table; that table's access "
-        "belongs in `services.db` (H5's and H3's areas)"
+        "belongs in `services.db`"
     ),
     ("services.writer._main", "services.status.health"): (
-        "the health endpoints live in `services.status`; they belong in `services.platform` "
-        "(H3's and H4's areas)"
+        "the health endpoints live in `services.status`; they belong in `services.platform`"
     ),
 }
 """(importer, imported module) -> why this import still runs up or sideways. The importer is a
