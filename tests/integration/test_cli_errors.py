@@ -3,10 +3,12 @@ traceback. Each test runs the real `ghl-sync` console script in a subprocess."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -69,7 +71,18 @@ def test_postgres_down_hides_the_password() -> None:
 
 def test_postgres_down_for_the_poller_backfill() -> None:
     url = f"postgresql://ghl_sync@{NOBODY}/ghl_sync"
-    line = error_line(run("backfill", "--location", "x", GHL_SYNC_POLLER_DATABASE_URL=url))
+    # A well-formed key, so the command gets as far as the database (a missing key is an
+    # error of its own, reported first).
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    line = error_line(
+        run(
+            "backfill",
+            "--location",
+            "x",
+            GHL_SYNC_POLLER_DATABASE_URL=url,
+            GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY=key,
+        )
+    )
     assert "cannot reach PostgreSQL" in line
     assert "GHL_SYNC_POLLER_DATABASE_URL" in line
 
@@ -160,7 +173,6 @@ _DOWN = {
         ["replay"],
         ["status"],
         ["backfill", "--location", "x"],
-        ["poller", "--metrics-port", "0"],
         ["worker"],
     ],
     ids=lambda argv: argv[0],
@@ -170,6 +182,29 @@ def test_every_command_reports_servers_that_are_down_in_one_line(command: list[s
     assert line.startswith(("error: cannot reach PostgreSQL", "error: cannot reach Kafka")), line
     assert "127.0.0.1:1" in line
     assert "check GHL_SYNC_" in line
+
+
+def test_the_poller_stays_up_with_servers_down_and_says_so_once() -> None:
+    """The poller is a long-running service: its outage policy is to wait, not to exit."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
+    proc = subprocess.Popen(
+        [GHL_SYNC, "poller", "--metrics-port", "0"],
+        env={**base, **_DOWN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(6)
+        still_running = proc.poll() is None
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    assert still_running, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert any("unreachable" in line and "staying up" in line for line in lines), stderr
+    assert len(lines) <= 4, stderr
 
 
 @pytest.fixture
