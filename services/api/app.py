@@ -67,6 +67,8 @@ from services.writer.store import AcceptedRow, WriterStore
 __all__ = ["Accepted", "ApiProblem", "CommandStatus", "ContactPage", "ContactView", "create_app"]
 
 _log = logging.getLogger("services.api")
+_STOP_SECONDS = 5.0
+"""How long shutdown waits for background tasks and producers to stop."""
 
 
 class _Out(BaseModel):
@@ -191,8 +193,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await state.close_producers()
+            # Stopping is bounded: a background task still unwinding an outage must not
+            # hold the shutdown (or a test's teardown) for ever.
+            _, stuck = await asyncio.wait(tasks, timeout=_STOP_SECONDS)
+            if stuck:
+                _log.warning(
+                    "%d background tasks did not stop within %.0fs", len(stuck), _STOP_SECONDS
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.close_producers(), _STOP_SECONDS)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(state.pool.close(), 10)
 
