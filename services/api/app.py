@@ -195,7 +195,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 task.cancel()
             # Stopping is bounded: a background task still unwinding an outage must not
             # hold the shutdown (or a test's teardown) for ever.
-            _, stuck = await asyncio.wait(tasks, timeout=_STOP_SECONDS)
+            stuck = (await asyncio.wait(tasks, timeout=_STOP_SECONDS))[1]
             if stuck:
                 _log.warning(
                     "%d background tasks did not stop within %.0fs", len(stuck), _STOP_SECONDS
