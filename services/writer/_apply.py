@@ -112,7 +112,7 @@ def _error(code: str, exc: GhlError) -> CommandError:
     )
 
 
-def _body(payload: BaseModel, model: type[rq._Body]) -> Any:
+def _body(payload: BaseModel, model: type[BaseModel]) -> Any:
     # Command payloads use GHL's names; the client's request models check them once more.
     return model.model_validate(payload.model_dump(mode="json", exclude_none=True))
 
