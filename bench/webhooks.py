@@ -304,7 +304,7 @@ def _accept_buckets(url: str) -> dict[str, float]:
     text = httpx.get(f"{url}/metrics").text
     out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("ghl_webhooks_accept_seconds_bucket"):
+        if line.startswith("ghl_sync_webhooks_accept_seconds_bucket"):
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             out[bound] = float(line.rsplit(" ", 1)[1])
     return out

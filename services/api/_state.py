@@ -113,18 +113,18 @@ class ApiState:
         self.recorder: Batcher[AcceptedRow, str | None] = Batcher(self._record)
         self.registry = CollectorRegistry()
         self.accepted = Counter(
-            "api_commands_accepted", "Commands accepted", registry=self.registry
+            "ghl_sync_api_commands_accepted", "Commands accepted", registry=self.registry
         )
         self.refused = Counter(
-            "api_commands_refused", "Commands refused", ["code"], registry=self.registry
+            "ghl_sync_api_commands_refused", "Commands refused", ["code"], registry=self.registry
         )
         self.republished = Counter(
-            "api_commands_republished",
+            "ghl_sync_api_commands_republished",
             "Pending commands produced again and confirmed by Kafka",
             registry=self.registry,
         )
         self.unproduced = Counter(
-            "api_commands_not_on_topic",
+            "ghl_sync_api_commands_not_on_topic",
             "Pending commands that Kafka never confirmed, made failed",
             registry=self.registry,
         )

@@ -1,6 +1,8 @@
 """Prometheus metrics of the poller (prefix `ghl_sync_poller_`), in the default registry.
 
 - `ghl_sync_poller_cycles_total{outcome}`: location cycles, `ok` or `failed`;
+- `ghl_sync_poller_cycle_errors_total{error}`: failed cycles by the GHL error's class (a
+  closed set: the client's exception tree), so a bad key shows as `AuthError`;
 - `ghl_sync_poller_cycle_seconds`: time of one location's cycle;
 - `ghl_sync_poller_leases`: locations this instance holds;
 - per held location, refreshed at every lease tick from the shared accounting:
@@ -16,6 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CYCLES",
+    "CYCLE_ERRORS",
     "CYCLE_SECONDS",
     "LEASES",
     "OLDEST_UNSWEPT",
@@ -25,6 +28,11 @@ __all__ = [
 ]
 
 CYCLES = Counter("ghl_sync_poller_cycles", "Location poll cycles by outcome.", ["outcome"])
+CYCLE_ERRORS = Counter(
+    "ghl_sync_poller_cycle_errors",
+    "Failed location poll cycles by the class of the GHL error.",
+    ["error"],
+)
 CYCLE_SECONDS = Histogram(
     "ghl_sync_poller_cycle_seconds",
     "Seconds of one location's poll cycle.",

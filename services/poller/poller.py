@@ -240,6 +240,7 @@ class Poller:
             except GhlError as exc:
                 log.warning("poll cycle failed: location=%s error=%s", location_id, exc)
                 _metrics.CYCLES.labels(outcome="failed").inc()
+                _metrics.CYCLE_ERRORS.labels(type(exc).__name__).inc()
             else:
                 self._merge(location_id, delta)
                 self.cycles += 1

@@ -26,30 +26,32 @@ class ReceiverMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.rejected = Counter(
-            "ghl_webhooks_rejected",
+            "ghl_sync_webhooks_rejected",
             "Deliveries rejected with a 4xx, by reason.",
             ["reason"],
             registry=registry,
         )
         self.accepted = Counter(
-            "ghl_webhooks_accepted", "Deliveries persisted to the raw topic.", registry=registry
+            "ghl_sync_webhooks_accepted",
+            "Deliveries persisted to the raw topic.",
+            registry=registry,
         )
         self.duplicates = Counter(
-            "ghl_webhooks_duplicates", "Replays dropped by webhookId.", registry=registry
+            "ghl_sync_webhooks_duplicates", "Replays dropped by webhookId.", registry=registry
         )
         self.not_persisted = Counter(
-            "ghl_webhooks_not_persisted",
+            "ghl_sync_webhooks_not_persisted",
             "Deliveries answered 429 because they could not be persisted, by reason.",
             ["reason"],
             registry=registry,
         )
         self.dedupe_unavailable = Counter(
-            "ghl_webhooks_dedupe_unavailable",
+            "ghl_sync_webhooks_dedupe_unavailable",
             "Deliveries persisted without replay check because PostgreSQL failed.",
             registry=registry,
         )
         self.latency = Histogram(
-            "ghl_webhooks_accept_seconds",
+            "ghl_sync_webhooks_accept_seconds",
             "Time from request to 2xx for accepted deliveries.",
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,

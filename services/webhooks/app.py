@@ -18,13 +18,13 @@ One POST at `settings.path`, checked in this order (the first failure answers):
 Why 429 when persisting fails: GHL's current policy (WH-GUIDE, 2026-08) retries any non-2xx up
 to 12 times, but its 2025-10 edition retried *only* 429; 429 is retried under both. A 2xx is
 never sent for a delivery Kafka has not confirmed. Every rejection is counted
-(`ghl_webhooks_rejected{reason}`) and logged with its reason, the peer and the body size; never
-the body, a header value or the database URL.
+(`ghl_sync_webhooks_rejected_total{reason}`) and logged with its reason, the peer and the body
+size; never the body, a header value or the database URL.
 
 Failure policy: Kafka down -> 429 (GHL retries; the poller covers what GHL gives up on);
 PostgreSQL down -> persist without the replay check (a duplicate raw record is harmless,
-normalize is idempotent), counted as `ghl_webhooks_dedupe_unavailable`. Either outage follows
-`services.platform.outage`: the receiver stays up, `/readyz` answers 503 naming the
+normalize is idempotent), counted as `ghl_sync_webhooks_dedupe_unavailable_total`. Either
+outage follows `services.platform.outage`: the receiver stays up, `/readyz` answers 503 naming the
 dependency, one log line when it goes and one when it is back (per-delivery failures are
 counted in `/metrics`, not logged), and reconnects are paced by a capped, jittered backoff
 (one attempt per interval, however many deliveries arrive).

@@ -16,6 +16,8 @@ import services.poller._metrics
 import services.writer._metrics
 import streams.normalize.metrics
 import streams.projections.metrics
+from services.api._state import ApiState
+from services.api.settings import ApiSettings
 from services.webhooks._metrics import ReceiverMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
@@ -43,7 +45,11 @@ def _defined() -> set[str]:
     assert streams.normalize.metrics.EVENTS is not None
     assert services.poller._metrics.CYCLES is not None
     assert services.writer._metrics.COMMANDS is not None
-    return _exported(REGISTRY) | _exported(ReceiverMetrics(CollectorRegistry()).registry)
+    return (
+        _exported(REGISTRY)
+        | _exported(ReceiverMetrics(CollectorRegistry()).registry)
+        | _exported(ApiState(ApiSettings()).registry)
+    )
 
 
 def _panels(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -74,10 +80,10 @@ def test_every_queried_metric_is_defined_by_the_code() -> None:
             assert names, expr
             queried |= names
     assert queried - defined == set()
-    # The dashboard covers ingestion, projections, the GHL client, normalize, the poller and
-    # the writer.
+    # The dashboard covers ingestion, projections, the GHL client, normalize, the poller, the
+    # writer and the command API.
     assert {
-        "ghl_webhooks_accepted_total",
+        "ghl_sync_webhooks_accepted_total",
         "ghl_sync_projection_lag",
         "ghl_sync_ghl_requests_total",
         "ghl_sync_ghl_rate_limited_total",
@@ -85,26 +91,15 @@ def test_every_queried_metric_is_defined_by_the_code() -> None:
         "ghl_sync_normalize_events_total",
         "ghl_sync_normalize_parked_records",
         "ghl_sync_poller_cycles_total",
+        "ghl_sync_poller_cycle_errors_total",
         "ghl_sync_poller_oldest_unswept_seconds",
         "ghl_sync_writer_commands_total",
+        "ghl_sync_api_commands_accepted_total",
+        "ghl_sync_api_commands_refused_total",
     } <= queried
 
 
 _ROOT = DASHBOARD.parents[1]
-_LEGACY_UNPREFIXED = {
-    # The receiver's and the API's metrics predate the one prefix; they are to be renamed
-    # `ghl_sync_webhooks_*` and `ghl_sync_api_*` (with the dashboard). Nothing may join them.
-    "ghl_webhooks_rejected",
-    "ghl_webhooks_accepted",
-    "ghl_webhooks_duplicates",
-    "ghl_webhooks_not_persisted",
-    "ghl_webhooks_dedupe_unavailable",
-    "ghl_webhooks_accept_seconds",
-    "api_commands_accepted",
-    "api_commands_refused",
-    "api_commands_republished",
-    "api_commands_not_on_topic",
-}
 
 
 def _metric_definitions() -> list[tuple[str, str, str]]:
@@ -131,7 +126,7 @@ def test_metric_names_follow_one_prefix_and_prometheus_naming() -> None:
     definitions = _metric_definitions()
     assert len(definitions) > 20
     unprefixed = {name for _, _, name in definitions if not name.startswith("ghl_sync_")}
-    assert unprefixed <= _LEGACY_UNPREFIXED, unprefixed - _LEGACY_UNPREFIXED
+    assert unprefixed == set()
     for path, kind, name in definitions:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", name), (path, name)
         # prometheus_client appends `_total` to counters itself.

@@ -43,7 +43,7 @@ def _app(**values: Any) -> tuple[httpx.AsyncClient, MemorySink, CollectorRegistr
 
 
 def _rejected(registry: CollectorRegistry, reason: str) -> float:
-    value = registry.get_sample_value("ghl_webhooks_rejected_total", {"reason": reason})
+    value = registry.get_sample_value("ghl_sync_webhooks_rejected_total", {"reason": reason})
     return value or 0.0
 
 
@@ -173,7 +173,7 @@ async def test_replay_is_dropped_with_2xx() -> None:
     assert (first.json()["status"], second.json()["status"]) == ("accepted", "duplicate")
     assert second.status_code == 200
     assert len(sink.records) == 1
-    assert registry.get_sample_value("ghl_webhooks_duplicates_total") == 1
+    assert registry.get_sample_value("ghl_sync_webhooks_duplicates_total") == 1
 
 
 async def test_unpersisted_delivery_is_429_and_its_retry_is_not_dropped() -> None:
@@ -195,7 +195,7 @@ async def test_metrics_endpoint_exposes_rejections() -> None:
     client, _, _ = _app()
     await client.post(URL, content=body())
     text = (await client.get("/metrics")).text
-    assert 'ghl_webhooks_rejected_total{reason="missing_signature"} 1.0' in text
+    assert 'ghl_sync_webhooks_rejected_total{reason="missing_signature"} 1.0' in text
 
 
 def test_default_settings_trust_ghl_published_keys() -> None:
@@ -226,7 +226,7 @@ async def test_forged_and_malformed_deliveries_get_4xx_never_5xx(
     assert 400 <= response.status_code < 500
     assert sink.records == []
     total = sum(
-        registry.get_sample_value("ghl_webhooks_rejected_total", {"reason": r}) or 0
+        registry.get_sample_value("ghl_sync_webhooks_rejected_total", {"reason": r}) or 0
         for r in (
             "body_too_large", "missing_signature", "bad_signature", "malformed_json",
             "not_an_object", "missing_timestamp", "bad_timestamp", "stale_timestamp",
