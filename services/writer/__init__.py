@@ -3,8 +3,9 @@
     settings = WriterSettings()
     await run_writer(settings, ghl_settings=GhlSettings())
 
-See `_apply` for the exactly-once rules, `_conflicts` for the conflict policies and
-`_runtime` for ordering, offsets and the failure policy.
+See `_exactly_once` for the exactly-once rules, `_handlers` for the handler table (one per
+command type), `_conflicts` for the conflict policies and `_runtime` for ordering, offsets and
+the failure policy.
 """
 
 from services.writer._apply import Applier
