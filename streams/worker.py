@@ -3,18 +3,25 @@
 With `metrics_port` set, the port serves `/metrics`, `/livez` (the worker's event loop is
 turning) and `/readyz` (every processor is running; a processor that stopped makes the worker
 unready until the restart that its failure policy asks for).
+
+Outage policy (`services.platform.outage`): a lost broker or PostgreSQL never stops the
+worker. Kafka is probed every few seconds (`kafka` on `/readyz`, one line when it goes and one
+when it is back; the processors' clients wait it out at the policy's pace); each sink logs a
+lost PostgreSQL once and waits it out (`postgres` on `/readyz`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaClient
 
-from services.platform.outage import Dependency, quiet_kafka_logs
+from services.platform.outage import Dependency, kafka_client_options, quiet_kafka_logs, watch
 from services.status.health import HealthServer, Heartbeat, Readiness
 from streams.admin import ensure_topics
 from streams.app import create_app
@@ -26,6 +33,10 @@ from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
 __all__ = ["build_worker_app", "run_worker"]
+
+log = logging.getLogger("streams.worker")
+
+_KAFKA_PROBE_SECONDS = 2.0
 
 
 def build_worker_app(
@@ -42,7 +53,13 @@ def build_worker_app(
     """
     app = create_app(settings)
     ready = readiness or Readiness()
-    ready.require(*settings.processors)
+    ready.require(*settings.processors, "kafka")
+    kafka = Dependency("kafka", log=log, on_change=ready.set)
+
+    async def watch_kafka() -> None:
+        await _watch_kafka(settings.kafka_bootstrap_servers, kafka, ready)
+
+    app.task(watch_kafka)
     if heartbeat is not None:
         beat = heartbeat
 
@@ -83,6 +100,26 @@ def build_worker_app(
             app, settings, fetcher_factory=_marking(default_fetcher_factory(settings), ready)
         )
     return app
+
+
+async def _watch_kafka(bootstrap: str, kafka: Dependency, ready: Readiness) -> None:
+    """Probe the broker until cancelled: `kafka` on `/readyz` follows it, an outage is logged
+    once when it goes and once when it is back."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, **kafka_client_options())
+    connected = False
+
+    async def probe() -> None:
+        nonlocal connected
+        if not connected:
+            await client.bootstrap()  # raises while the broker is away
+            connected = True
+        await client.fetch_all_metadata()  # raises when no known broker answers
+        ready.set("kafka")
+
+    try:
+        await watch(kafka, probe, every=_KAFKA_PROBE_SECONDS)
+    finally:
+        await client.close()
 
 
 def _postgres_readiness(ready: Readiness, sinks: list[Dependency]) -> None:
@@ -138,7 +175,7 @@ def run_worker(
     quiet_kafka_logs()
     asyncio.run(
         ensure_topics(
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             topic_names(settings).all(),
             partitions=settings.topic_partitions,
         )

@@ -12,7 +12,12 @@ The sink (`Sink` protocol, four methods):
 - `assigned(partitions)` -> `{partition: next offset}`: called when the group gives this member
   partitions. With `offsets="sink"` (offsets stored by the sink with its data, like the
   projections' PostgreSQL rows) the consumer seeks to the answer; with `offsets="kafka"` the
-  answer is ignored and the group's committed offsets are where reading resumes.
+  answer is ignored and the group's committed offsets are where reading resumes. While the
+  sink cannot answer (it raises `Backpressure`, or a lost PostgreSQL or broker: the outage
+  policy's `DATABASE_ERRORS` / `KAFKA_ERRORS`), the consumer asks again with capped, jittered
+  backoff, logging one line when it starts waiting and one when the answer came; nothing is
+  read from the new partitions meanwhile (a rebalance during a PostgreSQL outage waits for
+  the database instead of failing the assignment).
 - `write(records)`: take one batch (records of assigned partitions only, in order per
   partition). It may finish the work before returning (a synchronous sink) or queue it and
   finish later (normalize). Raising `Backpressure(retry_after=s)` refuses the batch: the consumer
@@ -39,9 +44,10 @@ Dead letters have one header format for every topic (`dead_letter_headers`): the
 headers, then `x-dead-letter-reason`, `x-source-topic`, `x-source-partition`,
 `x-source-offset` (named in `schemas.dead_letters`; see README, "Dead letters").
 
-Failure policy: the sink's exceptions other than `Backpressure` propagate (bugs: the process's
-supervisor restarts it and the committed offsets make it repeat, not skip); commit failures of
-a group in rebalance are logged and retried at the next commit.
+Failure policy: the sink's exceptions other than `Backpressure` (and, in `assigned`, outage
+errors) propagate (bugs: the process's supervisor restarts it and the committed offsets make
+it repeat, not skip); commit failures of a group in rebalance or of a broker away are logged
+once (until a commit succeeds again) and retried at the next commit.
 """
 
 from __future__ import annotations
@@ -57,7 +63,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from schemas import dead_letters
-from services.platform.outage import kafka_client_options
+from services.platform.connections import KafkaSettings, kafka_options
+from services.platform.outage import (
+    Backoff,
+    Dependency,
+    database_outage,
+    kafka_client_options,
+    kafka_outage,
+)
 
 __all__ = [
     "Backpressure",
@@ -103,7 +116,9 @@ class Sink(Protocol):
 class ConsumerGroupSettings:
     """One consumer group's connection and timing."""
 
-    bootstrap_servers: str
+    bootstrap_servers: KafkaSettings | str
+    """The brokers: the composed `KafkaSettings` (TLS and SASL included), or a bare
+    `host:port` list for a PLAINTEXT broker."""
     group_id: str
     topics: tuple[str, ...]
     offsets: Literal["kafka", "sink"] = "kafka"
@@ -166,6 +181,11 @@ class BatchConsumer:
         self._pending: list[Any] = []
         self.assignments = 0
         """How many assignments this member received (a rebalance counter)."""
+        self._deferring = False
+        self.offsets_source = Dependency(
+            f"stored offsets of group {settings.group_id}", log=log, backoff=Backoff()
+        )
+        """The sink's answer to `assigned`, as an outage-policy dependency (waited for)."""
 
     @property
     def assignment(self) -> frozenset[TopicPartition]:
@@ -193,7 +213,7 @@ class BatchConsumer:
         """Consume until cancelled."""
         s = self.settings
         self._consumer = consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers,
+            **kafka_options(s.bootstrap_servers),
             group_id=s.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -275,9 +295,13 @@ class BatchConsumer:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
             # A rebalance is under way or the broker is away: the next commit carries them.
-            log.warning("commit of %s for group %s deferred: %s",
-                        _render(offsets), self.settings.group_id, exc)  # fmt: skip
+            # Once until a commit succeeds: a broker away fails every commit interval.
+            level = logging.DEBUG if self._deferring else logging.WARNING
+            self._deferring = True
+            log.log(level, "commit of %s for group %s deferred: %s",
+                    _render(offsets), self.settings.group_id, exc)  # fmt: skip
             return
+        self._deferring = False
         self._committed.update(offsets)
 
     async def _on_revoked(self, revoked: frozenset[TopicPartition]) -> None:
@@ -295,7 +319,7 @@ class BatchConsumer:
     async def _on_assigned(self, assigned: frozenset[TopicPartition]) -> None:
         consumer = self._consumer
         self.assignments += 1
-        resume = await self._sink.assigned(assigned)
+        resume = await self._sink_assigned(assigned)
         if consumer is not None and self.settings.offsets == "sink":
             for tp, offset in resume.items():
                 if tp in assigned:
@@ -304,6 +328,27 @@ class BatchConsumer:
         log.info(
             "group %s assigned %s", self.settings.group_id, _render(dict.fromkeys(assigned, 0))
         )
+
+    async def _sink_assigned(
+        self, assigned: frozenset[TopicPartition]
+    ) -> Mapping[TopicPartition, int]:
+        """The sink's resume offsets for `assigned`, waiting out a sink that cannot answer yet."""
+        waiting = self.offsets_source
+        while True:
+            try:
+                resume = await self._sink.assigned(assigned)
+            except Backpressure as exc:
+                waiting.lost(str(exc) or "the sink is not ready")
+                await asyncio.sleep(exc.retry_after)
+                continue
+            except Exception as exc:
+                if not (database_outage(exc) or kafka_outage(exc)):
+                    raise
+                waiting.lost(exc)
+                await waiting.pause()
+                continue
+            waiting.restored()
+            return resume
 
 
 def _tp(record: Any) -> TopicPartition:

@@ -106,6 +106,7 @@ _NOISY_KAFKA_MESSAGES = (
     "Cannot send",
     "Could not send",
     "OffsetCommit failed before join",
+    "Error sending",  # "... to node N [NodeNotReadyError ...] -- marking coordinator dead"
 )
 
 
