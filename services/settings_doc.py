@@ -25,6 +25,7 @@ from services.db.settings import DatabaseSettings
 from services.demo.settings import DemoSettings
 from services.ghl.settings import GhlSettings
 from services.installs.settings import InstallSettings
+from services.platform.connections import KafkaSettings
 from services.platform.logs import LogSettings
 from services.poller.settings import PollerSettings
 from services.simulator.settings import SimulatorSettings
@@ -44,7 +45,8 @@ __all__ = [
 SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Logging (every command)", LogSettings),
     ("Local stack (`ghl-sync stack`)", StackSettings),
-    ("Database (`ghl-sync migrate`)", DatabaseSettings),
+    ("Kafka (every service)", KafkaSettings),
+    ("Database (every service, `ghl-sync migrate`)", DatabaseSettings),
     ("Stream processors (`ghl-sync worker`, `replay`, `verify`, `lag`)", StreamsSettings),
     ("GHL client (every service that calls GHL, `ghl-sync auth`)", GhlSettings),
     ("Webhook receiver (`ghl-sync webhooks`)", WebhookSettings),

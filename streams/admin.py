@@ -1,32 +1,62 @@
-"""Creating ghl-sync's topics explicitly, with their partitions and retention."""
+"""Creating ghl-sync's topics explicitly, with their partitions, retention and durability.
+
+Topics get `GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR` copies and that
+`min.insync.replicas` (`GHL_SYNC_KAFKA_TOPIC_MIN_INSYNC_REPLICAS`). A topic is never created
+with fewer copies than asked: when the cluster has fewer brokers than the replication factor,
+`ensure_topics` raises `ValueError` naming the variable instead of letting the broker decide.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services.platform.connections import KafkaSettings, kafka_options
+
 __all__ = ["FOREVER", "ensure_topics", "partitions_of"]
+
+log = logging.getLogger(__name__)
 
 FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 """Topic settings of a log that is never compacted or expired."""
 
 
 async def ensure_topics(
-    bootstrap: str, names: list[str], *, partitions: int, config: dict[str, str] | None = None
+    kafka: KafkaSettings | str,
+    names: list[str],
+    *,
+    partitions: int,
+    config: dict[str, str] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the names created.
 
-    Existing topics are left alone: their partition count is part of their keys' placement
-    and is never changed behind a running deployment's back.
+    `kafka` is the composed `KafkaSettings` (security and topic durability included), or a
+    bare bootstrap string for a PLAINTEXT broker with one copy of each topic (tests, local
+    tools). Existing topics are left alone: their partition count is part of their keys'
+    placement and is never changed behind a running deployment's back; one with fewer copies
+    than asked is logged.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    settings = kafka if isinstance(kafka, KafkaSettings) else None
+    replicas = settings.topic_replication_factor if settings else 1
+    min_insync = settings.topic_min_insync_replicas if settings else 1
+    admin = AIOKafkaAdminClient(**kafka_options(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
+            brokers = len((await admin.describe_cluster())["brokers"])
+            if brokers < replicas:
+                raise ValueError(
+                    f"cannot create topic {missing[0]} with {replicas} replicas "
+                    f"(GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR={replicas}): the cluster has "
+                    f"{brokers} broker{'s' if brokers != 1 else ''}; add brokers or lower "
+                    "the setting"
+                )
+            topic_config = {"min.insync.replicas": str(min_insync), **(config or FOREVER)}
             # Another process may create them first: that is the outcome wanted.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
@@ -34,20 +64,33 @@ async def ensure_topics(
                         NewTopic(
                             n,
                             num_partitions=partitions,
-                            replication_factor=1,
-                            topic_configs=dict(config or FOREVER),
+                            replication_factor=replicas,
+                            topic_configs=dict(topic_config),
                         )
                         for n in missing
                     ]
                 )
+        kept = [n for n in names if n in existing]
+        if kept and replicas > 1:
+            for described in await admin.describe_topics(kept):
+                fewest = min((len(p["replicas"]) for p in described["partitions"]), default=0)
+                if described["error_code"] == 0 and fewest < replicas:
+                    log.warning(
+                        "topic %s has %d replicas, fewer than "
+                        "GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR=%d; reassign its partitions "
+                        "to make it as durable as asked",
+                        described["topic"],
+                        fewest,
+                        replicas,
+                    )
         return missing
     finally:
         await admin.close()
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+async def partitions_of(kafka: KafkaSettings | str, topic: str) -> list[int]:
     """The partition numbers of `topic` ([] when it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(kafka))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])

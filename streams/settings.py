@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.platform.connections import ServiceSettings
 
 __all__ = ["StreamsSettings"]
 
 
-class StreamsSettings(BaseSettings):
+class StreamsSettings(ServiceSettings):
     """Broker, application id, and topic names of the Faust app.
 
     Read from environment variables prefixed `GHL_SYNC_STREAMS_`. The APPNAME side's names
@@ -20,7 +22,6 @@ class StreamsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_STREAMS_", frozen=True)
 
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     app_id: str = Field(default="ghl-sync", description="Faust app id (consumer group prefix).")
     app_name: str = Field(default="appname", description="Topic prefix of the connected app.")
     topic_prefix: str = Field(
@@ -45,11 +46,6 @@ class StreamsSettings(BaseSettings):
     metrics_port: int = Field(
         default=9101, ge=0, description="Port of the worker's Prometheus /metrics (0: off)."
     )
-    database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
-        description="Where the projections live (secret: it may hold a password).",
-    )
-    database_schema: str = Field(default="public", description="Schema of the projections.")
     projection_consumer: str = Field(
         default="projections", description="Name under which projection offsets are stored."
     )

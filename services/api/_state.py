@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.api._batch import Batcher
 from services.api.settings import ApiSettings
+from services.platform.connections import kafka_options
 from services.platform.outage import (
     DATABASE_ERRORS,
     KAFKA_ERRORS,
@@ -139,9 +140,9 @@ class ApiState:
 
     async def _start_producer(self) -> AIOKafkaProducer:
         s = self.settings
-        await ensure_topics(s.kafka_bootstrap_servers, [self.topic], partitions=s.topic_partitions)
+        await ensure_topics(s.kafka, [self.topic], partitions=s.topic_partitions)
         producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+            **kafka_options(s.kafka),
             acks="all",
             enable_idempotence=True,
             linger_ms=2,

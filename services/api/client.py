@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 from schemas import CommandBase, command_key, encode_command
+from services.platform.connections import KafkaSettings, kafka_options
 
 __all__ = ["CommandClient", "CommandRefused", "KafkaCommandProducer"]
 
@@ -120,10 +121,12 @@ class CommandClient:
 class KafkaCommandProducer:
     """Produces commands straight to the commands topic, keyed by contact, acks from all."""
 
-    def __init__(self, bootstrap_servers: str, *, topic: str) -> None:
+    def __init__(self, bootstrap_servers: KafkaSettings | str, *, topic: str) -> None:
+        """`bootstrap_servers`: a `host:port` list (PLAINTEXT), or `KafkaSettings` for a
+        cluster that wants TLS or SASL."""
         self._topic = topic
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=2
+            **kafka_options(bootstrap_servers), acks="all", enable_idempotence=True, linger_ms=2
         )
 
     async def __aenter__(self) -> Self:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.platform.connections import ServiceSettings
 
 __all__ = ["ApiSettings"]
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(ServiceSettings):
     """Where the API listens, its key, and where commands and projections live."""
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_API_", frozen=True)
@@ -20,18 +22,12 @@ class ApiSettings(BaseSettings):
         default_factory=list,
         description="Keys APPNAME sends as `X-API-Key` (JSON list); none set: every call is 401.",
     )
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     app_name: str = Field(default="appname", description="Same as GHL_SYNC_STREAMS_APP_NAME.")
     topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
     topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics it creates.")
     produce_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest wait for Kafka's ack before answering 503."
     )
-    database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
-        description="Command state and projections (secret: may hold a password).",
-    )
-    database_schema: str = Field(default="public")
     database_pool_size: int = Field(default=10, ge=1)
     max_page_size: int = Field(default=500, ge=1, description="Largest `limit` of a list.")
     max_batch: int = Field(default=500, ge=1, description="Most commands in one batch request.")

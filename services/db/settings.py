@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DatabaseSettings"]
@@ -15,10 +17,23 @@ class DatabaseSettings(BaseSettings):
 
     url: SecretStr = Field(
         default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
-        description="libpq URL; secret because it may hold a password.",
+        description="libpq URL of every service's database (a service's own `*_DATABASE_URL` "
+        "overrides it); secret because it may hold a password. Unset: the local stack's "
+        "(`GHL_SYNC_STACK_HOST`, `GHL_SYNC_STACK_POSTGRES_PORT`).",
     )
     schema_name: str = Field(
         default="public",
         alias="GHL_SYNC_DATABASE_SCHEMA",
         description="Schema holding ghl-sync's tables.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stack_by_default(cls, data: Any) -> Any:
+        # Unset, the URL follows the local stack, so moving its port moves every service.
+        if isinstance(data, dict) and "url" not in data:
+            # Imported here: the platform package imports this module.
+            from services.platform.stack_address import LocalStackAddress
+
+            return {**data, "url": LocalStackAddress().database_url}
+        return data

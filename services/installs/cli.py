@@ -39,6 +39,7 @@ def installs(
     from services.installs.handler import InstallHandler
     from services.installs.settings import InstallSettings
     from services.installs.wiring import build_agency
+    from services.platform.connections import kafka_options
     from services.status.health import serving_health
     from streams.settings import StreamsSettings
     from streams.topics import topic_names
@@ -59,7 +60,7 @@ def installs(
             server_settings={"search_path": database.schema_name},
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=streams.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+            **kafka_options(streams.kafka), acks="all", enable_idempotence=True
         )
 
         async def emit(events: Sequence[Event]) -> int:
@@ -89,7 +90,7 @@ def installs(
                 return
             handler = InstallHandler(
                 agency,
-                bootstrap=streams.kafka_bootstrap_servers,
+                bootstrap=streams.kafka,
                 topic=topics.raw,
                 group_id=settings.consumer_group or f"{streams.app_id}-installs",
             )

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.raw import RawDelivery, RawRecordError
 from services.installs.agency import APP_EVENT_TYPES, Agency
+from services.platform.connections import KafkaSettings, kafka_options
 
 __all__ = ["InstallHandler", "InstallHandlerStats"]
 
@@ -42,7 +43,7 @@ class InstallHandler:
         self,
         agency: Agency,
         *,
-        bootstrap: str,
+        bootstrap: KafkaSettings | str,
         topic: str,
         group_id: str,
         batch_size: int = 500,
@@ -61,7 +62,7 @@ class InstallHandler:
         """Consume until cancelled."""
         consumer = AIOKafkaConsumer(
             self._topic,
-            bootstrap_servers=self._bootstrap,
+            **kafka_options(self._bootstrap),
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

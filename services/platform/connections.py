@@ -6,8 +6,23 @@ authenticate to them (env prefixes `GHL_SYNC_KAFKA_` and `GHL_SYNC_DATABASE_`).
   CA file (and a client certificate for brokers that want mutual TLS).
   `client_kwargs()` gives the keyword arguments every aiokafka client takes (producer,
   consumer, admin); `faust_kwargs()` the broker URL and credentials of a Faust app.
+  `topic_replication_factor` and `topic_min_insync_replicas` are how durable the topics
+  ghl-sync creates are (1 and 1 for the single local broker; 3 and 2 in production).
+- `ServiceSettings`: the base of every service's settings class. Its `kafka_bootstrap_servers`
+  and `database_url` (and `database_schema` where a service has one) default to the shared
+  `GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS`, `GHL_SYNC_DATABASE_URL` and `GHL_SYNC_DATABASE_SCHEMA`;
+  the service's own variable (`GHL_SYNC_WRITER_DATABASE_URL`, ...) overrides them for that
+  service alone. `settings.kafka` is the composed `KafkaSettings`: the service's brokers with
+  the shared security and topic durability, which have no per-service override (one cluster,
+  one way in).
 - `Connections`: the Kafka settings and the PostgreSQL URL (`GHL_SYNC_DATABASE_URL`, the
   same variable `ghl-sync migrate` reads), built once by an entry point and passed down.
+- `kafka_options(kafka)`: client keyword arguments from `KafkaSettings`, or from a bare
+  bootstrap string (PLAINTEXT; local tools, tests and benchmarks).
+
+Unset, the bootstrap servers and the database URL are the local stack's (`GHL_SYNC_STACK_HOST`,
+`GHL_SYNC_STACK_KAFKA_PORT`, `GHL_SYNC_STACK_POSTGRES_PORT`), so a stack moved to other ports is
+still found.
 
 A configuration that cannot work is refused when it is read, naming the variables: SASL
 without a mechanism or credentials, credentials on a protocol that does not send them,
@@ -18,14 +33,15 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field, FilePath, SecretStr, model_validator
+from pydantic import Field, FilePath, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.db.settings import DatabaseSettings
+from services.platform.stack_address import LocalStackAddress
 
-__all__ = ["Connections", "KafkaSettings"]
+__all__ = ["Connections", "KafkaSettings", "ServiceSettings", "kafka_options"]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -37,7 +53,10 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_KAFKA_", frozen=True)
 
     bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", description="Comma-separated `host:port` list of brokers."
+        default="127.0.0.1:9092",
+        description="Comma-separated `host:port` list of brokers of every service (a "
+        "service's own `*_KAFKA_BOOTSTRAP_SERVERS` overrides it). Unset: the local stack's "
+        "(`GHL_SYNC_STACK_HOST`, `GHL_SYNC_STACK_KAFKA_PORT`).",
     )
     security_protocol: SecurityProtocol = Field(
         default="PLAINTEXT",
@@ -64,6 +83,26 @@ class KafkaSettings(BaseSettings):
     ssl_check_hostname: bool = Field(
         default=True, description="Check that a broker's certificate names its host."
     )
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Copies of every partition of the topics ghl-sync creates (production: 3). "
+        "A topic is not created with fewer: with fewer brokers than this, creating it fails.",
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="`min.insync.replicas` of the topics ghl-sync creates (production: 2): a "
+        "write (acks=all) succeeds only once this many copies hold it.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stack_by_default(cls, data: Any) -> Any:
+        # Unset, the brokers are the local stack's, so moving its port moves every service.
+        if isinstance(data, dict) and "bootstrap_servers" not in data:
+            return {**data, "bootstrap_servers": LocalStackAddress().kafka_bootstrap}
+        return data
 
     @model_validator(mode="after")
     def _coherent(self) -> KafkaSettings:
@@ -90,6 +129,12 @@ class KafkaSettings(BaseSettings):
         if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
             raise ValueError(
                 "GHL_SYNC_KAFKA_SSL_CERT_FILE and GHL_SYNC_KAFKA_SSL_KEY_FILE go together"
+            )
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(
+                f"GHL_SYNC_KAFKA_TOPIC_MIN_INSYNC_REPLICAS={self.topic_min_insync_replicas} is "
+                "more than GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR="
+                f"{self.topic_replication_factor}: no write could ever succeed"
             )
         return self
 
@@ -168,3 +213,77 @@ class Connections:
     def kafka_client_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """`KafkaSettings.client_kwargs()`, with a service's own options on top."""
         return {**self.kafka.client_kwargs(), **overrides}
+
+
+def kafka_options(kafka: KafkaSettings | str, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for an aiokafka client: `kafka.client_kwargs()`, or just the servers
+    when `kafka` is a bootstrap string (PLAINTEXT), with a client's own options on top."""
+    base = (
+        kafka.client_kwargs() if isinstance(kafka, KafkaSettings) else {"bootstrap_servers": kafka}
+    )
+    return {**base, **overrides}
+
+
+def _shared_kafka() -> KafkaSettings:
+    try:
+        return KafkaSettings()
+    except ValidationError as exc:
+        # Raised inside a service's settings, pydantic would fold this class's errors into
+        # one multi-line message; each names its GHL_SYNC_KAFKA_* variable on one line.
+        from services.platform.diagnose import explain
+
+        line = explain(exc) or str(exc).splitlines()[0]
+        raise ValueError(line.removeprefix("bad setting ")) from None
+
+
+class ServiceSettings(BaseSettings):
+    """The connection fields every service's settings class starts with (see the module's
+    docstring); a subclass gives its own `env_prefix`."""
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        description="This service's brokers, if not those of `GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS` "
+        "(unset: that one; security and topic settings are always `GHL_SYNC_KAFKA_*`).",
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
+        description="This service's PostgreSQL, if not `GHL_SYNC_DATABASE_URL`'s (unset: that "
+        "one); secret: it may hold a password.",
+    )
+    database_schema: str = Field(
+        default="public",
+        description="This service's schema, if not `GHL_SYNC_DATABASE_SCHEMA`'s (unset: that one).",
+    )
+    _kafka: KafkaSettings | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compose(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "kafka_bootstrap_servers" not in data:
+            data["kafka_bootstrap_servers"] = _shared_kafka().bootstrap_servers
+        if "database_url" not in data or "database_schema" not in data:
+            database = DatabaseSettings()
+            data.setdefault("database_url", database.url)
+            data.setdefault("database_schema", database.schema_name)
+        return data
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Keeps the shared Kafka security and topic settings beside this service's fields."""
+        self._kafka = _shared_kafka()
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        """The shared Kafka settings with this service's bootstrap servers."""
+        shared = self._kafka if self._kafka is not None else KafkaSettings.model_construct()
+        if shared.bootstrap_servers == self.kafka_bootstrap_servers:
+            return shared
+        return shared.model_copy(update={"bootstrap_servers": self.kafka_bootstrap_servers})
+
+    def with_kafka(self, kafka: KafkaSettings) -> Self:
+        """A copy that reaches Kafka as `kafka` says (its servers, security and topics)."""
+        copy = self.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap_servers})
+        copy._kafka = kafka
+        return copy

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from schemas import Event, encode_event
+from services.platform.connections import KafkaSettings, kafka_options
 from services.platform.outage import kafka_client_options
 from streams.admin import FOREVER, ensure_topics
 
@@ -26,12 +27,12 @@ __all__ = ["EventSink"]
 class EventSink:
     """Sends events and waits until the broker confirmed all of them."""
 
-    def __init__(self, bootstrap: str, topic: str, *, partitions: int = 6) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings | str, topic: str, *, partitions: int = 6) -> None:
+        self._kafka = kafka
         self._topic = topic
         self._partitions = partitions
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **kafka_options(kafka),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
@@ -40,9 +41,7 @@ class EventSink:
 
     async def start(self) -> None:
         """Create the topic if it is missing, then connect."""
-        await ensure_topics(
-            self._bootstrap, [self._topic], partitions=self._partitions, config=FOREVER
-        )
+        await ensure_topics(self._kafka, [self._topic], partitions=self._partitions, config=FOREVER)
         await self._producer.start()
 
     async def stop(self) -> None:

@@ -70,7 +70,7 @@ async def _wiring(
     else:
         pool = await postgres.wait_for(connect, retry_on=database_outage)
     sink = EventSink(
-        settings.kafka_bootstrap_servers,
+        settings.kafka,
         settings.events_topic,
         partitions=settings.topic_partitions,
     )

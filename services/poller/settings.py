@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.platform.connections import ServiceSettings
 
 __all__ = ["PollerSettings"]
 
 
-class PollerSettings(BaseSettings):
+class PollerSettings(ServiceSettings):
     """Which locations, how often each job runs, and where events and state go."""
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_POLLER_", frozen=True)
@@ -78,7 +80,6 @@ class PollerSettings(BaseSettings):
         description="Backfills (onboarding of new locations) one instance runs at once.",
     )
 
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
     topic_partitions: int = Field(
         default=6,
@@ -86,11 +87,6 @@ class PollerSettings(BaseSettings):
         description="Partitions of a topic this service has to create (same as "
         "GHL_SYNC_STREAMS_TOPIC_PARTITIONS); an existing topic is left as it is.",
     )
-    database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
-        description="Cursors, digests, backfill progress; the projections it reconciles against.",
-    )
-    database_schema: str = Field(default="public")
 
     @property
     def events_topic(self) -> str:

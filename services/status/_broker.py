@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.platform.connections import KafkaSettings, kafka_options
+
 __all__ = ["BrokerSnapshot", "read_broker"]
 
 
@@ -31,8 +33,8 @@ class BrokerSnapshot:
 
 
 @contextlib.asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+async def _admin(bootstrap: KafkaSettings | str) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap, request_timeout_ms=10_000))
     await admin.start()
     try:
         yield admin
@@ -41,8 +43,8 @@ async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
 
 
 @contextlib.asynccontextmanager
-async def _consumer(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def _consumer(bootstrap: KafkaSettings | str) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = AIOKafkaConsumer(**kafka_options(bootstrap, enable_auto_commit=False))
     await consumer.start()
     # aiokafka 0.14 fails stop() with CancelledError when its background task has not run
     # once yet; one turn of the loop lets it start.
@@ -91,7 +93,7 @@ async def _scan_tail(
 
 
 async def read_broker(
-    bootstrap: str,
+    bootstrap: KafkaSettings | str,
     topics: Iterable[str],
     *,
     groups: Mapping[str, str],

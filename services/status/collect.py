@@ -178,7 +178,7 @@ async def collect_status(sources: StatusSources) -> StatusReport:
     finally:
         await conn.close()
     broker = await read_broker(
-        sources.streams.kafka_bootstrap_servers,
+        sources.streams.kafka,
         [topics.raw, topics.events, *_dead_letter_topics(topics)],
         groups={normalize_group(sources.streams): topics.raw},
         webhook_topic=topics.raw,

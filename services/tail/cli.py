@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> None:
             async for record in tail_events(
-                settings.kafka_bootstrap_servers,
+                settings.kafka,
                 topic_names(settings).events,
                 from_beginning=from_beginning,
                 only=only,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import Event, EventDecodeError, decode_event
+from services.platform.connections import KafkaSettings, kafka_options
 from streams.admin import partitions_of
 
 __all__ = ["EventFilter", "TailedRecord", "format_text", "tail_events"]
@@ -53,7 +54,7 @@ def format_text(record: TailedRecord) -> str:
 
 
 async def tail_events(
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaSettings | str,
     topic: str,
     *,
     from_beginning: bool = False,
@@ -63,12 +64,13 @@ async def tail_events(
     """Records of `topic` from its end (or beginning) on, filtered; with `stop_at_end`, stop
     when every partition's end at the start has been read. Records that do not decode pass
     every filter (so nothing bad is hidden)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(bootstrap_servers, enable_auto_commit=False))
     await consumer.start()
     try:
         partitions = await partitions_of(bootstrap_servers, topic)
         if not partitions:
-            raise ValueError(f"topic {topic!r} does not exist on {bootstrap_servers}")
+            servers = getattr(bootstrap_servers, "bootstrap_servers", bootstrap_servers)
+            raise ValueError(f"topic {topic!r} does not exist on {servers}")
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         if from_beginning:

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas.raw import RawDelivery
+from services.platform.connections import KafkaSettings, kafka_options
 from services.platform.outage import Dependency, kafka_client_options, stop_quietly
 from services.webhooks.exceptions import SinkUnavailable
 from streams.admin import FOREVER, ensure_topics
@@ -59,7 +60,7 @@ class KafkaRawSink:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaSettings | str,
         topic: str,
         *,
         timeout: float,
@@ -67,7 +68,7 @@ class KafkaRawSink:
         dependency: Dependency | None = None,
     ) -> None:
         self.kafka = dependency or Dependency("kafka", log=logging.getLogger(__name__))
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topic = topic
         self._timeout = timeout
         self._partitions = partitions
@@ -83,7 +84,7 @@ class KafkaRawSink:
                 try:
                     await asyncio.wait_for(
                         ensure_topics(
-                            self._bootstrap,
+                            self._kafka,
                             [self._topic],
                             partitions=self._partitions,
                             config=FOREVER,
@@ -94,7 +95,7 @@ class KafkaRawSink:
                     self.kafka.lost(exc)
                     raise SinkUnavailable(f"Kafka unreachable: {type(exc).__name__}") from exc
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
+                    **kafka_options(self._kafka),
                     acks="all",
                     enable_idempotence=True,
                     linger_ms=1,

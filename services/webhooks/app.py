@@ -302,7 +302,7 @@ def create_app(
         settings,
         sink=sink
         or KafkaRawSink(
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             _raw_topic(settings),
             timeout=settings.produce_timeout_seconds,
             partitions=settings.topic_partitions,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.platform.connections import ServiceSettings
 
 __all__ = ["GHL_ED25519_PUBLIC_KEY", "GHL_RSA_PUBLIC_KEY", "WebhookSettings"]
 
@@ -33,7 +35,7 @@ T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
 """GHL's published RSA key for the legacy `X-WH-Signature` (deprecated 2026-09-01)."""
 
 
-class WebhookSettings(BaseSettings):
+class WebhookSettings(ServiceSettings):
     """Where the receiver listens, whom it trusts, what it accepts and where it persists.
 
     Public keys are not secrets; the database URL is (it may hold a password).
@@ -74,7 +76,6 @@ class WebhookSettings(BaseSettings):
     )
     require_timestamp: bool = Field(default=True, description="Reject bodies without one.")
 
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
     topic_partitions: int = Field(
         default=6,
@@ -89,11 +90,6 @@ class WebhookSettings(BaseSettings):
         default=30, ge=1, description="Retry-After sent with 429 when persisting failed."
     )
 
-    database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
-        description="Holds the webhookId receipts (secret: it may hold a password).",
-    )
-    database_schema: str = Field(default="public")
     claim_lease_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.platform.connections import ServiceSettings
 
 __all__ = ["ConflictPolicy", "WriterSettings"]
 
 ConflictPolicy = Literal["reject", "merge", "force"]
 
 
-class WriterSettings(BaseSettings):
+class WriterSettings(ServiceSettings):
     """Where commands come from, where state and results go, and how hard to retry."""
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_WRITER_", frozen=True)
 
-    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     app_name: str = Field(default="appname", description="Same as GHL_SYNC_STREAMS_APP_NAME.")
     topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
     topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics it creates.")
@@ -29,11 +30,6 @@ class WriterSettings(BaseSettings):
     consumer_name: str = Field(
         default="writer", description="Name under which command offsets are stored."
     )
-    database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
-        description="Command state, offsets, budgets, tokens (secret: may hold a password).",
-    )
-    database_schema: str = Field(default="public")
     conflict_policy: ConflictPolicy = Field(
         default="reject",
         description="When `expected_version` is older than GHL's: reject the command, merge "

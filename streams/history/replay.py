@@ -23,6 +23,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.db.migrate import apply_migrations
+from services.platform.connections import kafka_options
 from streams.admin import partitions_of
 from streams.history.store import HistoryRecord, HistoryStore
 from streams.settings import StreamsSettings
@@ -56,9 +57,9 @@ async def dump_history(conn: asyncpg.Connection) -> list[tuple[object, ...]]:
 
 class _Reader:
     def __init__(self, settings: StreamsSettings) -> None:
-        self.bootstrap = settings.kafka_bootstrap_servers
+        self.bootstrap = settings.kafka
         self.topic = topic_names(settings).events
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(**kafka_options(self.bootstrap, enable_auto_commit=False))
         self.partitions: list[TopicPartition] = []
 
     async def start(self) -> dict[int, int]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.platform.connections import kafka_options
 from streams.admin import partitions_of
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -32,8 +33,8 @@ class PartitionLag:
 async def projection_lag(settings: StreamsSettings) -> list[PartitionLag]:
     """Lag per partition, from the broker's end offsets and the offsets stored with the rows."""
     topic = topic_names(settings).events
-    partitions = await partitions_of(settings.kafka_bootstrap_servers, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    partitions = await partitions_of(settings.kafka, topic)
+    consumer = AIOKafkaConsumer(**kafka_options(settings.kafka))
     await consumer.start()
     # aiokafka 0.14 fails stop() with CancelledError when its background task has not run
     # once yet; one turn of the loop lets it start.

@@ -37,6 +37,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.db.migrate import apply_migrations
+from services.platform.connections import kafka_options
 from streams.admin import partitions_of
 from streams.projections.rows import COLUMNS
 from streams.projections.store import ConsumedRecord, ProjectionStore
@@ -70,10 +71,10 @@ class _Reader:
 
     def __init__(self, settings: StreamsSettings, only: Sequence[int] | None = None) -> None:
         self.only = None if only is None else frozenset(only)
-        self.bootstrap = settings.kafka_bootstrap_servers
+        self.bootstrap = settings.kafka
         self.topic = topic_names(settings).events
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **kafka_options(settings.kafka),
             enable_auto_commit=False,
             max_partition_fetch_bytes=4 << 20,
             fetch_max_bytes=16 << 20,
