@@ -54,10 +54,12 @@ from schemas import (
     command_key,
     decode_command,
 )
+from services.api._custom import custom_filters, translate_command, with_custom_fields
 from services.api._history import contact_view_as_of, register_history_routes
 from services.api._reads import CursorError, get_contact_view, list_contacts
 from services.api._state import ApiState, TooDeep, parse_json, problem
 from services.api.settings import ApiSettings
+from services.customfields import CustomFieldError
 from services.platform.outage import (
     DATABASE_ERRORS,
     watch,
@@ -122,6 +124,12 @@ class ContactView(_Out):
     notes: list[dict[str, Any]]
     appointments: list[dict[str, Any]]
     version: datetime
+    custom_fields: dict[str, Any] = {}
+    """Custom values by key, typed: numbers, dates (`YYYY-MM-DD`), options of the field."""
+    unknown_custom_fields: list[dict[str, Any]] = []
+    """`{id, value}` of values no synced definition names yet (kept as GHL sent them)."""
+    invalid_custom_fields: list[dict[str, Any]] = []
+    """`{key, value, reason}` of values that do not fit their field's type."""
 
 
 class ContactListItem(_Out):
@@ -129,6 +137,10 @@ class ContactListItem(_Out):
 
     location_id: str
     contact: dict[str, Any]
+    custom_fields: dict[str, Any] = {}
+    """As in `ContactView`."""
+    unknown_custom_fields: list[dict[str, Any]] = []
+    invalid_custom_fields: list[dict[str, Any]] = []
 
 
 class ContactPage(_Out):
@@ -277,7 +289,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             if decoded.reason.startswith("invalid fields: <root>: Invalid JSON"):
                 return problem(400, "invalid_json", "body is not valid JSON")
             return problem(422, "invalid_command", decoded.reason)
-        return await _accept([decoded], batch=False)
+        try:
+            translated = await _translate(decoded)
+        except CustomFieldError as exc:
+            state.refused.labels("invalid").inc()
+            return problem(422, "invalid_custom_field", str(exc))
+        return await _accept([translated], batch=False)
 
     @app.post(
         "/v1/commands/batch",
@@ -336,11 +353,21 @@ def create_app(settings: ApiSettings) -> FastAPI:
             if isinstance(one, CommandDecodeError):
                 state.refused.labels("invalid").inc()
                 return problem(422, "invalid_command", f"commands[{index}]: {one.reason}")
-            decoded.append(one)
+            try:
+                decoded.append(await _translate(one))
+            except CustomFieldError as exc:
+                state.refused.labels("invalid").inc()
+                return problem(422, "invalid_custom_field", f"commands[{index}]: {exc}")
         ids = [c.command_id for c in decoded]
         if len(set(ids)) != len(ids):
             return problem(422, "invalid_command", "commands: command_id repeated in the batch")
         return await _accept(decoded, batch=True)
+
+    async def _translate(command: CommandBase) -> CommandBase:
+        """Custom fields named by key get their ids (`services.api._custom`)."""
+        if state.pool is None:
+            return command
+        return await translate_command(state.pool, command)
 
     def _unparsable(exc: ValueError) -> Response:
         if isinstance(exc, TooDeep):
@@ -456,10 +483,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
         if view is None:
             return problem(404, "not_found", f"no contact with id {contact_id!r}")
+        if as_of is not None:
+            await with_custom_fields(state.pool, [view])
         return view
 
     @app.get("/v1/contacts", response_model=ContactPage, dependencies=auth, responses=problems)
     async def contacts(
+        request: Request,
         location_id: Annotated[str | None, Query()] = None,
         tag: Annotated[str | None, Query()] = None,
         updated_since: Annotated[datetime | None, Query()] = None,
@@ -467,7 +497,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         limit: Annotated[int, Query(ge=1)] = 100,
         cursor: Annotated[str | None, Query()] = None,
     ) -> Any:
-        """Contacts by tag, change time and assigned user, `limit` per page."""
+        """Contacts by tag, change time, assigned user and custom fields, `limit` per page.
+
+        Custom fields: `custom.<key>=value` (equal; for a field of many options, holding it)
+        and `custom.<key>.gt|gte|lt|lte=value` for numbers and dates; every filter must hold.
+        An unknown key, or a value not of the field's type, is 422 naming both."""
         refusal = state.unavailable("postgres")
         if refusal is not None:
             return refusal
@@ -477,6 +511,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if updated_since is not None and updated_since.tzinfo is None:
             return problem(422, "invalid_query", "updated_since: needs a time zone (e.g. Z)")
         try:
+            custom = await custom_filters(
+                state.pool, request.query_params.multi_items(), location_id
+            )
+        except CustomFieldError as exc:
+            return problem(422, "invalid_query", str(exc))
+        try:
             return await list_contacts(
                 state.pool,
                 location_id=location_id,
@@ -485,6 +525,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 assigned_to=assigned_to,
                 limit=limit,
                 cursor=cursor,
+                custom=custom,
             )
         except CursorError as exc:
             return problem(422, "invalid_query", f"cursor: {exc}")

@@ -15,7 +15,7 @@ import asyncpg
 
 from services.customfields.types import Definition
 
-__all__ = ["Fetch", "load_definitions", "sync_definitions"]
+__all__ = ["Fetch", "definitions_by_location", "load_definitions", "sync_definitions"]
 
 Fetch = Callable[[str], Awaitable[Sequence[Mapping[str, Any]]]]
 """location id → GHL's custom field definitions (JSON objects)."""
@@ -35,10 +35,41 @@ async def load_definitions(conn: Connection, location_id: str) -> list[Definitio
     ]
 
 
-async def sync_definitions(conn: asyncpg.Connection, location_id: str, fetch: Fetch) -> int:
-    """Replace the location's definitions with GHL's (contact fields only); returns how many."""
-    fetched = [d for d in await fetch(location_id) if d.get("model", "contact") == "contact"]
-    definitions = [Definition.from_ghl(raw) for raw in fetched]
+async def definitions_by_location(
+    conn: Connection, location_ids: Sequence[str] | None = None
+) -> dict[str, list[Definition]]:
+    """The stored definitions of these locations (None: of every location)."""
+    rows = await conn.fetch(
+        "SELECT location_id, id, key, name, data_type, options FROM custom_field_definitions"
+        " WHERE $1::text[] IS NULL OR location_id = ANY($1::text[]) ORDER BY location_id, key",
+        None if location_ids is None else list(location_ids),
+    )
+    out: dict[str, list[Definition]] = {}
+    for r in rows:
+        out.setdefault(r["location_id"], []).append(
+            Definition(r["id"], r["key"], r["name"], r["data_type"], tuple(r["options"]))
+        )
+    return out
+
+
+async def sync_definitions(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, location_id: str, fetch: Fetch
+) -> int:
+    """Replace the location's definitions with GHL's (contact fields only); returns how many.
+    An entry without an id is skipped; of two with one key, the first listed is kept."""
+    fetched = [
+        d
+        for d in await fetch(location_id)
+        if d.get("model", "contact") == "contact" and d.get("id")
+    ]
+    by_key: dict[str, Definition] = {}
+    ids: set[str] = set()
+    for raw in fetched:
+        definition = Definition.from_ghl(raw)
+        if definition.id not in ids and definition.key not in by_key:
+            by_key[definition.key] = definition
+            ids.add(definition.id)
+    definitions = list(by_key.values())
     async with conn.transaction():
         await conn.execute(
             "DELETE FROM custom_field_definitions WHERE location_id = $1", location_id

@@ -15,7 +15,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-__all__ = ["CustomFieldError", "Definition", "to_ghl_writes", "typed_value", "values_by_key"]
+__all__ = [
+    "CustomFieldError",
+    "CustomValues",
+    "Definition",
+    "is_date",
+    "is_multi",
+    "is_number",
+    "read_values",
+    "to_ghl_writes",
+    "typed_value",
+    "values_by_key",
+]
 
 _NUMBERS: Final = frozenset({"NUMERICAL", "MONETORY", "MONETARY"})
 _DATES: Final = frozenset({"DATE"})
@@ -118,6 +129,53 @@ def typed_value(definition: Definition, value: Any) -> Any:
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def is_number(definition: Definition) -> bool:
+    """Whether the field holds a number (NUMERICAL, MONETORY)."""
+    return definition.data_type in _NUMBERS
+
+
+def is_date(definition: Definition) -> bool:
+    """Whether the field holds a date."""
+    return definition.data_type in _DATES
+
+
+def is_multi(definition: Definition) -> bool:
+    """Whether the field holds a list of options (MULTIPLE_OPTIONS, CHECKBOX)."""
+    return definition.data_type in _MANY_OPTIONS
+
+
+@dataclass(frozen=True)
+class CustomValues:
+    """A contact's custom values as APPNAME reads them."""
+
+    by_key: dict[str, Any]
+    """Key → typed value (int/float, `date`, an option, a list of options, text)."""
+    unknown: list[dict[str, Any]]
+    """`{id, value}` of values no definition names (yet): shown as sent, never dropped."""
+    invalid: list[dict[str, Any]]
+    """`{key, value, reason}` of values that do not fit their field's type."""
+
+
+def read_values(definitions: Iterable[Definition], values: Any) -> CustomValues:
+    """GHL's `[{id, value}]` read by key: typed values, and the unknown and invalid ones kept
+    apart (with the value as sent) so nothing is lost or passed off as typed."""
+    by_id = {d.id: d for d in definitions}
+    out = CustomValues({}, [], [])
+    for item in values if isinstance(values, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        field_id, raw = item.get("id"), item.get("value", item.get("fieldValue"))
+        definition = by_id.get(str(field_id))
+        if definition is None:
+            out.unknown.append({"id": field_id, "value": raw})
+            continue
+        try:
+            out.by_key[definition.key] = typed_value(definition, raw)
+        except CustomFieldError as exc:
+            out.invalid.append({"key": definition.key, "value": raw, "reason": str(exc)})
+    return out
 
 
 def values_by_key(

@@ -12,6 +12,7 @@ from schemas.ghl import Contact, Task
 from services.ghl._activities import ActivitiesOps
 from services.ghl._contacts import ContactsOps
 from services.ghl._http import new_http_client
+from services.ghl._locations import LocationsOps
 from services.ghl._ratelimit import Priority, RateLimiter
 from services.ghl.requests import ContactSearch, TaskSearch
 from services.ghl.settings import GhlSettings
@@ -20,7 +21,7 @@ from services.ghl.tokens import TokenProvider
 __all__ = ["GhlClient", "build_client", "supported_operations"]
 
 
-class GhlClient(ContactsOps, ActivitiesOps):
+class GhlClient(ContactsOps, ActivitiesOps, LocationsOps):
     """Async GHL API client. Every method takes the location it acts for first: the location
     selects the token and the request budget. Build it with `build_client`."""
 

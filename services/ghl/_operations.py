@@ -130,6 +130,15 @@ _TABLE = (
         "locations/tasks.readonly",
         _I,
     ),
+    # apps/locations.json: a location's custom field definitions
+    Operation(
+        "get-custom-fields",
+        "GET",
+        "/locations/{locationId}/customFields",
+        "apps/locations.json",
+        "locations/customFields.readonly",
+        _I,
+    ),
     # apps/calendars.json: appointments
     *(
         Operation(op_id, method, path, "apps/calendars.json", scope, safety, CALENDARS_VERSION)

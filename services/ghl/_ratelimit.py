@@ -99,6 +99,8 @@ class RequestClass(StrEnum):
     CHILDREN_SWEEP = "children_sweep"
     RECONCILIATION = "reconciliation"
     BACKFILL = "backfill"
+    DEFINITIONS = "definitions"
+    """Custom field definitions (at onboarding, on the plan's schedule, on an unknown id)."""
 
 
 _BY_PRIORITY: Mapping[Priority, RequestClass] = {

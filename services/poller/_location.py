@@ -20,6 +20,9 @@ Each cycle, in this order:
 5. reconciliation when due: every contact id (search pages of 500); ids the projections hold
    that GHL no longer lists get a tombstone (`source="reconcile"`).
 
+With a `DefinitionSync`, the location's custom field definitions are read again when the plan
+says (`definitions`, one request) or when a contact read names a field id they lack.
+
 Each request is counted under its class (`charged_to`). Snapshots are emitted only when their
 payload digest differs from the last one emitted. Memory is updated, and a delta handed to the
 flusher, only after Kafka confirmed the cycle's events: a crash repeats work, never skips it.
@@ -48,6 +51,7 @@ from schemas import (
     payload_digest,
 )
 from schemas.canonical import canonical_contact, canonical_task
+from services.customfields import DefinitionSync
 from services.ghl import (
     GhlClient,
     NotFound,
@@ -136,8 +140,10 @@ class LocationPoller:
         settings: PollerSettings,
         clock: Callable[[], datetime],
         concurrency: int = 8,
+        definitions: DefinitionSync | None = None,
     ) -> None:
         self.location_id = location_id
+        self._definitions = definitions
         self.snap = snapshot
         self._client = client
         self._store = store
@@ -172,6 +178,9 @@ class LocationPoller:
                 search_page=s.page_size,
                 children_per_contact=1 if self.calendars_api else 2,
                 task_sweep_fixed=self.calendars + 1 if self.calendars_api else 0,
+                definitions_seconds=(
+                    self._definitions.every_seconds if self._definitions is not None else 0.0
+                ),
             )
         )
         return self.plan
@@ -250,6 +259,12 @@ class LocationPoller:
         with charged_to(klass):
             contacts = await self._contacts(None if full_read else state.contacts_cursor)
         report.contacts_read = len(contacts)
+        if self._definitions is not None:
+            field_ids = {cf.id for c in contacts for cf in c.customFields or ()}
+            with charged_to(RequestClass.DEFINITIONS):
+                await self._definitions.maybe_sync(
+                    loc, every=plan.definitions_seconds, seen=field_ids
+                )
         observed = self._clock()
         changed: list[str] = []
         listed: set[str] = set()

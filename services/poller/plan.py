@@ -13,6 +13,10 @@ more instead of hourly, and the plan says how stale the net may get (`staleness_
 The children sweep is paced, not burst: each cycle sweeps the contacts its rate has earned
 since the last step (`SweepPacer`), the stalest first, recently active ones before quiet ones
 of the same age (`sweep_order`).
+
+Custom field definitions (`definitions_seconds` > 0: the poller keeps them fresh) are one
+request per read, planned like a net: projected under `definitions` and stretched with the
+others when the share is tight.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class PlanInputs:
     task_sweep_fixed: int = 0
     """Requests each task sweep adds (the location-wide appointments read: a calendar
     listing and one read per calendar)."""
+    definitions_seconds: float = 0.0
+    """Wanted period of the custom field definitions read (one request); 0: not planned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,8 @@ class QuotaPlan:
     children_on_change: bool = True
     """Whether a changed contact's children are read at once (else by the sweep, first)."""
     projected: Mapping[str, float] = field(default_factory=dict)
+    definitions_seconds: float = 0.0
+    """Period of the custom field definitions read (0: not planned)."""
 
     @property
     def projected_daily(self) -> float:
@@ -119,6 +127,8 @@ def plan_location(p: PlanInputs) -> QuotaPlan:
         "children_sweep": (children_pass, p.children_sweep_seconds),
         "reconciliation": (reconcile_pass, p.reconcile_seconds),
     }
+    if p.definitions_seconds > 0:
+        wanted["definitions"] = (1, p.definitions_seconds)
     wanted_daily = sum(cost * _DAY / max(period, cycle) for cost, period in wanted.values())
     stretch = max(1.0, wanted_daily / left)
     periods = {
@@ -137,6 +147,7 @@ def plan_location(p: PlanInputs) -> QuotaPlan:
         stretch=stretch,
         children_on_change=on_change,
         projected=projected,
+        definitions_seconds=periods.get("definitions", 0.0),
     )
 
 

@@ -13,6 +13,9 @@ An instance (`Poller.run_forever`) runs three kinds of tasks:
 - the flusher: every `flush_seconds`, the confirmed changes of all locations in one
   transaction, so PostgreSQL commits stay below one per GHL request.
 
+With `definitions` (a `services.customfields.DefinitionSync`), a location's custom field
+definitions are read at onboarding (before its backfill), then as its cycles say.
+
 A location whose lease is lost (removed, taken over after a stall, re-balanced to a new
 instance) has its task cancelled; the lease is checked before every cycle.
 
@@ -39,7 +42,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.ghl import GhlClient, GhlError
+from services.customfields import DefinitionSync
+from services.ghl import GhlClient, GhlError, RequestClass, charged_to
 from services.platform.outage import database_outage
 from services.poller import _metrics
 from services.poller._leases import LeaseStore
@@ -72,8 +76,10 @@ class Poller:
         clock: Callable[[], datetime] | None = None,
         concurrency: int = 8,
         on_cycle: Callable[[str, float, float, CycleReport], None] | None = None,
+        definitions: DefinitionSync | None = None,
     ) -> None:
         self._client = client
+        self._definitions = definitions
         self._on_cycle = on_cycle
         self._store = store
         self._sink = sink
@@ -103,6 +109,7 @@ class Poller:
                 settings=self._s,
                 clock=self._clock,
                 concurrency=self._concurrency,
+                definitions=self._definitions,
             )
             self._locations[location_id] = poller
         return poller
@@ -256,6 +263,9 @@ class Poller:
         assert self._pool is not None
         log.info("backfill starts: location=%s", location_id)
         started = time.monotonic()
+        if self._definitions is not None:
+            with charged_to(RequestClass.DEFINITIONS):
+                await self._definitions.sync(location_id, reason="onboarding")
         done = await Backfill(
             self._client, self._pool, self._sink, location_id,
             appointments_past_days=self._s.appointments_past_days,

@@ -176,6 +176,14 @@ def _seed_location(
     loc.custom_fields.update(
         {"lead_score": f"{loc.id[:16]}LSCR", "renewal_date": f"{loc.id[:16]}RNWD"}
     )
+    loc.custom_fields.update(
+        {
+            "deal_value": f"{loc.id[:16]}DEAL",
+            "interests": f"{loc.id[:16]}INTR",
+            "consents": f"{loc.id[:16]}CNST",
+            "about": f"{loc.id[:16]}ABOU",
+        }
+    )
     for number in range(contacts):
         contact = _contact(rng, loc.id, number, loc.users, loc.custom_fields)
         state.insert(loc.id, "contacts", contact)
@@ -241,10 +249,22 @@ def _typed_values(number: int, custom_fields: dict[str, str]) -> list[CustomFiel
     if number % 5 == 4 or "lead_score" not in custom_fields:
         return []
     renewal = date(2026, 1, 1) + timedelta(days=(number * 37) % 365)
-    return [
+    values = [
         CustomFieldValue(id=custom_fields["lead_score"], value=str((number * 7) % 100)),
         CustomFieldValue(id=custom_fields["renewal_date"], value=renewal.isoformat()),
     ]
+    if number % 10 == 3 and "deal_value" in custom_fields:
+        # Every tenth: a money amount, options of a multi-option field and of a checkbox.
+        picks = ("Email", "SMS", "Events", "Webinars")
+        values += [
+            CustomFieldValue(id=custom_fields["deal_value"], value=f"{(number * 131) % 5000}.50"),
+            CustomFieldValue(
+                id=custom_fields["interests"],
+                value=[picks[number % 4]] + ([picks[(number + 1) % 4]] if number % 20 == 3 else []),
+            ),
+            CustomFieldValue(id=custom_fields["consents"], value=["Newsletter"]),
+        ]
+    return values
 
 
 def _contact(

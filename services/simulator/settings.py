@@ -36,6 +36,7 @@ ALL_SCOPES: tuple[str, ...] = (
     "calendars/events.readonly",
     "calendars/events.write",
     "locations/customFields.readonly",
+    "locations/customFields.write",
 )
 """Every scope the simulator knows; tokens minted without a scope list get all of them."""
 

@@ -82,6 +82,9 @@ class LocationData:
     """Calendar id -> its name (`GET /calendars/`); unnamed calendars are named by their id."""
     custom_fields: dict[str, str] = field(default_factory=dict)
     """Custom field key -> id."""
+    custom_field_types: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    """Custom field key -> (name, GHL dataType, options) of fields created through the API
+    (`POST /locations/{id}/customFields`); other keys use the seeded types."""
     contacts: dict[str, Contact] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     notes: dict[str, Note] = field(default_factory=dict)

@@ -38,11 +38,12 @@ async def test_definitions_sync_and_type_the_seeded_values(pg: asyncpg.Connectio
             fields: list[Mapping[str, Any]] = response.json()["customFields"]
             return fields
 
-        assert await sync_definitions(pg, loc, fetch) == 4
-        assert await sync_definitions(pg, loc, fetch) == 4  # a repeat replaces, never adds
+        assert await sync_definitions(pg, loc, fetch) == 8
+        assert await sync_definitions(pg, loc, fetch) == 8  # a repeat replaces, never adds
     definitions = await load_definitions(pg, loc)
     assert [d.key for d in definitions] == [
-        "favorite_color", "lead_score", "membership_level", "renewal_date",
+        "about", "consents", "deal_value", "favorite_color", "interests", "lead_score",
+        "membership_level", "renewal_date",
     ]  # fmt: skip
     contact = next(c for c in state.locations[loc].contacts.values() if c.customFields)
     values, unknown = values_by_key(
