@@ -1,48 +1,34 @@
-"""The demo's child services: started as `ghl-sync <command>`, logged, stopped."""
+"""The demo's child services: `ghl-sync <command>` under the supervisor `ghl-sync run` uses
+(`services.platform.supervise`), each logged to its own file, restarted if it exits, stopped
+together (SIGTERM, then SIGKILL after the grace period)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
-__all__ = ["Service"]
+from services.platform.supervise import Child, Supervisor, ghl_sync_command
+
+__all__ = ["Service", "start_service"]
 
 
 class Service:
-    """One `ghl-sync` subcommand running as a child process with its log in a file."""
+    """One `ghl-sync` subcommand the demo's supervisor runs, its log in a file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, supervisor: Supervisor, log_path: Path) -> None:
         self.name = name
-        self.args = args
-        # Children get this process's environment plus their own settings.
-        self.env = {**os.environ, **env}
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the child (its stdout and stderr go to the log file)."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        executable = Path(sys.executable).with_name("ghl-sync")
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [str(executable), *self.args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        self.supervisor = supervisor
+        self.log_path = log_path
 
     @property
     def running(self) -> bool:
         """Whether the child is alive."""
-        return self.proc is not None and self.proc.poll() is None
+        return self.supervisor.running(self.name)
 
     async def wait_http(self, url: str, within: float = 60.0) -> None:
         """Wait until `url` answers 2xx; fail with the log's tail if the child died."""
@@ -67,13 +53,18 @@ class Service:
         except FileNotFoundError:
             return ""
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM, then SIGKILL if it lingers."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+
+async def start_service(
+    supervisor: Supervisor,
+    name: str,
+    args: list[str],
+    env: Mapping[str, str],
+    log_dir: Path,
+) -> Service:
+    """Start `ghl-sync ARGS...` as child `name` of `supervisor`, its output in
+    `log_dir/name.log`."""
+    log_path = log_dir / f"{name}.log"
+    # Children get this process's environment plus their own settings.
+    child_env = {**os.environ, **env}
+    await supervisor.add(Child(name, ghl_sync_command(*args), child_env, log_path))
+    return Service(name, supervisor, log_path)

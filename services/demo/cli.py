@@ -22,7 +22,11 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option(help="Seconds of live activity.")
         ] = None,
         keep_running: Annotated[
-            bool, typer.Option(help="Leave the services running afterwards.")
+            bool,
+            typer.Option(
+                help="Keep the services running afterwards, until Ctrl-C or SIGTERM stops "
+                "them (as `ghl-sync run` does)."
+            ),
         ] = False,
     ) -> None:
         """The main job: the stack, the simulator and every service; backfill, a minute of
@@ -46,6 +50,9 @@ def register(app: typer.Typer) -> None:
         report = asyncio.run(
             run_demo(settings, StackSettings(), keep_running=keep_running, console=console)
         )
-        print_report(report, console)
+        if report.stop_status is None:
+            print_report(report, console)  # with --keep-running it was printed before the stop
         if not report.converged:
             raise typer.Exit(1)
+        if report.stop_status:
+            raise typer.Exit(report.stop_status)

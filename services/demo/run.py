@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import signal
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -34,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.db.migrate import apply_migrations
 from services.demo._agency import AGENCY_SCOPES, add_future_location, agency_consent
-from services.demo._processes import Service
+from services.demo._processes import Service, start_service
 from services.demo.settings import DemoSettings
 from services.ghl import (
     GhlClient,
@@ -48,6 +50,7 @@ from services.ghl import (
 )
 from services.ghl.requests import ContactUpdate
 from services.installs import InstallSettings
+from services.platform.supervise import Supervisor
 from services.poller._sink import EventSink
 from services.poller.backfill import Backfill, BackfillProgress
 from services.stack import Stack, StackSettings
@@ -84,6 +87,9 @@ class DemoReport:
     differences: list[str] = field(default_factory=list)
     future_location: str | None = None
     """The sub-account added during the live phase (a future-location install)."""
+    stop_status: int | None = None
+    """With `keep_running`: the supervisor's exit status once the services were stopped (the
+    report was printed before they were)."""
 
     @property
     def converged(self) -> bool:
@@ -102,7 +108,7 @@ class _Demo:
         self.sim_url = f"http://127.0.0.1:{settings.simulator_port}"
         self.key = generate_key()
         self.log_dir = Path(settings.log_dir) / self.run_id
-        self.services: list[Service] = []
+        self.supervisor = Supervisor([], notice=self._notice)
         self.report = DemoReport(run_id=self.run_id)
         self.streams = StreamsSettings(
             kafka_bootstrap_servers=stack.kafka_bootstrap,
@@ -159,15 +165,32 @@ class _Demo:
             env[f"GHL_SYNC_{service}_TOPIC_PREFIX"] = self.prefix
         return env
 
-    def start(self, name: str, *args: str) -> Service:
-        service = Service(name, list(args), self.env(), self.log_dir)
-        service.start()
-        self.services.append(service)
-        return service
+    def _notice(self, line: str) -> None:
+        """The supervisor's notices (a service exited, restarted, stopped) go to its log."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / "supervisor.log").open("a") as log:
+            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
 
-    def stop_all(self) -> None:
-        for service in reversed(self.services):
-            service.stop()
+    async def start(self, name: str, *args: str) -> Service:
+        return await start_service(self.supervisor, name, list(args), self.env(), self.log_dir)
+
+    async def stop_all(self) -> None:
+        await self.supervisor.stop("the demo is over")
+
+    async def hold(self) -> int:
+        """Keep the services running until Ctrl-C or SIGTERM, then stop them the way
+        `ghl-sync run` does; returns its exit status."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.supervisor.request_stop, sig.name)
+        self.out.print(
+            f"the services keep running ({', '.join(self.supervisor.names)}; logs in "
+            f"{self.log_dir}); Ctrl-C or `kill {os.getpid()}` stops them",
+            highlight=False,
+        )
+        outcome = await self.supervisor.wait()
+        self.out.print(f"stopped ({outcome.reason})", highlight=False)
+        return outcome.exit_code
 
     @asynccontextmanager
     async def client(self, pool: asyncpg.Pool) -> AsyncIterator[GhlClient]:
@@ -336,6 +359,7 @@ class _Demo:
 
     async def run(self, keep_running: bool) -> DemoReport:
         started = time.monotonic()
+        finished = False
         t = time.monotonic()
         # The stack API is synchronous (it runs its own event loop): a thread keeps it apart.
         await asyncio.to_thread(Stack(self.stack).up)
@@ -354,7 +378,7 @@ class _Demo:
         )  # fmt: skip
         try:
             t = time.monotonic()
-            simulator = self.start(
+            simulator = await self.start(
                 "simulator", "simulator", "--port", str(self.s.simulator_port),
                 "--seed", str(self.s.seed), "--locations", str(self.s.locations),
                 "--contacts", str(self.s.contacts), "--activity-rate", "0",
@@ -365,16 +389,16 @@ class _Demo:
                 state = (await admin.get("/_admin/state")).json()
             self.report.locations = sorted(state["locations"])
             await self.authorise(pool)
-            receiver = self.start(
+            receiver = await self.start(
                 "webhooks", "webhooks", "--port", str(self.s.webhooks_port),
                 "--simulator-url", self.sim_url,
             )  # fmt: skip
             await receiver.wait_http(f"http://127.0.0.1:{self.s.webhooks_port}/healthz")
-            worker = self.start("worker", "worker", "--loglevel", "warning")
+            worker = await self.start("worker", "worker", "--loglevel", "warning")
             await worker.wait_http(f"http://127.0.0.1:{self.s.worker_metrics_port}/metrics")
             # App webhooks (INSTALL, UNINSTALL, LocationCreate) and installedLocations
             # reconciliation: a location added later is onboarded by it.
-            self.start("installs", "installs", "--metrics-port", "0")
+            await self.start("installs", "installs", "--metrics-port", "0")
             self.report.seconds["services up"] = time.monotonic() - t
             self.out.print(
                 f"run {self.run_id}: {len(self.report.locations)} locations x "
@@ -385,7 +409,9 @@ class _Demo:
                 t = time.monotonic()
                 await self.backfill(pool, client)
                 self.report.seconds["backfill"] = time.monotonic() - t
-                self.start("poller", "poller", "--metrics-port", str(self.s.poller_metrics_port))
+                await self.start(
+                    "poller", "poller", "--metrics-port", str(self.s.poller_metrics_port)
+                )
                 t = time.monotonic()
                 # A new sub-account during the live phase: the app is installed on it by
                 # itself (future locations), ghl-sync onboards it; convergence covers it.
@@ -398,11 +424,15 @@ class _Demo:
             await self.converge(pool)
             self.report.seconds["convergence"] = time.monotonic() - t
             await self.figures(pool)
+            finished = True
         finally:
             await pool.close()
-            if not keep_running:
-                self.stop_all()
+            if not (keep_running and finished):
+                await self.stop_all()
         self.report.seconds["total"] = time.monotonic() - started
+        if keep_running:
+            print_report(self.report, self.out)
+            self.report.stop_status = await self.hold()
         return self.report
 
 
