@@ -1,4 +1,6 @@
-"""The local end of the OAuth redirect: waits for one `GET /path?code=...&state=...`."""
+"""The end of the OAuth redirect: `receive_code` waits on the redirect's local port for one
+`GET /path?code=...&state=...`; `pasted_code` reads the same from what a user pastes on a
+headless server (`ghl-sync auth --paste`): the address the browser was sent to, or the code."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from schemas.ghl_errors import AuthError
 
-__all__ = ["receive_code"]
+__all__ = ["pasted_code", "receive_code"]
 
 _DONE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nConnection: close\r\n\r\n"
@@ -71,3 +73,39 @@ async def receive_code(
     finally:
         server.close()
         await server.wait_closed()
+
+
+def pasted_code(text: str, *, state: str) -> str:
+    """The code in what the user pasted: the redirected address (or its query), whose `state`
+    must be the one this consent was opened with, or the bare code (no state to check).
+
+    A redirect with `error=`, an address without a code or with another consent's `state`, or
+    nothing at all ends in `AuthError`; the messages never repeat what was pasted.
+    """
+    text = text.strip()
+    if not text:
+        raise AuthError(
+            "nothing was pasted: paste the address the browser was sent to, or its code"
+        )
+    if "=" not in text:
+        if any(c.isspace() for c in text) or "/" in text:
+            raise AuthError("the pasted text is neither the redirected address nor a code")
+        return text
+    query_text = urlsplit(text).query if "?" in text else text
+    query = {k: v[0] for k, v in parse_qs(query_text).items()}
+    if "code" not in query:
+        refused = query.get("error")
+        if refused:
+            raise AuthError(f"authorisation refused: {refused}")
+        raise AuthError("the pasted address carries no code (`?code=...`)")
+    if "state" not in query:
+        raise AuthError(
+            "the pasted address carries no state to check; paste the whole address, or only "
+            "the code"
+        )
+    if query["state"] != state:
+        raise AuthError(
+            "the pasted address carries another consent's state: open the URL this command "
+            "printed, approve, and paste where it sends the browser"
+        )
+    return query["code"]

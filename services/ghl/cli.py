@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import httpx
 import typer
@@ -77,10 +78,19 @@ def auth(
     new_key: Annotated[
         bool, typer.Option("--new-key", help="Print a new token encryption key and exit.")
     ] = False,
+    paste: Annotated[
+        bool,
+        typer.Option(
+            "--paste",
+            help="Headless: do not listen; read the address the browser was redirected to "
+            "(or the code) from stdin.",
+        ),
+    ] = False,
 ) -> None:
     """Authorise the app on a location or an agency: prints the consent URL, receives the
-    redirect on the local port of GHL_SYNC_GHL_REDIRECT_URI, exchanges the code, stores the
-    tokens. An agency (Company) grant also onboards every location the app is installed on."""
+    redirect on the local port of GHL_SYNC_GHL_REDIRECT_URI (or, with --paste, reads the
+    redirected address from stdin), exchanges the code, stores the tokens. An agency (Company)
+    grant also onboards every location the app is installed on."""
     from services.ghl._crypto import generate_key
 
     if new_key:
@@ -91,7 +101,11 @@ def auth(
 
         done = asyncio.run(
             authorise(
-                GhlSettings(), DatabaseSettings(), wait_seconds=timeout, installs=InstallSettings()
+                GhlSettings(),
+                DatabaseSettings(),
+                wait_seconds=timeout,
+                installs=InstallSettings(),
+                paste=sys.stdin if paste else None,
             )
         )
     except (GhlError, ValueError) as exc:
@@ -133,15 +147,31 @@ async def authorise(
     wait_seconds: float,
     transport: httpx.AsyncBaseTransport | None = None,
     installs: InstallSettings | None = None,
+    paste: TextIO | None = None,
 ) -> Authorised:
-    """The `auth` flow; returns what was stored."""
-    from services.ghl._consent import receive_code
+    """The `auth` flow; returns what was stored. With `paste`, the redirected address (or the
+    code) is read from that stream instead of the redirect's local port."""
+    from services.ghl._consent import pasted_code, receive_code
     from services.ghl._crypto import TokenCipher
     from services.ghl._oauth import OAuthClient
 
     TokenCipher(settings.token_encryption_key)  # fail early on a bad key
     oauth = OAuthClient(settings, transport=transport)
     state = secrets.token_urlsafe(16)
+    if paste is not None:
+        try:
+            _out.print("Open this URL in any browser, pick the location and approve:")
+            _out.print(oauth.consent_url(state=state), highlight=False, soft_wrap=True)
+            _out.print(
+                f"The browser is then sent to {settings.redirect_uri}?code=... (the page may "
+                "not load: nothing listens there). Paste that whole address, or only its code:",
+                highlight=False,
+            )
+            line = await asyncio.to_thread(paste.readline)
+            grant = await oauth.exchange_code(pasted_code(line, state=state))
+        finally:
+            await oauth.aclose()
+        return await store_grant(settings, database, grant, transport=transport, installs=installs)
     ready = asyncio.Event()
     waiting = asyncio.create_task(
         receive_code(settings.redirect_uri, state=state, wait_seconds=wait_seconds, ready=ready)
