@@ -47,6 +47,8 @@ class _Known:
     ids: frozenset[str] = frozenset()
     attempted_at: datetime | None = None
     synced_at: datetime | None = None
+    failed: bool = False
+    """Whether the last attempt failed (then the next comes after `retry_seconds`)."""
     absent: set[str] = field(default_factory=set)
     """Ids seen on values that GHL did not list at the last sync."""
 
@@ -76,7 +78,8 @@ class DefinitionSync:
         if known is None:
             async with self._pool.acquire() as conn:
                 row = await conn.fetchrow(
-                    "SELECT attempted_at, synced_at FROM custom_field_syncs WHERE location_id = $1",
+                    "SELECT attempted_at, synced_at, error IS NOT NULL AS failed"
+                    " FROM custom_field_syncs WHERE location_id = $1",
                     location_id,
                 )
                 ids = await conn.fetch(
@@ -86,6 +89,7 @@ class DefinitionSync:
                 ids=frozenset(r["id"] for r in ids),
                 attempted_at=row["attempted_at"] if row else None,
                 synced_at=row["synced_at"] if row else None,
+                failed=bool(row and row["failed"]),
             )
             self._known[location_id] = known
         return known
@@ -103,6 +107,7 @@ class DefinitionSync:
         try:
             fetched = await self._guarded(location_id)
         except _FetchFailed as failed:
+            known.failed = True
             async with self._pool.acquire() as conn:
                 await self._record(conn, location_id, now, reason, None, 0, failed.reason)
             log.warning(
@@ -124,6 +129,7 @@ class DefinitionSync:
             await self._record(conn, location_id, now, reason, now, count, None)
         known.ids = frozenset(r["id"] for r in ids)
         known.synced_at = now
+        known.failed = False
         known.absent = {i for i in seen if i not in known.ids}
         log.info(
             "custom field definitions synced: location=%s reason=%s fields=%d",
@@ -137,7 +143,8 @@ class DefinitionSync:
         self, location_id: str, *, every: float, seen: Iterable[str] = ()
     ) -> SyncOutcome | None:
         """Sync when never done, when `every` seconds passed since the last attempt (0: no
-        schedule), or when `seen` names an id the definitions lack; else None."""
+        schedule), or when `seen` names an id the definitions lack; after a failed or recent
+        attempt, not before `retry_seconds`. Else None."""
         known = await self._state(location_id)
         now = self._clock()
         seen_ids = set(seen)
@@ -146,7 +153,11 @@ class DefinitionSync:
             return await self.sync(location_id, reason="onboarding", seen=seen_ids)
         if since is not None and since < self._retry:
             return None  # a failed or recent attempt: not before `retry_seconds`
-        if known.synced_at is None or (every > 0 and since is not None and since >= every):
+        if (
+            known.synced_at is None
+            or known.failed
+            or (every > 0 and since is not None and since >= every)
+        ):
             return await self.sync(location_id, reason="schedule", seen=seen_ids)
         if seen_ids - known.ids - known.absent:
             return await self.sync(location_id, reason="unknown_id", seen=seen_ids)
