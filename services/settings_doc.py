@@ -25,7 +25,7 @@ from services.db.settings import DatabaseSettings
 from services.demo.settings import DemoSettings
 from services.ghl.settings import GhlSettings
 from services.installs.settings import InstallSettings
-from services.platform.connections import KafkaSettings
+from services.platform.connections import SHARED_VARIABLE, KafkaSettings
 from services.platform.logs import LogSettings
 from services.poller.settings import PollerSettings
 from services.simulator.settings import SimulatorSettings
@@ -69,6 +69,9 @@ def _env_name(cls: type[BaseSettings], name: str, field: FieldInfo) -> str:
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "(required)"
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get(SHARED_VARIABLE), str):
+        return f"`{extra[SHARED_VARIABLE]}`'s value"
     value = field.get_default(call_default_factory=True)
     if isinstance(value, SecretStr):
         return "(secret)" if value.get_secret_value() else "(unset)"

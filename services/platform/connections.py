@@ -35,13 +35,13 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from pydantic import Field, FilePath, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import Field, FilePath, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.db.settings import DatabaseSettings
 from services.platform.stack_address import LocalStackAddress
 
-__all__ = ["Connections", "KafkaSettings", "ServiceSettings", "kafka_options"]
+__all__ = ["SHARED_VARIABLE", "Connections", "KafkaSettings", "ServiceSettings", "kafka_options"]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -225,15 +225,17 @@ def kafka_options(kafka: KafkaSettings | str, **overrides: Any) -> dict[str, Any
 
 
 def _shared_kafka() -> KafkaSettings:
-    try:
-        return KafkaSettings()
-    except ValidationError as exc:
-        # Raised inside a service's settings, pydantic would fold this class's errors into
-        # one multi-line message; each names its GHL_SYNC_KAFKA_* variable on one line.
-        from services.platform.diagnose import explain
+    # A bad GHL_SYNC_KAFKA_* value raises KafkaSettings' own ValidationError, which names
+    # that variable.
+    return KafkaSettings()
 
-        line = explain(exc) or str(exc).splitlines()[0]
-        raise ValueError(line.removeprefix("bad setting ")) from None
+
+def _shared_database() -> DatabaseSettings:
+    return DatabaseSettings()
+
+
+SHARED_VARIABLE = "shared_variable"
+"""Key, in a connection field's `json_schema_extra`, of the shared variable it defaults to."""
 
 
 class ServiceSettings(BaseSettings):
@@ -241,38 +243,44 @@ class ServiceSettings(BaseSettings):
     docstring); a subclass gives its own `env_prefix`."""
 
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092",
-        description="This service's brokers, if not those of `GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS` "
-        "(unset: that one; security and topic settings are always `GHL_SYNC_KAFKA_*`).",
+        default_factory=lambda: _shared_kafka().bootstrap_servers,
+        description="This service's brokers, when not those of the shared variable (security "
+        "and topic settings are always the shared `GHL_SYNC_KAFKA_*`).",
+        json_schema_extra={SHARED_VARIABLE: "GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS"},
     )
     database_url: SecretStr = Field(
-        default=SecretStr("postgresql://ghl_sync@127.0.0.1:25432/ghl_sync"),
-        description="This service's PostgreSQL, if not `GHL_SYNC_DATABASE_URL`'s (unset: that "
-        "one); secret: it may hold a password.",
+        default_factory=lambda: _shared_database().url,
+        description="This service's PostgreSQL, when not the shared one; secret: it may hold "
+        "a password.",
+        json_schema_extra={SHARED_VARIABLE: "GHL_SYNC_DATABASE_URL"},
     )
     database_schema: str = Field(
-        default="public",
-        description="This service's schema, if not `GHL_SYNC_DATABASE_SCHEMA`'s (unset: that one).",
+        default_factory=lambda: _shared_database().schema_name,
+        description="This service's schema, when not the shared one.",
+        json_schema_extra={SHARED_VARIABLE: "GHL_SYNC_DATABASE_SCHEMA"},
     )
     _kafka: KafkaSettings | None = PrivateAttr(default=None)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _compose(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if "kafka_bootstrap_servers" not in data:
-            data["kafka_bootstrap_servers"] = _shared_kafka().bootstrap_servers
-        if "database_url" not in data or "database_schema" not in data:
-            database = DatabaseSettings()
-            data.setdefault("database_url", database.url)
-            data.setdefault("database_schema", database.schema_name)
-        return data
 
     def model_post_init(self, context: Any, /) -> None:
         """Keeps the shared Kafka security and topic settings beside this service's fields."""
         self._kafka = _shared_kafka()
+
+    @classmethod
+    def shared_variable(cls, field: str) -> str | None:
+        """The shared variable `field` takes its value from when the service's own is unset."""
+        info = cls.model_fields.get(field)
+        extra = info.json_schema_extra if info is not None else None
+        found = extra.get(SHARED_VARIABLE) if isinstance(extra, dict) else None
+        return found if isinstance(found, str) else None
+
+    def variable_of(self, field: str) -> str:
+        """The variable `field`'s value came from: the service's own when it was given, else
+        the shared one it defaults to."""
+        shared = self.shared_variable(field)
+        if shared is not None and field not in self.model_fields_set:
+            return shared
+        prefix = self.model_config.get("env_prefix", "")
+        return f"{prefix}{field}".upper()
 
     @property
     def kafka(self) -> KafkaSettings:

@@ -93,9 +93,12 @@ def _fields(exc: BaseException, wanted: typing.Callable[[str], bool]) -> list[_S
     out: list[_Setting] = []
     for settings in _settings_in(exc):
         cls = type(settings)
+        # A service's connection field names the shared variable when it took its value.
+        variable_of = getattr(settings, "variable_of", None)
         for name in cls.model_fields:
             if wanted(name):
-                setting = _Setting(env_name(cls, name), getattr(settings, name))
+                env = variable_of(name) if callable(variable_of) else env_name(cls, name)
+                setting = _Setting(env, getattr(settings, name))
                 if setting not in out:
                     out.append(setting)
     return out
@@ -239,7 +242,12 @@ def _unreachable(exc: BaseException) -> str | None:
         target = ", ".join(sorted({str(s.value) for s in settings})) or "the broker"
         names = " / ".join(s.env for s in settings) or "the Kafka bootstrap setting"
         line = f"cannot reach Kafka at {target} ({_reason(exc)}); is it running? check {names}"
-        sasl = [s for s in _settings_in(exc) if getattr(s, "sasl_mechanism", None)]
+        sasl = [
+            s
+            for s in _settings_in(exc)
+            if getattr(s, "sasl_mechanism", None)
+            or getattr(getattr(s, "kafka", None), "sasl_mechanism", None)
+        ]
         if sasl:
             # aiokafka reports a refused SASL login as a failed bootstrap too.
             line += "; if it runs, the SASL login may be refused: check GHL_SYNC_KAFKA_SASL_*"

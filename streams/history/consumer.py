@@ -96,7 +96,7 @@ class HistoryConsumer:
         )
         self._consumer = BatchConsumer(
             ConsumerGroupSettings(
-                bootstrap_servers=self._s.kafka_bootstrap_servers,
+                bootstrap_servers=self._s.kafka,
                 group_id=self._group_id,
                 topics=(self.topics.events,),
                 offsets="sink",

@@ -51,6 +51,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from schemas import AuthError, Contact, Event, GhlError, ValidationFailed, encode_event
 from schemas.topics import GROUP_NORMALIZE, consumer_group
 from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings, send_dead_letter
+from services.platform.connections import kafka_options
 from services.platform.outage import kafka_client_options
 from streams.normalize import metrics
 from streams.normalize.burst import Prefetched, burst_fetch
@@ -126,7 +127,7 @@ class NormalizeConsumer:
         """Consume until cancelled (or until a produce fails: then raise)."""
         self._failed = asyncio.get_running_loop().create_future()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._s.kafka_bootstrap_servers,
+            **kafka_options(self._s.kafka),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
@@ -134,7 +135,7 @@ class NormalizeConsumer:
         )
         self.consumer = BatchConsumer(
             ConsumerGroupSettings(
-                bootstrap_servers=self._s.kafka_bootstrap_servers,
+                bootstrap_servers=self._s.kafka,
                 group_id=self._group_id,
                 topics=(self.topics.raw,),
                 batch_size=self._s.batch_size,

@@ -41,6 +41,7 @@ from services.platform import (
     ConsumerGroupSettings,
     send_dead_letter,
 )
+from services.platform.connections import kafka_options
 from services.platform.outage import (
     DATABASE_ERRORS,
     Backoff,
@@ -117,14 +118,14 @@ class ProjectionConsumer:
             retry_on=database_outage,
         )
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._s.kafka_bootstrap_servers,
+            **kafka_options(self._s.kafka),
             acks="all",
             enable_idempotence=True,
             **kafka_client_options(),
         )
         self._consumer = BatchConsumer(
             ConsumerGroupSettings(
-                bootstrap_servers=self._s.kafka_bootstrap_servers,
+                bootstrap_servers=self._s.kafka,
                 group_id=self._group_id,
                 topics=(self.topics.events,),
                 offsets="sink",
