@@ -1,6 +1,14 @@
 """`ghl-sync poller` and `ghl-sync backfill --location ID`; `register(app)` adds them.
 
 Settings are read here, at the entry point, and passed down.
+
+A Private Integration Token (`GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN`) belongs to one
+sub-account, but nothing GHL documents tells which: a PIT is an opaque `pit-...` string (not a
+JWT naming its location), and the one call that might answer (`GET /locations/search`, which
+accepts a location token) documents no answer for a PIT and needs the `locations.readonly`
+scope a PIT may not have (UNCONFIRMED; see ../shared/ghl/REFERENCE.md, section 4). Guessing
+would poll nothing, silently, so the poller refuses to start with a PIT and no
+`GHL_SYNC_POLLER_LOCATIONS`, in one line naming the variable to set.
 """
 
 from __future__ import annotations
@@ -15,12 +23,15 @@ from typing import Annotated
 import asyncpg
 import typer
 
+from services.customfields import DefinitionSync
 from services.ghl import (
     GhlClient,
     GhlSettings,
+    RequestClass,
     build_client,
     build_rate_limiter,
     build_token_provider,
+    charged_to,
 )
 from services.platform.outage import (
     Dependency,
@@ -36,6 +47,19 @@ from services.poller.settings import PollerSettings
 __all__ = ["register"]
 
 _log = logging.getLogger("services.poller")
+
+
+def pit_without_locations(settings: PollerSettings, ghl: GhlSettings) -> str | None:
+    """The one-line refusal when a Private Integration Token is set but no location to poll
+    is (see the module docstring); None when the settings can poll."""
+    if ghl.private_integration_token is None or settings.locations:
+        return None
+    return (
+        "GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN is set but GHL_SYNC_POLLER_LOCATIONS is empty: "
+        "a Private Integration Token belongs to one sub-account that GHL does not name; set "
+        "GHL_SYNC_POLLER_LOCATIONS='[\"<that location id>\"]' (the id in the sub-account's "
+        "address in GHL, .../location/<id>/...)"
+    )
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,11 @@ def register(app: typer.Typer) -> None:
         from services.poller.poller import Poller
         from services.status.health import serving_health
 
+        refusal = pit_without_locations(PollerSettings(), GhlSettings())
+        if refusal is not None:
+            typer.echo(f"error: {refusal}", err=True)
+            raise typer.Exit(1)
+
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
         async def main() -> None:
@@ -120,7 +149,14 @@ def register(app: typer.Typer) -> None:
                 async with _wiring(postgres, kafka) as w:
                     for name in ("postgres", "kafka", "wired"):
                         ready.set(name)
-                    poller = Poller(w.client, PollerStore(w.pool), w.sink, w.settings, pool=w.pool)
+                    poller = Poller(
+                        w.client,
+                        PollerStore(w.pool),
+                        w.sink,
+                        w.settings,
+                        pool=w.pool,
+                        definitions=DefinitionSync(w.pool, w.client.list_custom_fields),
+                    )
 
                     async def probe_postgres() -> None:
                         await w.pool.fetchval("SELECT 1")
@@ -146,6 +182,11 @@ def register(app: typer.Typer) -> None:
 
         async def main() -> None:
             async with _wiring() as w:
+                # Onboarding reads the location's custom field definitions first.
+                with charged_to(RequestClass.DEFINITIONS):
+                    await DefinitionSync(w.pool, w.client.list_custom_fields).sync(
+                        location, reason="onboarding"
+                    )
                 job = Backfill(
                     w.client, w.pool, w.sink, location,
                     appointments_past_days=w.settings.appointments_past_days,
