@@ -9,7 +9,8 @@ __all__ = ["GhlSettings"]
 
 _DEFAULT_SCOPES = (
     "contacts.readonly contacts.write locations/tasks.readonly "
-    "calendars.readonly calendars/events.readonly calendars/events.write"
+    "calendars.readonly calendars/events.readonly calendars/events.write "
+    "locations/customFields.readonly"
 )
 
 
