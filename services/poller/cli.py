@@ -2,13 +2,14 @@
 
 Settings are read here, at the entry point, and passed down.
 
-A Private Integration Token (`GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN`) belongs to one
-sub-account, but nothing GHL documents tells which: a PIT is an opaque `pit-...` string (not a
-JWT naming its location), and the one call that might answer (`GET /locations/search`, which
-accepts a location token) documents no answer for a PIT and needs the `locations.readonly`
-scope a PIT may not have (UNCONFIRMED; see ../shared/ghl/REFERENCE.md, section 4). Guessing
-would poll nothing, silently, so the poller refuses to start with a PIT and no
-`GHL_SYNC_POLLER_LOCATIONS`, in one line naming the variable to set.
+A Private Integration Token (`GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN`) is made in a
+sub-account (or an agency), but nothing GHL documents tells which location it reads: a PIT is
+an opaque `pit-...` string (not a JWT naming its location), and the one call that might
+answer (`GET /locations/search`, which accepts a location token) documents no answer for a
+PIT and needs the `locations.readonly` scope a PIT may not have (UNCONFIRMED; see
+../shared/ghl/REFERENCE.md, section 4). Guessing would poll nothing, silently, so the poller
+refuses to start with a PIT and no `GHL_SYNC_POLLER_LOCATIONS`, in one line naming the
+variable to set.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def pit_without_locations(settings: PollerSettings, ghl: GhlSettings) -> str | N
         return None
     return (
         "GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN is set but GHL_SYNC_POLLER_LOCATIONS is empty: "
-        "a Private Integration Token belongs to one sub-account that GHL does not name; set "
+        "GHL does not say which location a Private Integration Token belongs to; set "
         "GHL_SYNC_POLLER_LOCATIONS='[\"<that location id>\"]' (the id in the sub-account's "
         "address in GHL, .../location/<id>/...)"
     )
