@@ -1,0 +1,147 @@
+"""Projection members SIGKILLed and added while events flow (issue 13: a killed member's
+partitions must move within seconds, and no member may crash at the rebalance): one member
+in this process, the others separate processes, up to three at once. No member crashes, the
+group never stalls (the stored offsets reach the topic's end), and the tables are exact.
+
+`test_projection_rebalance.py` covers members leaving cleanly; this one covers the member
+that cannot leave (its partitions move only when its 6 s session expires).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from streams.admin import ensure_topics
+from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
+from streams.projections.consumer import ProjectionConsumer
+from streams.projections.lag import projection_lag
+from streams.settings import StreamsSettings
+from streams.topics import topic_names
+from tests.conftest import TestSettings
+from tests.factories import encoded, event_stream, produce
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 6
+MEMBER = (
+    "import asyncio\n"
+    "from streams.projections.consumer import ProjectionConsumer\n"
+    "from streams.settings import StreamsSettings\n"
+    "asyncio.run(ProjectionConsumer(StreamsSettings()).run())\n"
+)
+
+
+async def _until(check: Callable[[], Awaitable[bool]], *, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def test_members_killed_and_added_never_crash_never_stall_and_the_tables_are_exact(
+    test_settings: TestSettings,
+    pg_schema: str,
+    kafka_bootstrap: str,
+    pg: asyncpg.Connection,
+    tmp_path: Path,
+) -> None:
+    settings = StreamsSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        app_id=f"test-{uuid.uuid4().hex[:8]}",
+        database_url=SecretStr(test_settings.database_url),
+        database_schema=pg_schema,
+        batch_size=500,  # small batches: many applies in flight when partitions move
+    )
+    await ensure_topics(kafka_bootstrap, topic_names(settings).all(), partitions=PARTITIONS)
+    topic = topic_names(settings).events
+    env = {
+        **os.environ,
+        "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "GHL_SYNC_STREAMS_TOPIC_PREFIX": settings.topic_prefix,
+        "GHL_SYNC_STREAMS_APP_ID": settings.app_id,
+        "GHL_SYNC_STREAMS_DATABASE_URL": test_settings.database_url,
+        "GHL_SYNC_STREAMS_DATABASE_SCHEMA": pg_schema,
+        "GHL_SYNC_STREAMS_BATCH_SIZE": "500",
+    }
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn() -> subprocess.Popen[bytes]:
+        with (tmp_path / f"member-{len(children)}.log").open("wb") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-c", MEMBER], env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        children.append(child)
+        return child
+
+    def output(n: int) -> str:
+        return (tmp_path / f"member-{n}.log").read_text(errors="replace")
+
+    local = ProjectionConsumer(settings)
+    task = asyncio.create_task(local.run())
+
+    def healthy() -> None:
+        if task.done():
+            task.result()  # a crashed member fails the test with its error
+        for n, child in enumerate(children):
+            if child is not killed and child.poll() is not None:
+                raise AssertionError(f"member {n} exited {child.returncode}:\n{output(n)}")
+
+    async def holding(at_most: int) -> bool:
+        healthy()
+        assigned = local.consumer.assignment if local.consumer else frozenset()
+        return 0 < len(assigned) <= at_most
+
+    killed: subprocess.Popen[bytes] | None = None
+    events = list(event_stream(12_000, seed=33))
+    values, keys = encoded(events)
+    third = len(values) // 3
+    try:
+        assert await _until(lambda: holding(PARTITIONS), within=60)
+        await produce(kafka_bootstrap, topic, values[:third], keys[:third])
+        spawn(), spawn()
+        # Three members: this one holds two partitions.
+        assert await _until(lambda: holding(2), within=60), "the members did not join"
+        await produce(kafka_bootstrap, topic, values[third : 2 * third], keys[third : 2 * third])
+        assignments = local.consumer.assignments if local.consumer else 0
+        killed = children[0]
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        spawn()  # a new member joins while the killed one's session runs out
+        await produce(kafka_bootstrap, topic, values[2 * third :], keys[2 * third :])
+
+        async def caught_up() -> bool:
+            healthy()
+            lags = await projection_lag(settings)
+            return bool(lags) and all(lag.lag == 0 for lag in lags)
+
+        assert await _until(caught_up, within=90), await projection_lag(settings)
+        healthy()
+        assert local.consumer is not None
+        assert local.consumer.assignments > assignments  # the kill and the join moved partitions
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+            child.wait(10)
+    for n in range(len(children)):
+        assert "Traceback" not in output(n), output(n)
+    expected = rows_from_images(reference_tables(events).values())
+    assert diff_tables(await dump_tables(pg), expected) == []
