@@ -1,6 +1,11 @@
 """The composed Kafka settings reach a broker that demands SASL/SCRAM: the admin client, a
 producer and a consumer built from `KafkaSettings.client_kwargs()` create a topic and carry a
-record through it; a wrong password is refused.
+record through it; a wrong password is refused. A service's own clients, built from its
+settings composed with the SCRAM configuration, do the same: the poller's event sink creates
+its topic (`ensure_topics`, with the configured durability) and produces, `ghl-sync tail`'s
+reader reads it back; `ghl-sync lag` run with nothing but the shared `GHL_SYNC_KAFKA_*` and
+`GHL_SYNC_DATABASE_*` variables reports over SCRAM; a topic is not created with more replicas
+than the cluster has brokers.
 
 The broker is a private one (free ports, its own data folder) started from the local stack's
 cached jars with a SASL_PLAINTEXT listener and SCRAM-SHA-512 users created at format time.
@@ -11,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,11 +28,18 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
 from services.platform.connections import KafkaSettings
+from services.poller._sink import EventSink
+from services.poller.settings import PollerSettings
 from services.stack import StackSettings
+from services.tail.reader import tail_events
+from streams.admin import ensure_topics
+from tests.conftest import TestSettings
+from tests.factories.events import history
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +198,101 @@ async def test_only_the_right_password_gets_in(scram_broker: str) -> None:
     assert not await _connects(_settings(scram_broker, "not-the-password"))
     plaintext = KafkaSettings(bootstrap_servers=scram_broker)
     assert not await _connects(plaintext)
+
+
+async def _topic_config(kafka: KafkaSettings, topic: str) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs(), request_timeout_ms=20000)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    [(_, _, _, _, entries)] = response.resources
+    return {entry[0]: entry[1] for entry in entries}
+
+
+async def test_a_service_s_clients_work_against_a_scram_broker(scram_broker: str) -> None:
+    kafka = _settings(scram_broker, PASSWORD)
+    poller = PollerSettings(topic_prefix=f"scram-{uuid.uuid4().hex[:8]}.").with_kafka(kafka)
+    events = history(seed=5, contacts=3, locations=1)
+    sink = EventSink(poller.kafka, poller.events_topic, partitions=2)
+    await sink.start()
+    try:
+        assert await sink.emit(events) == len(events)
+    finally:
+        await sink.stop()
+    async with asyncio.timeout(60):
+        read = [
+            r.event
+            async for r in tail_events(
+                poller.kafka, poller.events_topic, from_beginning=True, stop_at_end=True
+            )
+        ]
+    assert sorted(getattr(e, "event_id", e) for e in read) == sorted(e.event_id for e in events)
+    config = await _topic_config(kafka, poller.events_topic)
+    assert config["min.insync.replicas"] == "1"
+    assert config["retention.ms"] == "-1"
+
+
+async def test_one_command_runs_on_the_shared_variables_alone(
+    scram_broker: str, test_settings: TestSettings, pg_schema: str
+) -> None:
+    prefix = f"scram-{uuid.uuid4().hex[:8]}."
+    kafka = _settings(scram_broker, PASSWORD)
+    await ensure_topics(kafka, [f"{prefix}ghl.events.v1"], partitions=3)
+    sink = EventSink(kafka, f"{prefix}ghl.events.v1", partitions=3)
+    await sink.start()
+    try:
+        sent = await sink.emit(history(seed=6, contacts=2, locations=1))
+    finally:
+        await sink.stop()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).with_name("ghl-sync")), "lag"],
+        env={
+            **clean,
+            "GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS": scram_broker,
+            "GHL_SYNC_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "GHL_SYNC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "GHL_SYNC_KAFKA_SASL_USERNAME": USER,
+            "GHL_SYNC_KAFKA_SASL_PASSWORD": PASSWORD,
+            "GHL_SYNC_DATABASE_URL": test_settings.database_url,
+            "GHL_SYNC_DATABASE_SCHEMA": pg_schema,
+            "GHL_SYNC_STREAMS_TOPIC_PREFIX": prefix,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"total lag {sent}" in result.stdout, output
+    assert PASSWORD not in output
+
+
+async def test_a_topic_is_not_created_with_fewer_replicas_than_asked(scram_broker: str) -> None:
+    kafka = KafkaSettings(
+        bootstrap_servers=scram_broker,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username=USER,
+        sasl_password=SecretStr(PASSWORD),
+        topic_replication_factor=3,
+        topic_min_insync_replicas=2,
+    )
+    topic = f"scram-durable-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ValueError, match="GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR=3") as caught:
+        await ensure_topics(kafka, [topic], partitions=1)
+    line = str(caught.value)
+    assert "\n" not in line
+    assert f"cannot create topic {topic} with 3 replicas" in line
+    assert "GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR=3" in line
+    assert "the cluster has 1 broker;" in line
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs(), request_timeout_ms=20000)
+    await admin.start()
+    try:
+        assert topic not in await admin.list_topics()
+    finally:
+        await admin.close()
