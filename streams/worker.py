@@ -15,13 +15,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaClient
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 
-from services.platform.outage import Dependency, kafka_client_options, quiet_kafka_logs, watch
+from services.platform.outage import (
+    Backoff,
+    Dependency,
+    database_outage,
+    kafka_client_options,
+    kafka_outage,
+    quiet_kafka_logs,
+    watch,
+)
 from services.status.health import HealthServer, Heartbeat, Readiness
 from streams.admin import ensure_topics
 from streams.app import create_app
@@ -75,7 +85,7 @@ def build_worker_app(
         async def run_projections() -> None:
             ready.set("projections")
             try:
-                await projections.run()
+                await _resume_after_outages("projections", projections.run, kafka)
             finally:
                 ready.set("projections", False)
 
@@ -89,7 +99,7 @@ def build_worker_app(
         async def run_history() -> None:
             ready.set("history")
             try:
-                await history.run()
+                await _resume_after_outages("history", history.run, kafka)
             finally:
                 ready.set("history", False)
 
@@ -97,9 +107,36 @@ def build_worker_app(
     _postgres_readiness(ready, [s.postgres for s in (projections, history) if s is not None])
     if "normalize" in settings.processors:
         register_normalize(
-            app, settings, fetcher_factory=_marking(default_fetcher_factory(settings), ready)
+            app,
+            settings,
+            fetcher_factory=_marking(default_fetcher_factory(settings), ready),
+            supervise=lambda run: _resume_after_outages("normalize", run, kafka),
         )
     return app
+
+
+async def _resume_after_outages(
+    name: str, run: Callable[[], Awaitable[None]], kafka: Dependency
+) -> None:
+    """Run the processor `run` until it returns. When an outage ends it (a produce Kafka never
+    confirmed, a client that could not start, a lost PostgreSQL), say so in one line, wait
+    for the broker to answer again and run it again: it resumes from its durable offsets, so
+    the rerun repeats work and never skips it. Any other error propagates (a bug)."""
+    backoff = Backoff()
+    while True:
+        try:
+            await run()
+            return
+        except Exception as exc:
+            if not (kafka_outage(exc) or database_outage(exc)):
+                raise
+            if isinstance(exc, KafkaError):
+                kafka.lost(exc)  # logged here only if the probe has not seen it yet
+            log.warning("%s stopped by an outage (%s: %s); running it again once Kafka answers",
+                        name, type(exc).__name__, str(exc)[:200])  # fmt: skip
+        await asyncio.sleep(backoff.next())
+        while not kafka.up:
+            await asyncio.sleep(0.5)
 
 
 async def _watch_kafka(bootstrap: str, kafka: Dependency, ready: Readiness) -> None:
@@ -113,7 +150,12 @@ async def _watch_kafka(bootstrap: str, kafka: Dependency, ready: Readiness) -> N
         if not connected:
             await client.bootstrap()  # raises while the broker is away
             connected = True
-        await client.fetch_all_metadata()  # raises when no known broker answers
+        # The brokers only, no topics (raises when no known broker answers): the metadata of
+        # every topic cost ~0.13 CPU-s per probe here on a broker holding ~3,900 topics.
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaConnectionError("no broker known")
+        await client.send(node, MetadataRequest([]))
         ready.set("kafka")
 
     try:
