@@ -50,11 +50,12 @@ async def ensure_topics(
         if missing:
             brokers = len((await admin.describe_cluster())["brokers"])
             if brokers < replicas:
+                # Worded so the CLI's one-line error names the variable (diagnose.explain).
                 raise ValueError(
-                    f"cannot create topic {missing[0]} with {replicas} replicas "
-                    f"(GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR={replicas}): the cluster has "
-                    f"{brokers} broker{'s' if brokers != 1 else ''}; add brokers or lower "
-                    "the setting"
+                    f"cannot create topic {missing[0]} with {replicas} replicas: the topic "
+                    f"replication factor (GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR={replicas}) "
+                    f"needs {replicas} brokers and the cluster has {brokers}; add brokers or "
+                    "lower the setting"
                 )
             topic_config = {"min.insync.replicas": str(min_insync), **(config or FOREVER)}
             # Another process may create them first: that is the outcome wanted.
