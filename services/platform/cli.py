@@ -8,7 +8,8 @@ one set of `GHL_SYNC_*` variables configures the whole deployment; each service 
 its own port by default (receiver 8710, API 8720, worker 9101, poller 9102, writer 9103,
 installs 9104), each with `/livez` and `/readyz`.
 
-Exit status: 0 stopped on request, every service exited within the grace period; 1 a service
+A second Ctrl-C (or SIGTERM) during the stop kills what is left at once. Exit status: 0
+stopped on request, every service exited within the grace period; 1 a service
 kept failing (it exited `--give-up-after` times in a row, each within 30 s of its start: read
 its last lines above); 3 stopped on request, but a service had to be killed.
 """
@@ -87,9 +88,16 @@ def register(app: typer.Typer) -> None:
         names = _chosen(list(services or ()))
         width = max(len(n) for n in [*names, "supervisor"])
 
+        stop_on_lost_output: list[Supervisor] = []
+
         def sink(name: str, line: str) -> None:
-            sys.stdout.write(f"{name:<{width}} | {line}\n")
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(f"{name:<{width}} | {line}\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                # Whatever read the log stream is gone (`| head`): stop rather than run blind.
+                for supervisor in stop_on_lost_output:
+                    supervisor.request_stop("the output stream was closed")
 
         # The entry point hands its environment down; unbuffered, so lines arrive as written.
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -98,6 +106,7 @@ def register(app: typer.Typer) -> None:
         async def main() -> int:
             supervisor = Supervisor(children, sink=sink, grace_seconds=grace,
                                     give_up_after=give_up_after)  # fmt: skip
+            stop_on_lost_output.append(supervisor)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, supervisor.request_stop, sig.name)

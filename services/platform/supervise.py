@@ -15,7 +15,8 @@ supervisor die without stopping it (`PR_SET_PDEATHSIG`).
   than `stable_seconds` after its start (a bad setting, a busy port), makes the supervisor give
   up: it stops every child and its outcome says which one and how it last exited.
 - Stopping: `request_stop(reason)` (safe from a signal handler) or `stop()`. Every child's
-  process group gets SIGTERM; whatever is left after `grace_seconds` gets SIGKILL.
+  process group gets SIGTERM; whatever is left after `grace_seconds` gets SIGKILL, at once
+  if a second stop is requested meanwhile (a second Ctrl-C).
 
 `Outcome.exit_code`: `EXIT_STOPPED` (0) stopped on request and every child exited within the
 grace period; `EXIT_GAVE_UP` (1) a child kept failing; `EXIT_KILLED` (3) stopped on request,
@@ -153,6 +154,7 @@ class Supervisor:
         self._stable = stable_seconds
         self._give_up_after = give_up_after
         self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._reason = ""
         self._failed: str | None = None
         self._outcome: Outcome | None = None
@@ -204,10 +206,13 @@ class Supervisor:
         state.keeper = asyncio.create_task(self._keep(state), name=f"keep:{child.name}")
 
     def request_stop(self, reason: str) -> None:
-        """Ask for the shutdown; `wait()` carries it out."""
+        """Ask for the shutdown; `wait()` carries it out. Asked again, the children still
+        running get SIGKILL without waiting out the grace period."""
         if not self._stopping.is_set():
             self._reason = reason
             self._stopping.set()
+        else:
+            self._hurry.set()
 
     async def wait(self) -> Outcome:
         """Supervise until a stop is requested or a child keeps failing; then stop every
@@ -338,13 +343,32 @@ class Supervisor:
         keepers = [s.keeper for s in states if s.keeper is not None]
         killed: list[str] = []
         if keepers:
-            _, pending = await asyncio.wait(keepers, timeout=self._grace)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._grace
+            hurry = asyncio.ensure_future(self._hurry.wait())
+            try:
+                while not hurry.done():
+                    left = deadline - loop.time()
+                    waiting = [task for task in keepers if not task.done()]
+                    if not waiting or left <= 0:
+                        break
+                    await asyncio.wait(
+                        [*waiting, hurry], timeout=left, return_when=asyncio.FIRST_COMPLETED
+                    )
+            finally:
+                hurry.cancel()
+            pending = {task for task in keepers if not task.done()}
             if pending:
                 for state in states:
                     if state.proc is not None and state.proc.returncode is None:
                         killed.append(state.spec.name)
                         self._signal(state, signal.SIGKILL)
                 if killed:
-                    self._notice(f"SIGKILL to {', '.join(killed)} after {self._grace:.0f}s")
+                    why = (
+                        "a second stop was asked"
+                        if self._hurry.is_set()
+                        else f"still running after {self._grace:.0f}s"
+                    )
+                    self._notice(f"SIGKILL to {', '.join(killed)}: {why}")
                 await asyncio.wait(pending)
         return killed

@@ -230,3 +230,38 @@ async def test_a_child_deaf_to_sigterm_is_killed_after_the_grace_period() -> Non
     assert supervisor.starts("deaf") == supervisor.starts("polite") == 1
     # A last line without its newline is forwarded when the child ends.
     assert lines[-1] == ("deaf", "no newline at the end"), lines
+
+
+async def test_a_second_stop_kills_at_once_without_waiting_out_the_grace() -> None:
+    deaf = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    lines: list[str] = []
+    supervisor = Supervisor(
+        [Child("deaf", (sys.executable, "-c", deaf))],
+        sink=lambda name, line: lines.append(line),
+        grace_seconds=600.0,
+    )
+    await supervisor.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "ready" not in lines:
+            assert time.monotonic() < deadline, lines
+            await asyncio.sleep(0.05)
+        supervisor.request_stop("first Ctrl-C")
+        stopping = asyncio.ensure_future(supervisor.wait())
+        await asyncio.sleep(0)  # the shutdown has sent SIGTERM and waits
+        assert not stopping.done()
+        supervisor.request_stop("second Ctrl-C")
+        # Far inside the 600 s grace: the second stop did not wait it out.
+        outcome = await asyncio.wait_for(stopping, timeout=60)
+    finally:
+        supervisor.request_stop("test over")
+        supervisor.request_stop("test over")
+    assert outcome.reason == "first Ctrl-C"
+    assert outcome.killed == ("deaf",)
+    assert outcome.exit_code == EXIT_KILLED
+    assert "SIGKILL to deaf: a second stop was asked" in lines
