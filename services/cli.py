@@ -41,7 +41,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("poller", "services.poller.cli", "Poll every location: contacts by dateUpdated"),
     ("backfill", "services.poller.cli", "Every contact, note, appointment and task of a location"),
     ("demo", "services.demo.cli", "The main job: the stack, the simulator and every service"),
-    ("run", "services.platform.cli", "Run every service of a deployment (or the ones named)"),
+    ("run", "services.run.cli", "Run every service of a deployment (or the ones named)"),
     ("status", "services.status.cli", "Sync state per location"),
     ("api", "services.api.cli", "Serve the command API and the unified contact view"),
     ("api-docs", "services.api.cli", "Write (or check) `api/openapi.json`"),

@@ -13,7 +13,8 @@ Bottom to top (README, "Where things live"; `../shared/STYLE.md`, "The layer ord
    process, and no `streams` process imports `services.ghl` (the entry point builds the GHL
    fetcher and passes it in).
 3. the tools: `services.status`, `services.demo`, `services.stack`, `services.catalog`,
-   `services.settings_doc` (it reads every settings class to write `docs/settings.md`). They
+   `services.settings_doc` (it reads every settings class to write `docs/settings.md`),
+   `services.run` (`ghl-sync run`). They
    may use one another (the demo drives the stack).
 4. the CLI and the worker's entry point: `services.cli`, every `cli` module of a package
    (`services.poller.cli`, `streams.projections.cli`, ...), `streams.worker`, `streams.app` and
@@ -60,6 +61,7 @@ LAYERS: dict[str, int] = {
     "services.catalog": TOOL,
     "services.settings_doc": TOOL,
     "services.tail": TOOL,
+    "services.run": TOOL,
     "services.cli": TOP,
     "streams.worker": TOP,
     "streams.app": TOP,
