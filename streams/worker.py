@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -47,6 +48,8 @@ __all__ = ["build_worker_app", "run_worker"]
 log = logging.getLogger("streams.worker")
 
 _KAFKA_PROBE_SECONDS = 2.0
+_SETTLED_SECONDS = 30.0
+"""A processor that ran this long before an outage stopped it had resumed: a new outage."""
 
 
 def build_worker_app(
@@ -64,7 +67,14 @@ def build_worker_app(
     app = create_app(settings)
     ready = readiness or Readiness()
     ready.require(*settings.processors, "kafka")
-    kafka = Dependency("kafka", log=log, on_change=ready.set)
+    kafka_up = asyncio.Event()
+    kafka_up.set()
+
+    def kafka_changed(name: str, up: bool, reason: str) -> None:
+        ready.set(name, up, reason)
+        (kafka_up.set if up else kafka_up.clear)()
+
+    kafka = Dependency("kafka", log=log, on_change=kafka_changed)
 
     async def watch_kafka() -> None:
         await _watch_kafka(settings.kafka_bootstrap_servers, kafka, ready)
@@ -85,7 +95,7 @@ def build_worker_app(
         async def run_projections() -> None:
             ready.set("projections")
             try:
-                await _resume_after_outages("projections", projections.run, kafka)
+                await _resume_after_outages("projections", projections.run, kafka, kafka_up)
             finally:
                 ready.set("projections", False)
 
@@ -99,7 +109,7 @@ def build_worker_app(
         async def run_history() -> None:
             ready.set("history")
             try:
-                await _resume_after_outages("history", history.run, kafka)
+                await _resume_after_outages("history", history.run, kafka, kafka_up)
             finally:
                 ready.set("history", False)
 
@@ -110,20 +120,23 @@ def build_worker_app(
             app,
             settings,
             fetcher_factory=_marking(default_fetcher_factory(settings), ready),
-            supervise=lambda run: _resume_after_outages("normalize", run, kafka),
+            supervise=lambda run: _resume_after_outages("normalize", run, kafka, kafka_up),
         )
     return app
 
 
 async def _resume_after_outages(
-    name: str, run: Callable[[], Awaitable[None]], kafka: Dependency
+    name: str, run: Callable[[], Awaitable[None]], kafka: Dependency, kafka_up: asyncio.Event
 ) -> None:
     """Run the processor `run` until it returns. When an outage ends it (a produce Kafka never
     confirmed, a client that could not start, a lost PostgreSQL), say so in one line, wait
-    for the broker to answer again and run it again: it resumes from its durable offsets, so
-    the rerun repeats work and never skips it. Any other error propagates (a bug)."""
+    with backoff until the broker answers and run it again: it resumes from its durable
+    offsets, so the rerun repeats work and never skips it. Any other error propagates (a bug).
+    Reruns that fail again soon are the same outage: logged at debug level."""
     backoff = Backoff()
+    streak = False
     while True:
+        started = time.monotonic()
         try:
             await run()
             return
@@ -132,11 +145,15 @@ async def _resume_after_outages(
                 raise
             if isinstance(exc, KafkaError):
                 kafka.lost(exc)  # logged here only if the probe has not seen it yet
-            log.warning("%s stopped by an outage (%s: %s); running it again once Kafka answers",
-                        name, type(exc).__name__, str(exc)[:200])  # fmt: skip
+            fresh = not streak or time.monotonic() - started > _SETTLED_SECONDS
+            if fresh:
+                backoff.reset()
+            streak = True
+            log.log(logging.WARNING if fresh else logging.DEBUG,
+                    "%s stopped by an outage (%s: %s); running it again with backoff",
+                    name, type(exc).__name__, str(exc)[:200])  # fmt: skip
         await asyncio.sleep(backoff.next())
-        while not kafka.up:
-            await asyncio.sleep(0.5)
+        await kafka_up.wait()
 
 
 async def _watch_kafka(bootstrap: str, kafka: Dependency, ready: Readiness) -> None:

@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -538,13 +538,18 @@ def register_normalize(
     settings: StreamsSettings,
     *,
     fetcher_factory: FetcherFactory,
+    supervise: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]] | None = None,
 ) -> None:
     """Host the normalize consumer in the Faust worker `app`, reading GHL through the fetchers
-    `fetcher_factory` opens (the entry point builds it: `streams.ghl_fetcher`)."""
+    `fetcher_factory` opens (the entry point builds it: `streams.ghl_fetcher`). `supervise`
+    (the entry point's outage policy) runs one consumer's lifetime, and may run it again."""
     factory = fetcher_factory
 
-    async def run_normalize() -> None:
+    async def run_once() -> None:
         async with factory() as fetcher, ParkedStore.open(settings) as parked:
             await NormalizeConsumer(settings, fetcher, parked_store=parked).run()
+
+    async def run_normalize() -> None:
+        await (supervise(run_once) if supervise is not None else run_once())
 
     app.task(run_normalize)
