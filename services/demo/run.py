@@ -141,6 +141,8 @@ class _Demo:
             # No GHL_SYNC_POLLER_LOCATIONS: the poller polls what is installed (tokens and
             # registered locations), so a location added later is polled too.
             "GHL_SYNC_GHL_SCOPES": AGENCY_SCOPES,
+            # The one shared connection configuration: every service reads these.
+            "GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "GHL_SYNC_DATABASE_URL": db,
             "GHL_SYNC_DATABASE_SCHEMA": self.schema,
             "GHL_SYNC_INSTALLS_RECONCILE_SECONDS": str(self.s.poll_seconds * 2),
@@ -159,9 +161,6 @@ class _Demo:
             "GHL_SYNC_WEBHOOKS_PORT": str(self.s.webhooks_port),
         }
         for service in ("STREAMS", "WEBHOOKS", "POLLER"):
-            env[f"GHL_SYNC_{service}_DATABASE_URL"] = db
-            env[f"GHL_SYNC_{service}_DATABASE_SCHEMA"] = self.schema
-            env[f"GHL_SYNC_{service}_KAFKA_BOOTSTRAP_SERVERS"] = kafka
             env[f"GHL_SYNC_{service}_TOPIC_PREFIX"] = self.prefix
         return env
 
