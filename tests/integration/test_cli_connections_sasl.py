@@ -39,6 +39,7 @@ from services.poller.settings import PollerSettings
 from services.stack import StackSettings
 from services.tail.reader import tail_events
 from streams.admin import ensure_topics
+from streams.settings import StreamsSettings
 from tests.conftest import TestSettings
 from tests.factories.events import history
 
@@ -301,3 +302,26 @@ async def test_a_topic_is_not_created_with_fewer_replicas_than_asked(scram_broke
         assert topic not in await admin.list_topics()
     finally:
         await admin.close()
+
+
+async def test_the_faust_app_s_producer_sends_over_scram(scram_broker: str, tmp_path: Path) -> None:
+    from streams.app import create_app
+
+    kafka = _settings(scram_broker, PASSWORD)
+    streams = StreamsSettings(data_dir=tmp_path, app_id=f"scram-{uuid.uuid4().hex[:8]}")
+    app = create_app(streams.with_kafka(kafka))
+    topic = f"{streams.app_id}-faust"
+    await ensure_topics(kafka, [topic], partitions=1)
+    producer = app.producer
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"k", b"from faust", None, None, None)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, **kafka.client_kwargs(), auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    assert (record.key, record.value) == (b"k", b"from faust")
