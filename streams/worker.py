@@ -6,8 +6,9 @@ unready until the restart that its failure policy asks for).
 
 Outage policy (`services.platform.outage`): a lost broker or PostgreSQL never stops the
 worker. Kafka is probed every few seconds (`kafka` on `/readyz`, one line when it goes and one
-when it is back; the processors' clients wait it out at the policy's pace); each sink logs a
-lost PostgreSQL once and waits it out (`postgres` on `/readyz`).
+when it is back; the processors' clients wait it out at the policy's pace), and so is
+PostgreSQL for the sinks: each sink logs a lost PostgreSQL once and waits it out (`postgres`
+on `/readyz`). A processor that an outage stopped anyway is run again once the broker answers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import faust
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -48,6 +50,8 @@ __all__ = ["build_worker_app", "run_worker"]
 log = logging.getLogger("streams.worker")
 
 _KAFKA_PROBE_SECONDS = 2.0
+_POSTGRES_PROBE_SECONDS = 5.0
+_PROBE_TIMEOUT_SECONDS = 5.0
 _SETTLED_SECONDS = 30.0
 """A processor that ran this long before an outage stopped it had resumed: a new outage."""
 
@@ -114,7 +118,15 @@ def build_worker_app(
                 ready.set("history", False)
 
         app.task(run_history)
-    _postgres_readiness(ready, [s.postgres for s in (projections, history) if s is not None])
+    sinks = [s.postgres for s in (projections, history) if s is not None]
+    _postgres_readiness(ready, sinks)
+    if sinks:
+        dsn = settings.database_url.get_secret_value()
+
+        async def watch_postgres() -> None:
+            await _watch_postgres(dsn, sinks)
+
+        app.task(watch_postgres)
     if "normalize" in settings.processors:
         register_normalize(
             app,
@@ -181,6 +193,26 @@ async def _watch_kafka(bootstrap: str, kafka: Dependency, ready: Readiness) -> N
         await client.close()
 
 
+async def _watch_postgres(dsn: str, sinks: list[Dependency]) -> None:
+    """Probe PostgreSQL every few seconds for the sinks until cancelled, so `postgres` on
+    `/readyz` follows it also while they have nothing to write (each sink's dependency logs
+    once when it goes and once when it is back, whoever noticed)."""
+    backoff = Backoff()
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=_PROBE_TIMEOUT_SECONDS)
+            await conn.close()
+        except Exception as exc:  # any failure of the probe means "not reachable"; reason kept
+            for sink in sinks:
+                sink.lost(exc)
+            await asyncio.sleep(backoff.next())
+            continue
+        backoff.reset()
+        for sink in sinks:
+            sink.restored()
+        await asyncio.sleep(_POSTGRES_PROBE_SECONDS)
+
+
 def _postgres_readiness(ready: Readiness, sinks: list[Dependency]) -> None:
     """`postgres` is met while every sink reaches PostgreSQL (the first one down says why)."""
 
@@ -232,16 +264,22 @@ def run_worker(
     lost PostgreSQL is logged once by each sink and waited out (`services.platform.outage`).
     """
     quiet_kafka_logs()
-    asyncio.run(
-        ensure_topics(
-            settings.kafka,
-            topic_names(settings).all(),
-            partitions=settings.topic_partitions,
-        )
-    )
     heartbeat, readiness = Heartbeat(), Readiness()
     if settings.metrics_port:
         HealthServer(heartbeat=heartbeat, readiness=readiness).start(settings.metrics_port)
+    readiness.require("kafka")
+    # A worker started while the broker is away waits for it (503 on /readyz meanwhile).
+    starting = Dependency("kafka", log=log, on_change=readiness.set)
+    asyncio.run(
+        starting.wait_for(
+            lambda: ensure_topics(
+                settings.kafka,
+                topic_names(settings).all(),
+                partitions=settings.topic_partitions,
+            ),
+            retry_on=kafka_outage,
+        )
+    )
     app = build_worker_app(settings, heartbeat=heartbeat, readiness=readiness)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, logging_config=logging_config)
     worker.execute_from_commandline()

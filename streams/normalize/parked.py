@@ -26,7 +26,8 @@ class ParkedStore:
         """A store on its own small pool for the settings' database."""
         pool = await asyncpg.create_pool(
             settings.database_url.get_secret_value(),
-            min_size=1,
+            # No floor: asyncpg would restore one during an outage, a traceback per try.
+            min_size=0,
             max_size=1,
             server_settings={"search_path": settings.database_schema},
         )
