@@ -30,8 +30,11 @@ Failure policy:
   is dropped and nothing of it is committed meanwhile;
 - more than `normalize_max_pending` records in memory (parked ones not counted, up to four
   times that with them): backpressure (the consumer pauses);
-- a produce that Kafka does not acknowledge, or anything else: a bug or a lost broker; it
-  propagates, the worker stops, and a restart re-reads from the committed offsets.
+- a produce that Kafka does not acknowledge: a lost broker; it propagates and the worker's
+  entry point (its `supervise`) runs the consumer again once the broker answers, re-reading
+  from the committed offsets (`streams.worker`, the outage policy);
+- anything else: a bug; it propagates and the worker stops; a restart re-reads from the
+  committed offsets.
 """
 
 from __future__ import annotations
