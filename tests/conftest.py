@@ -103,3 +103,13 @@ async def pg(test_settings: TestSettings, pg_schema: str) -> AsyncIterator[async
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    """Runs a backend contract suite twice: `None` for the in-memory implementation, then the
+    name of a fresh migrated schema (`pg_schema`) for the PostgreSQL one."""
+    if request.param == "memory":
+        return None
+    schema: str = request.getfixturevalue("pg_schema")
+    return schema

@@ -1,0 +1,35 @@
+"""Factories for tests and benchmarks, one module per kind of thing they make.
+
+- `events`: synthetic GHL histories as canonical events, and producing them to Kafka;
+- `clock`: `FakeClock`, the clock a test moves;
+- `writeback`: the write-back world (simulator, PostgreSQL, Kafka, writer) and command helpers;
+- `receipts`: `InMemoryReceiptStore`, the webhook receipt store's in-memory implementation.
+
+`from tests.factories import ...` keeps working for the event factories.
+"""
+
+from __future__ import annotations
+
+from tests.factories.clock import FakeClock
+from tests.factories.events import (
+    T0,
+    Observed,
+    contact_history,
+    encoded,
+    event_stream,
+    histories,
+    history,
+    produce,
+)
+
+__all__ = [
+    "T0",
+    "FakeClock",
+    "Observed",
+    "contact_history",
+    "encoded",
+    "event_stream",
+    "histories",
+    "history",
+    "produce",
+]
