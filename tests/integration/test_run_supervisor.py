@@ -164,15 +164,15 @@ def test_run_supervises_restarts_and_stops_its_services(
 
     children = _children(run.proc.pid)
     assert len(children) == 2, children
-    (api_pid,) = [pid for pid, cmd in children.items() if cmd.endswith(" api ")]
-    os.kill(api_pid, signal.SIGKILL)
-    _until(lambda: run.saw("api restarted"), f"api restarted\n{run.output()}")
-    _until(lambda: _live(api), f"the new api's /livez\n{run.output()}")
-    assert run.saw("api exited with signal SIGKILL"), run.output()
+    (receiver_pid,) = [pid for pid, cmd in children.items() if cmd.endswith(" webhooks ")]
+    os.kill(receiver_pid, signal.SIGKILL)
+    _until(lambda: run.saw("webhooks restarted"), f"webhooks restarted\n{run.output()}")
+    _until(lambda: _live(receiver), f"the new receiver's /livez\n{run.output()}")
+    assert run.saw("webhooks exited with signal SIGKILL"), run.output()
     after = _children(run.proc.pid)
-    assert api_pid not in after, after
+    assert receiver_pid not in after, after
     assert len(after) == 2, after
-    assert _live(receiver)
+    assert _live(api)
 
     run.proc.send_signal(signal.SIGTERM)
     assert run.finish() == EXIT_STOPPED, run.output()
