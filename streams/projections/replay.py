@@ -40,7 +40,7 @@ from services.db.migrate import apply_migrations
 from services.platform.connections import kafka_options
 from streams.admin import partitions_of
 from streams.projections.rows import COLUMNS
-from streams.projections.store import ConsumedRecord, ProjectionStore
+from streams.projections.store import BatchOutcome, ConsumedRecord, ProjectionStore
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
@@ -112,10 +112,14 @@ class _Reader:
         await self.consumer.stop()
 
 
-async def _connect(settings: StreamsSettings, schema: str) -> asyncpg.Connection:
-    return await asyncpg.connect(
-        settings.database_url.get_secret_value(), server_settings={"search_path": schema}
-    )
+async def _connect(
+    settings: StreamsSettings, schema: str, *, rebuilding: bool = False
+) -> asyncpg.Connection:
+    # A rebuild's commits need not wait for the WAL flush: a crash mid-rebuild leaves an
+    # unswapped schema that is built again anyway, and the swap's own commit (synchronous,
+    # on the live connection) flushes the WAL up to it, every rebuilt row included.
+    options = {"search_path": schema} | ({"synchronous_commit": "off"} if rebuilding else {})
+    return await asyncpg.connect(settings.database_url.get_secret_value(), server_settings=options)
 
 
 async def rebuild(
@@ -189,7 +193,7 @@ async def _rebuild_partitions(
     """(events applied, dead letters) of rebuilding `partitions` (None: all) into `target`."""
     reader = _Reader(settings, partitions)
     await reader.start()
-    conn = await _connect(settings, target)
+    conn = await _connect(settings, target, rebuilding=True)
     part = RebuildReport(schema=target)
     try:
         await _apply_until(reader, ProjectionStore(_REBUILD_CONSUMER), conn, ends, part, batch_size)
@@ -207,10 +211,26 @@ async def _apply_until(
     report: RebuildReport,
     batch_size: int,
 ) -> None:
-    while records := await reader.read_until(ends, batch_size):
-        outcome = await store.apply(conn, records)
-        report.events += outcome.applied
-        report.dead_letters += len(outcome.dead_letters)
+    # Reading and decoding batch N+1 overlaps with PostgreSQL applying batch N.
+    applying: asyncio.Task[BatchOutcome] | None = None
+    try:
+        while records := await reader.read_until(ends, batch_size):
+            prepared = store.prepare(records)
+            if applying is not None:
+                _account(report, await applying)
+            applying = asyncio.create_task(store.apply(conn, prepared))
+        if applying is not None:
+            _account(report, await applying)
+            applying = None
+    finally:
+        if applying is not None:  # an error above: the batch in flight is not waited for
+            applying.cancel()
+            await asyncio.gather(applying, return_exceptions=True)
+
+
+def _account(report: RebuildReport, outcome: BatchOutcome) -> None:
+    report.events += outcome.applied
+    report.dead_letters += len(outcome.dead_letters)
 
 
 async def replay(
@@ -224,7 +244,7 @@ async def replay(
     report = await rebuild(settings, batch_size=batch_size, workers=workers)
     topic = topic_names(settings).events
     live = await _connect(settings, live_schema)
-    target = await _connect(settings, report.schema)
+    target = await _connect(settings, report.schema, rebuilding=True)
     reader = _Reader(settings)
     await reader.start()
     try:
