@@ -60,6 +60,7 @@ from typing import Any
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
+from pydantic_core import to_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -163,6 +164,8 @@ def _schema(name: str, fields: list[tuple[str, str, bool]]) -> dict[str, Any]:
 
 
 _KEY_SCHEMA = _schema("key", [("location_id", "string", False), ("id", "string", False)])
+_KEY_SCHEMA_JSON = json.dumps(_KEY_SCHEMA).encode()
+_VALUE_SCHEMA_JSON = {t: json.dumps(_schema(t, _value_fields(t))).encode() for t in COLUMNS}
 
 
 def sink_record(row: RowImage) -> tuple[bytes, bytes]:
@@ -184,9 +187,12 @@ def sink_record(row: RowImage) -> tuple[bytes, bytes]:
         "event_id": row.stamp.event_id,
         "deleted_at": text(row.deleted_at),
     }
-    key = {"schema": _KEY_SCHEMA, "payload": {"location_id": row.location_id, "id": row.id}}
-    value = {"schema": _schema(row.table, _value_fields(row.table)), "payload": payload}
-    return json.dumps(key).encode(), json.dumps(value).encode()
+    key = {"location_id": row.location_id, "id": row.id}
+    # The schemas are the same in every record of a table: serialised once.
+    return (
+        b'{"schema":%s,"payload":%s}' % (_KEY_SCHEMA_JSON, to_json(key)),
+        b'{"schema":%s,"payload":%s}' % (_VALUE_SCHEMA_JSON[row.table], to_json(payload)),
+    )
 
 
 # -- setup -----------------------------------------------------------------------------------
@@ -408,7 +414,9 @@ async def run_sink(
         "primary.key.mode": "record_key",
         "primary.key.fields": "location_id,id",
         "schema.evolution": "none",
-        "collection.name.format": "${topic}",
+        # Qualified: unqualified, the sink looks the table up in every schema of the database
+        # (not the connection's currentSchema) and writes to the first `contacts` it finds.
+        "collection.name.format": f"{schema}.${{topic}}",
         "transforms": "table",
         "transforms.table.type": "org.apache.kafka.connect.transforms.RegexRouter",
         "transforms.table.regex": ".*\\.sink\\.(.*)",
