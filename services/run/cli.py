@@ -2,7 +2,8 @@
 
 Each service is its own `ghl-sync <command>` child process (`services.platform.supervise`):
 restarted with backoff when it exits unexpectedly, its output merged into this process's
-stdout with each line prefixed by the service's name, stopped by Ctrl-C or SIGTERM (SIGTERM
+stdout with each line prefixed by the service's name (with `GHL_SYNC_LOG_FORMAT=json`, JSON
+lines carrying a `service` field instead), stopped by Ctrl-C or SIGTERM (SIGTERM
 to each child, SIGKILL after `--grace` seconds). Every child reads the same environment, so
 one set of `GHL_SYNC_*` variables configures the whole deployment; each service listens on
 its own port by default (receiver 8710, API 8720, worker 9101, poller 9102, writer 9103,
@@ -16,11 +17,13 @@ its last lines above); 3 stopped on request, but a service had to be killed.
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 
-__all__ = ["DEFAULT_SERVICES", "SERVICES", "register"]
+__all__ = ["DEFAULT_SERVICES", "SERVICES", "log_line", "register"]
 
 SERVICES: dict[str, tuple[str, ...]] = {
     "webhooks": ("webhooks",),
@@ -37,6 +40,29 @@ ALIASES = {"receiver": "webhooks"}
 DEFAULT_SERVICES = ("webhooks", "api", "writer", "poller", "worker")
 """What `ghl-sync run` starts without arguments. `installs` (agency installs: INSTALL and
 UNINSTALL webhooks, installedLocations reconciliation) is for agency-level apps: name it."""
+
+
+def log_line(service: str, line: str, *, json_lines: bool, width: int) -> str:
+    """One line of the merged stream. Text: `service | line`, names padded to `width`.
+    JSON (`GHL_SYNC_LOG_FORMAT=json`): every line a JSON object with a `service` field, the
+    child's own JSON record kept whole, anything else (a traceback's lines, a library's
+    print) wrapped as its `message`, so a log shipper reads one format."""
+    if not json_lines:
+        return f"{service:<{width}} | {line}"
+    record: Any = None
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+    if not isinstance(record, dict):
+        record = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "INFO",
+            "logger": "services.run" if service == "supervisor" else "stdout",
+            "message": line,
+        }
+    return json.dumps({"service": service, **record}, ensure_ascii=False)
 
 
 def _chosen(names: list[str]) -> list[str]:
@@ -83,16 +109,18 @@ def register(app: typer.Typer) -> None:
         import signal
         import sys
 
+        from services.platform.logs import LogSettings
         from services.platform.supervise import Child, Supervisor, ghl_sync_command
 
         names = _chosen(list(services or ()))
         width = max(len(n) for n in [*names, "supervisor"])
+        json_lines = LogSettings().format == "json"
 
         stop_on_lost_output: list[Supervisor] = []
 
         def sink(name: str, line: str) -> None:
             try:
-                sys.stdout.write(f"{name:<{width}} | {line}\n")
+                sys.stdout.write(log_line(name, line, json_lines=json_lines, width=width) + "\n")
                 sys.stdout.flush()
             except BrokenPipeError:
                 # Whatever read the log stream is gone (`| head`): stop rather than run blind.

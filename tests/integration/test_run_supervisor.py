@@ -9,6 +9,7 @@ the grace period.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -185,15 +186,23 @@ def test_run_supervises_restarts_and_stops_its_services(
 
 
 def test_run_gives_up_on_a_service_that_keeps_failing(runs: list[_Run]) -> None:
-    # A token key that is not a key: the writer exits at once, every time.
+    # A token key that is not a key: the writer exits at once, every time. JSON logs: every
+    # line of the merged stream is a JSON object naming its service.
     run = _Run(
         ["writer", "--give-up-after", "2"],
-        _env(GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY="not-a-key", GHL_SYNC_WRITER_METRICS_PORT="0"),
+        _env(
+            GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY="not-a-key",
+            GHL_SYNC_WRITER_METRICS_PORT="0",
+            GHL_SYNC_LOG_FORMAT="json",
+        ),
     )
     runs.append(run)
     assert run.finish(within=60) == EXIT_GAVE_UP, run.output()
-    assert run.saw("writer exited 2 times in a row"), run.output()
-    assert run.saw("GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY"), run.output()
+    records = [json.loads(line) for line in run.lines]
+    assert {r["service"] for r in records} == {"writer", "supervisor"}, run.output()
+    messages = [r["message"] for r in records]
+    assert any("writer exited 2 times in a row" in m for m in messages), run.output()
+    assert any("GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY" in m for m in messages), run.output()
 
 
 async def test_a_child_deaf_to_sigterm_is_killed_after_the_grace_period() -> None:
