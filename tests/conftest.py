@@ -7,8 +7,9 @@ starts it: the suite never skips what it cannot reach.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -105,11 +106,47 @@ async def pg(test_settings: TestSettings, pg_schema: str) -> AsyncIterator[async
         await conn.close()
 
 
+@pytest.fixture(scope="module")
+def pg_module_schema(test_settings: TestSettings) -> Iterator[str]:
+    """A schema with every migration applied, shared by one module's tests (migrating takes
+    about a second; a suite that shares it empties the tables it uses before each test)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def connect() -> asyncpg.Connection:
+        try:
+            return await asyncpg.connect(test_settings.database_url, timeout=10)
+        except Exception as exc:
+            pytest.fail(
+                f"PostgreSQL is not reachable at {test_settings.database_url}: {exc}; "
+                f"{_HOW_TO_START}"
+            )
+
+    async def create() -> None:
+        conn = await connect()
+        try:
+            await apply_migrations(conn, schema=name)
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await connect()
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())  # its own loop: each test runs in a loop of its own
+    try:
+        yield name
+    finally:
+        asyncio.run(drop())
+
+
 @pytest.fixture(params=["memory", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str | None:
     """Runs a backend contract suite twice: `None` for the in-memory implementation, then the
-    name of a fresh migrated schema (`pg_schema`) for the PostgreSQL one."""
+    name of the module's migrated schema (`pg_module_schema`) for the PostgreSQL one."""
     if request.param == "memory":
         return None
-    schema: str = request.getfixturevalue("pg_schema")
+    schema: str = request.getfixturevalue("pg_module_schema")
     return schema

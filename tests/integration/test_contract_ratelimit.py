@@ -77,10 +77,13 @@ class Ledger:
         return {r["request_class"]: r["requests"] for r in rows}
 
 
-_FAKE_CLOCK_SQL = """
-CREATE TABLE fake_clock (t double precision NOT NULL);
-INSERT INTO fake_clock VALUES ($1);
-CREATE FUNCTION clock_timestamp() RETURNS timestamptz LANGUAGE sql STABLE
+# Run before each test: the module's schema is shared, each test starts from no ledger.
+_FRESH_LEDGERS_SQL = """
+TRUNCATE ghl_rate_limits, ghl_request_counts;
+CREATE TABLE IF NOT EXISTS fake_clock (t double precision NOT NULL);
+DELETE FROM fake_clock;
+INSERT INTO fake_clock VALUES ({start});
+CREATE OR REPLACE FUNCTION clock_timestamp() RETURNS timestamptz LANGUAGE sql STABLE
     AS 'SELECT to_timestamp(t) FROM fake_clock';
 """
 
@@ -97,7 +100,7 @@ async def ledger(backend: str | None, test_settings: Any) -> AsyncIterator[Ledge
             max_size=2,
             server_settings={"search_path": path},
         )
-        await pool.execute(_FAKE_CLOCK_SQL.replace("$1", repr(START)))
+        await pool.execute(_FRESH_LEDGERS_SQL.format(start=repr(START)))
     under_test = Ledger("memory" if pool is None else "postgres", FakeClock(START), pool)
     try:
         yield under_test
