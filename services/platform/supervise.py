@@ -295,7 +295,8 @@ class Supervisor:
             if state.quick_exits >= self._give_up_after:
                 self._failed = name
                 self.request_stop(
-                    f"{name} exited {state.quick_exits} times in a row within "
+                    f"{name} exited {state.quick_exits} time{'s' if state.quick_exits > 1 else ''}"
+                    " in a row within "
                     f"{self._stable:.0f}s of its start (last: {_status(code)}); giving up"
                 )
                 self._notice(self._reason)
