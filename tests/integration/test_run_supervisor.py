@@ -274,3 +274,37 @@ async def test_a_second_stop_kills_at_once_without_waiting_out_the_grace() -> No
     assert outcome.killed == ("deaf",)
     assert outcome.exit_code == EXIT_KILLED
     assert "SIGKILL to deaf: a second stop was asked" in lines
+
+
+def test_children_get_sigterm_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "supervisor.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from services.platform.supervise import Child, Supervisor\n"
+        "async def main():\n"
+        "    child = Child('sleeper', (sys.executable, '-c', 'import time; time.sleep(600)'))\n"
+        "    supervisor = Supervisor([child])\n"
+        "    await supervisor.start()\n"
+        "    print(supervisor.pid('sleeper'), flush=True)\n"
+        "    await supervisor.wait()\n"
+        "asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        parent.kill()  # SIGKILL: the supervisor stops nothing itself
+        parent.wait()
+        _until(lambda: not _alive(child), "the orphaned child to get SIGTERM and exit", 30)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        assert parent.stdout is not None
+        parent.stdout.close()
