@@ -8,13 +8,14 @@ authenticate to them (env prefixes `GHL_SYNC_KAFKA_` and `GHL_SYNC_DATABASE_`).
   consumer, admin); `faust_kwargs()` the broker URL and credentials of a Faust app.
   `topic_replication_factor` and `topic_min_insync_replicas` are how durable the topics
   ghl-sync creates are (1 and 1 for the single local broker; 3 and 2 in production).
-- `ServiceSettings`: the base of every service's settings class. Its `kafka_bootstrap_servers`
-  and `database_url` (and `database_schema` where a service has one) default to the shared
+- `ServiceSettings`: the base of every service's settings class (streams, webhooks, poller,
+  API, writer; the tools read `StreamsSettings` and `DatabaseSettings`). Its
+  `kafka_bootstrap_servers`, `database_url` and `database_schema` default to the shared
   `GHL_SYNC_KAFKA_BOOTSTRAP_SERVERS`, `GHL_SYNC_DATABASE_URL` and `GHL_SYNC_DATABASE_SCHEMA`;
   the service's own variable (`GHL_SYNC_WRITER_DATABASE_URL`, ...) overrides them for that
-  service alone. `settings.kafka` is the composed `KafkaSettings`: the service's brokers with
-  the shared security and topic durability, which have no per-service override (one cluster,
-  one way in).
+  service alone (`variable_of(field)` says which one a value came from). `settings.kafka` is
+  the composed `KafkaSettings`: the service's brokers with the shared security and topic
+  durability, which have no per-service override (one cluster, one way in).
 - `Connections`: the Kafka settings and the PostgreSQL URL (`GHL_SYNC_DATABASE_URL`, the
   same variable `ghl-sync migrate` reads), built once by an entry point and passed down.
 - `kafka_options(kafka)`: client keyword arguments from `KafkaSettings`, or from a bare
