@@ -18,6 +18,12 @@ retried with capped exponential backoff and jitter, never dropped. A lost databa
 ends `run()` with the driver's error; `run_writer` (the process) logs it once, waits with
 backoff and runs a new `Writer`, which resumes from state (`services.platform.outage`). A bug
 ends the process; its supervisor restarts it and it resumes from state the same way.
+
+Liveness. Two bounds keep a connected period from holding commands for ever after a broker
+restart (both were seen: the writer stayed ready and applied nothing while the API accepted):
+a publish Kafka does not confirm within `publish_timeout_seconds` raises `KafkaTimeoutError`,
+and a consumer that returns no record for `stall_seconds` while commands wait on the topic
+raises `ReadStalled`. Both are Kafka errors: the outage policy reconnects with new clients.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
 from schemas import (
     CommandBase,
@@ -49,6 +56,7 @@ from schemas import (
     encode_event,
 )
 from services.ghl import GhlClient
+from services.platform.connections import kafka_options
 from services.platform.outage import kafka_client_options, stop_quietly
 from services.writer import _metrics as metrics
 from services.writer._apply import Applier
@@ -151,11 +159,11 @@ class Writer:
         s = self._settings
         t = self.topics
         await ensure_topics(
-            s.kafka_bootstrap_servers,
+            s.kafka,
             [t.commands, t.command_results, t.commands_dead_letters, t.events],
             partitions=s.topic_partitions,
         )
-        partitions = s.partitions or await partitions_of(s.kafka_bootstrap_servers, t.commands)
+        partitions = s.partitions or await partitions_of(s.kafka, t.commands)
         async with self._pool.acquire() as lock_conn:
             for partition in partitions:
                 # Held until this connection closes: one writer per partition at a time.
@@ -168,19 +176,17 @@ class Writer:
         s = self._settings
         topic = self.topics.commands
         producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            **kafka_client_options(),
-        )
+            **kafka_options(
+                s.kafka, acks="all", enable_idempotence=True, linger_ms=2,
+                **kafka_client_options(),
+            )
+        )  # fmt: skip
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=2000,
-            **kafka_client_options(),
-        )
+            **kafka_options(
+                s.kafka, enable_auto_commit=False, auto_offset_reset="earliest",
+                max_poll_records=2000, **kafka_client_options(),
+            )
+        )  # fmt: skip
         flusher: asyncio.Task[None] | None = None
         try:
             await producer.start()
@@ -214,6 +220,8 @@ class Writer:
                 await stop_quietly(client, 10)
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
+        stall = self._settings.stall_seconds
+        last_read = time.monotonic()
         while True:
             if self._fatal is not None:
                 raise self._fatal
@@ -221,8 +229,15 @@ class Writer:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), 0.5)
+                last_read = time.monotonic()  # waiting for room is not a stall
                 continue
             batch = await consumer.getmany(timeout_ms=100, max_records=2000)
+            now = time.monotonic()
+            if batch:
+                last_read = now
+            elif now - last_read >= stall:
+                await self._check_stalled(consumer, now - last_read)
+                last_read = now
             for tp, records in batch.items():
                 offsets = self._offsets[tp.partition]
                 for record in records:
@@ -231,6 +246,18 @@ class Writer:
                     self._pending += 1
                     self.stats.read += 1
                     self._route(record)
+
+    async def _check_stalled(self, consumer: AIOKafkaConsumer, idle: float) -> None:
+        """Raise `ReadStalled` when records wait on the topic although none was read for
+        `idle` seconds: a client that stopped fetching (seen after a broker restart) is
+        replaced by the next connected period instead of holding the commands for ever."""
+        tps = [TopicPartition(self.topics.commands, p) for p in self._offsets]
+        ends = await asyncio.wait_for(consumer.end_offsets(tps), self._settings.stall_seconds)
+        waiting = sum(max(0, ends[tp] - self._offsets[tp.partition].next) for tp in tps)
+        if waiting:
+            raise ReadStalled(
+                f"no command read for {idle:.0f}s although {waiting} wait on {self.topics.commands}"
+            )
 
     def _route(self, record: Any) -> None:
         key = record.key.decode(errors="replace") if record.key else f"p{record.partition}"
@@ -391,25 +418,35 @@ class Writer:
         assert producer is not None
         key = command_key(command).encode()
         sends: list[asyncio.Future[Any]] = []
+        limit = self._settings.publish_timeout_seconds
         try:
-            sends.append(
-                await producer.send(self.topics.command_results, result_json.encode(), key=key)
-            )
-            for event in events:
-                head = json.loads(event)
-                event_key = f"{head['location_id']}:{head['contact_id']}".encode()
-                sends.append(await producer.send(self.topics.events, event.encode(), key=event_key))
-        except BaseException:
+            # Bounded: a producer that never confirms (seen after a broker restart) must end
+            # this connected period, not hold the lane and the partition's offset for ever.
+            async with asyncio.timeout(limit):
+                sends.append(
+                    await producer.send(self.topics.command_results, result_json.encode(), key=key)
+                )
+                for event in events:
+                    head = json.loads(event)
+                    event_key = f"{head['location_id']}:{head['contact_id']}".encode()
+                    sends.append(
+                        await producer.send(self.topics.events, event.encode(), key=event_key)
+                    )
+                if state == "failed" and error is not None:
+                    dead = command.model_dump_json(exclude_none=True).encode()
+                    await self._dead_letter(key, dead, error.code, error.message)
+                # Every send's outcome is collected (none is left "never retrieved"); the
+                # first failure ends this command's lane, and the command is republished after
+                # the restart.
+                outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        except BaseException as exc:
             for sent in sends:  # their outcomes are collected, not left "never retrieved"
                 sent.add_done_callback(_retrieve)
+            if isinstance(exc, TimeoutError):
+                raise KafkaTimeoutError(
+                    f"Kafka did not confirm command {command.command_id}'s result within {limit:g}s"
+                ) from None
             raise
-        if state == "failed" and error is not None:
-            await self._dead_letter(
-                key, command.model_dump_json(exclude_none=True).encode(), error.code, error.message
-            )
-        # Every send's outcome is collected (none is left "never retrieved"); the first
-        # failure ends this command's lane, and the command is republished after the restart.
-        outcomes = await asyncio.gather(*sends, return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -419,10 +456,22 @@ class Writer:
         producer = self._producer
         assert producer is not None
         headers = [("reason", reason[:1000].encode()), ("code", code.encode())]
-        await producer.send_and_wait(
+        sent = producer.send_and_wait(
             self.topics.commands_dead_letters, value, key=key, headers=headers
         )
+        try:
+            await asyncio.wait_for(sent, self._settings.publish_timeout_seconds)
+        except TimeoutError:
+            raise KafkaTimeoutError(
+                f"Kafka did not confirm a dead letter within "
+                f"{self._settings.publish_timeout_seconds:g}s"
+            ) from None
         self.stats.dead_letters += 1
+
+
+class ReadStalled(KafkaTimeoutError):  # type: ignore[misc]
+    """Commands wait on the topic but the consumer returns none: reconnect (a Kafka error,
+    so the process's outage policy restarts the connected period with new clients)."""
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -61,6 +61,18 @@ class WriterSettings(ServiceSettings):
         "no earlier than this many seconds before our first send (clock skew).",
     )
     offset_flush_seconds: float = Field(default=0.5, gt=0)
+    publish_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait for Kafka to confirm a command's result and events; longer "
+        "ends the connected period and the writer reconnects (the result is published again).",
+    )
+    stall_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds without a command read, while commands wait on the topic, after "
+        "which the writer's consumer counts as stalled and is replaced.",
+    )
     metrics_port: int = Field(
         default=9103, ge=0, description="Port of /metrics, /livez and /readyz (0: off)."
     )
