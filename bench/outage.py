@@ -244,6 +244,10 @@ class Fleet:
             GHL_SYNC_API_API_KEYS=json.dumps([API_KEY]),
             GHL_SYNC_API_PRODUCE_TIMEOUT_SECONDS="2",
             GHL_SYNC_API_PENDING_RETRY_SECONDS="1",
+            # Bounds of a connected period that stopped confirming or reading (10 s instead of
+            # 30 s and 20 s, so a stall after the restart is replaced well within the wait).
+            GHL_SYNC_WRITER_PUBLISH_TIMEOUT_SECONDS="10",
+            GHL_SYNC_WRITER_STALL_SECONDS="10",
             GHL_SYNC_WRITER_METRICS_PORT=str(ports["writer"]),
             GHL_SYNC_WRITER_LOCATION_TOKENS=json.dumps({location: grant["access_token"]}),
             GHL_SYNC_GHL_BASE_URL=sim_url,
