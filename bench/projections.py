@@ -137,7 +137,13 @@ def _pg_client_ports(pid: int) -> list[int]:
             inodes.add(target[8:-1])
     pg_port = int(DATABASE_URL.rsplit(":", 1)[1].split("/", 1)[0])
     ports = []
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+    # tcp6 too: the JVM opens IPv6 sockets (an IPv4 peer appears as ::ffff:127.0.0.1).
+    lines = [
+        line
+        for table in ("/proc/net/tcp", "/proc/net/tcp6")
+        for line in Path(table).read_text().splitlines()[1:]
+    ]
+    for line in lines:
         cols = line.split()
         local, remote, inode = cols[1], cols[2], cols[9]
         if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == pg_port:

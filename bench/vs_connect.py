@@ -58,7 +58,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 from pydantic import SecretStr
 from pydantic_core import to_json
 
@@ -214,8 +216,35 @@ async def _drop_schema(name: str) -> None:
         await conn.close()
 
 
-async def load(prefix: str, total: int) -> StreamsSettings:
-    """Produce the mix as events and as sink rows; the settings of ghl-sync's topic."""
+async def _wait_for_leaders(topics: list[str], patience: float = 180.0) -> None:
+    """Wait until every partition of `topics` has a leader: a busy broker with thousands of
+    topics took ~10 s here, and a producer gives up on a topic it cannot find sooner."""
+    client = AIOKafkaClient(bootstrap_servers=BOOTSTRAP)
+    await client.bootstrap()
+    deadline = time.monotonic() + patience
+    try:
+        client.set_topics(topics)
+        while time.monotonic() < deadline:
+            await client.force_metadata_update()
+            cluster = client.cluster
+            if all(
+                (parts := cluster.partitions_for_topic(t))
+                and all(
+                    cluster.leader_for_partition(TopicPartition(t, p)) not in (None, -1)
+                    for p in parts
+                )
+                for t in topics
+            ):
+                return
+            await asyncio.sleep(1.0)
+        raise SystemExit(f"the broker gave {topics} no leaders within {patience:.0f}s")
+    finally:
+        await client.close()
+
+
+async def load(prefix: str, total: int) -> tuple[StreamsSettings, dict[tuple[str, str, str], str]]:
+    """Produce the mix as events and as sink rows: the settings of ghl-sync's topic, and the
+    event id of the last record per row key (what the sink ends with: the last write wins)."""
     settings = StreamsSettings(
         kafka_bootstrap_servers=BOOTSTRAP,
         topic_prefix=prefix,
@@ -225,14 +254,17 @@ async def load(prefix: str, total: int) -> StreamsSettings:
     )
     sink_topics = [f"{prefix}sink.{t}" for t in COLUMNS]
     await ensure_topics(BOOTSTRAP, [*topic_names(settings).all(), *sink_topics], partitions=6)
+    await _wait_for_leaders([topic_names(settings).events, *sink_topics])
     events = list(event_stream(total, seed=1))
     values, keys = encoded(events)
     for i in range(0, total, 100_000):
         await produce(BOOTSTRAP, topic_names(settings).events, values[i : i + 100_000],
                       keys[i : i + 100_000])  # fmt: skip
     by_topic: dict[str, tuple[list[bytes], list[bytes]]] = {t: ([], []) for t in sink_topics}
+    last: dict[tuple[str, str, str], str] = {}
     for event in events:
         row = row_for(event)
+        last[row.key] = row.stamp.event_id
         key, value = sink_record(row)
         values_, keys_ = by_topic[f"{prefix}sink.{row.table}"]
         values_.append(value)
@@ -240,7 +272,7 @@ async def load(prefix: str, total: int) -> StreamsSettings:
     for topic, (values_, keys_) in by_topic.items():
         for i in range(0, len(values_), 50_000):
             await produce(BOOTSTRAP, topic, values_[i : i + 50_000], keys_[i : i + 50_000])
-    return settings
+    return settings, last
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -302,6 +334,52 @@ async def _any_row(schema: str) -> bool:
         await conn.close()
 
 
+async def _expect(schema: str, last: dict[tuple[str, str, str], str]) -> None:
+    """The sink's final rows (key and event id) in a table of the run's schema."""
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+    try:
+        await conn.execute(
+            "CREATE TABLE expected_final (tbl text, location_id text, id text, event_id text)"
+        )
+        await conn.copy_records_to_table(
+            "expected_final", records=[(*k, v) for k, v in last.items()]
+        )
+    finally:
+        await conn.close()
+
+
+async def _sink_done(schema: str, keys: int) -> bool:
+    """Whether every row holds the last record of its key: the sink's last row is written
+    (its committed offsets lag its rows by up to the flush interval, more when the group
+    coordinator is slow to answer)."""
+    joins = " + ".join(
+        f"(SELECT count(*) FROM {t} JOIN expected_final e ON e.tbl = '{t}'"
+        f" AND e.location_id = {t}.location_id AND e.id = {t}.id"
+        f" AND e.event_id = {t}.event_id)"
+        for t in COLUMNS
+    )
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+    try:
+        return int(await conn.fetchval(f"SELECT {joins}")) >= keys
+    finally:
+        await conn.close()
+
+
+async def _row_counts(schema: str) -> dict[str, int]:
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+    try:
+        return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in COLUMNS}
+    finally:
+        await conn.close()
+
+
+def _check_rows(side: str, counts: dict[str, int], last: dict[tuple[str, str, str], str]) -> None:
+    """Both sides must end with one row per key of the mix, in the run's own tables."""
+    expected = {t: sum(1 for k in last if k[0] == t) for t in COLUMNS}
+    if counts != expected:
+        raise SystemExit(f"{side} wrote {counts} rows, the mix has {expected} keys")
+
+
 async def _ghl_committed(schema: str, consumer: str) -> int:
     conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
     try:
@@ -321,7 +399,12 @@ async def _group_committed(admin: AIOKafkaAdminClient, group: str) -> int:
 
 
 async def _watch(
-    pid: int, schema: str, total: int, committed: Any, process: asyncio.subprocess.Process
+    pid: int,
+    schema: str,
+    total: int,
+    committed: Any,
+    process: asyncio.subprocess.Process,
+    done: Any = None,
 ) -> dict[str, float]:
     window = Window(pid)
     opened = False
@@ -332,13 +415,15 @@ async def _watch(
         if not opened and await _any_row(schema):
             await window.open(await committed())
             opened = True
-        if opened and await committed() >= total:
+        if opened and (await done() if done is not None else await committed() >= total):
             return await window.close(total)
         await asyncio.sleep(0.2)
     raise SystemExit("timed out")
 
 
-async def run_ghl_sync(settings: StreamsSettings, total: int, tag: str) -> dict[str, float]:
+async def run_ghl_sync(
+    settings: StreamsSettings, total: int, tag: str, last: dict[tuple[str, str, str], str]
+) -> dict[str, float]:
     """One `ghl-sync worker` process (projections only) into fresh tables."""
     schema = f"vs_ghl_{settings.topic_prefix[3:-1]}_{tag}"
     await _schema_with_tables(schema)
@@ -360,9 +445,11 @@ async def run_ghl_sync(settings: StreamsSettings, total: int, tag: str) -> dict[
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        return await _watch(
+        result = await _watch(
             process.pid, schema, total, lambda: _ghl_committed(schema, consumer), process
         )
+        _check_rows("ghl-sync", await _row_counts(schema), last)
+        return result
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=60)
@@ -376,11 +463,18 @@ def _free_port() -> int:
 
 
 async def run_sink(
-    prefix: str, total: int, tag: str, sink: str, runtime: Path, plugins: Path
+    prefix: str,
+    total: int,
+    tag: str,
+    sink: str,
+    runtime: Path,
+    plugins: Path,
+    last: dict[tuple[str, str, str], str],
 ) -> dict[str, float]:
     """Connect standalone with one Debezium JDBC sink for the four tables' topics."""
     schema = f"vs_sink_{prefix[3:-1]}_{tag}"
     await _schema_with_tables(schema)
+    await _expect(schema, last)
     name = f"{prefix}sink-{tag}".replace(".", "-")
     work = Path(tempfile.mkdtemp(prefix="vs-connect-"))
     (work / "worker.properties").write_text(
@@ -443,9 +537,16 @@ async def run_sink(
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
     try:
-        return await _watch(
-            process.pid, schema, total, lambda: _group_committed(admin, f"connect-{name}"), process
+        result = await _watch(
+            process.pid,
+            schema,
+            total,
+            lambda: _group_committed(admin, f"connect-{name}"),
+            process,
+            done=lambda: _sink_done(schema, len(last)),
         )
+        _check_rows("the sink", await _row_counts(schema), last)
+        return result
     except SystemExit:
         print((work / "connect.log").read_text()[-4000:])
         raise
@@ -482,7 +583,7 @@ async def main() -> None:
     runtime, plugins = fetch_jars()
     prefix = f"vs-{uuid.uuid4().hex[:8]}."
     started = time.perf_counter()
-    settings = await load(prefix, args.events)
+    settings, last = await load(prefix, args.events)
     print(
         f"produced {args.events:,} events and their sink rows "
         f"in {time.perf_counter() - started:.0f}s"
@@ -490,11 +591,13 @@ async def main() -> None:
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     for run in range(args.runs):
-        ours.append(await run_ghl_sync(settings, args.events, f"{run}"))
+        ours.append(await run_ghl_sync(settings, args.events, f"{run}", last))
         print(_line(f"run {run + 1} ghl-sync", ours[-1]), flush=True)
         if args.sink == "none":
             continue
-        theirs.append(await run_sink(prefix, args.events, f"{run}", args.sink, runtime, plugins))
+        theirs.append(
+            await run_sink(prefix, args.events, f"{run}", args.sink, runtime, plugins, last)
+        )
         print(_line(f"run {run + 1} sink ({args.sink})", theirs[-1]), flush=True)
         print(f"  ratio this pair: {ours[-1]['events_per_s'] / theirs[-1]['events_per_s']:.2f}x")
     for key in ("events_per_s", "cpu_per_100k", "pg_cpu_per_100k", "peak_rss_mib"):
@@ -502,7 +605,8 @@ async def main() -> None:
             print(f"median {key}: ghl-sync {_median([r[key] for r in ours]):,.2f}")
             continue
         a, b = _median([r[key] for r in ours]), _median([r[key] for r in theirs])
-        print(f"median {key}: ghl-sync {a:,.2f}  sink {b:,.2f}  ratio {a / b:.2f}")
+        ratio = f"{a / b:.2f}" if b else "n/a"
+        print(f"median {key}: ghl-sync {a:,.2f}  sink {b:,.2f}  ratio {ratio}")
 
 
 if __name__ == "__main__":
