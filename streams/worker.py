@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
+from services.platform.connections import KafkaSettings, kafka_options
 from services.platform.outage import (
     Backoff,
     Dependency,
@@ -81,7 +82,7 @@ def build_worker_app(
     kafka = Dependency("kafka", log=log, on_change=kafka_changed)
 
     async def watch_kafka() -> None:
-        await _watch_kafka(settings.kafka_bootstrap_servers, kafka, ready)
+        await _watch_kafka(settings.kafka, kafka, ready)
 
     app.task(watch_kafka)
     if heartbeat is not None:
@@ -168,10 +169,10 @@ async def _resume_after_outages(
         await kafka_up.wait()
 
 
-async def _watch_kafka(bootstrap: str, kafka: Dependency, ready: Readiness) -> None:
+async def _watch_kafka(brokers: KafkaSettings, kafka: Dependency, ready: Readiness) -> None:
     """Probe the broker until cancelled: `kafka` on `/readyz` follows it, an outage is logged
     once when it goes and once when it is back."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, **kafka_client_options())
+    client = AIOKafkaClient(**kafka_options(brokers, **kafka_client_options()))
     connected = False
 
     async def probe() -> None:

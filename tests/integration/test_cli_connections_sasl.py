@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -325,3 +326,25 @@ async def test_the_faust_app_s_producer_sends_over_scram(scram_broker: str, tmp_
     finally:
         await consumer.stop()
     assert (record.key, record.value) == (b"k", b"from faust")
+
+
+async def test_the_worker_s_broker_probe_logs_in_over_scram(scram_broker: str) -> None:
+    """The worker is ready only while its probe reaches the broker; over SCRAM too."""
+    from services.platform.outage import Dependency
+    from services.status.health import Readiness
+    from streams.worker import _watch_kafka
+
+    ready = Readiness()
+    ready.require("kafka")
+    kafka = Dependency("kafka", log=logging.getLogger(__name__))
+    probing = asyncio.create_task(_watch_kafka(_settings(scram_broker, PASSWORD), kafka, ready))
+    try:
+        async with asyncio.timeout(30):
+            while ready.failing():
+                assert not probing.done(), probing
+                await asyncio.sleep(0.1)
+    finally:
+        probing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probing
+    assert kafka.up
