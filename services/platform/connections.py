@@ -36,7 +36,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from pydantic import Field, FilePath, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, FilePath, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.db.settings import DatabaseSettings
@@ -264,7 +264,15 @@ class ServiceSettings(BaseSettings):
 
     def model_post_init(self, context: Any, /) -> None:
         """Keeps the shared Kafka security and topic settings beside this service's fields."""
-        self._kafka = _shared_kafka()
+        try:
+            self._kafka = _shared_kafka()
+        except ValidationError as exc:
+            # Raised here, pydantic would file KafkaSettings' errors under this class's
+            # prefix (GHL_SYNC_STREAMS_SECURITY_PROTOCOL); one line naming the real variable.
+            from services.platform.diagnose import explain
+
+            line = explain(exc) or str(exc).splitlines()[0]
+            raise ValueError(line.removeprefix("bad setting ")) from None
 
     @classmethod
     def shared_variable(cls, field: str) -> str | None:

@@ -163,3 +163,23 @@ def test_more_insync_replicas_than_copies_is_refused() -> None:
     message = str(caught.value)
     assert "GHL_SYNC_KAFKA_TOPIC_MIN_INSYNC_REPLICAS=3" in message
     assert "GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR=2" in message
+
+
+@pytest.mark.parametrize(
+    "own", [{}, {"GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}], ids=["shared", "own"]
+)
+def test_a_bad_shared_setting_is_one_line_naming_its_variable(own: dict[str, str]) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
+    result = subprocess.run(
+        [str(GHL_SYNC), "lag"],
+        env={**clean, **own, "GHL_SYNC_KAFKA_SECURITY_PROTOCOL": "TLS"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: bad setting GHL_SYNC_KAFKA_SECURITY_PROTOCOL: Input should be 'PLAINTEXT', "
+        "'SSL', 'SASL_PLAINTEXT' or 'SASL_SSL' (got 'TLS')"
+    ], result.stderr
