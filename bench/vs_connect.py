@@ -17,18 +17,20 @@ fetch the jars from Maven Central, like the stack fetches the broker's).
    Connect standalone with one JDBC sink connector for the four topics into other fresh
    tables of the same definition (`services/db/migrations`).
 
-Each side is timed from the first row visible in its tables to its last offset committed
-(ghl-sync: its offsets in PostgreSQL; Connect: its consumer group's committed offsets, flushed
-every second), and counted over the events committed after that first row. CPU is read from
-/proc over the same window, for the process and for the PostgreSQL backends serving it (found
-by their client ports); peak RSS is VmHWM. Load average is printed beside every run.
+Each side is timed from the first row visible in its tables to its last row written
+(ghl-sync: its offsets in PostgreSQL, committed with the rows; the sink: every row holds the
+last record of its key, since its committed offsets trail its rows by the flush interval and
+more when the group coordinator is slow), and counted over the events not yet committed when
+its first row appeared (for the sink that is its group's committed offsets, which lag: this
+favours the sink by up to a flush). CPU is read from /proc over the same window, for the
+process and for the PostgreSQL backends serving it (found by their client ports, IPv4 or
+IPv6); peak RSS is VmHWM. Both sides must end with one row per key of the mix. Load average
+is printed beside every run.
 
-STATUS (not finished): the jars resolve and Connect starts the sink, whose tasks consume and
-commit every offset, but no row reaches the tables (seen with 20,000 events, tuned settings,
-no error logged even at VS_CONNECT_LOG_LEVEL=INFO), so the sink side never opens its window
-and the run times out. Not yet known why; suspects are how Debezium's sink treats records
-that are not Debezium change events, and the RegexRouter table names. No sink figure has
-been measured with this script yet.
+The sink's table names are qualified with the run's schema (`collection.name.format`):
+unqualified, Debezium's sink looks a table up in every schema of the database, not the
+connection's `currentSchema`, and wrote into the first `notes` it found (another schema's),
+which is why an earlier version of this script saw no rows.
 
 What each side does that the other does not:
 - ghl-sync orders row images by their stamp (a late or duplicated event never overwrites a
@@ -242,7 +244,9 @@ async def _wait_for_leaders(topics: list[str], patience: float = 180.0) -> None:
         await client.close()
 
 
-async def load(prefix: str, total: int) -> tuple[StreamsSettings, dict[tuple[str, str, str], str]]:
+async def load(
+    prefix: str, total: int, *, sink: bool = True
+) -> tuple[StreamsSettings, dict[tuple[str, str, str], str]]:
     """Produce the mix as events and as sink rows: the settings of ghl-sync's topic, and the
     event id of the last record per row key (what the sink ends with: the last write wins)."""
     settings = StreamsSettings(
@@ -265,6 +269,8 @@ async def load(prefix: str, total: int) -> tuple[StreamsSettings, dict[tuple[str
     for event in events:
         row = row_for(event)
         last[row.key] = row.stamp.event_id
+        if not sink:
+            continue
         key, value = sink_record(row)
         values_, keys_ = by_topic[f"{prefix}sink.{row.table}"]
         values_.append(value)
@@ -578,35 +584,46 @@ async def main() -> None:
     parser.add_argument(
         "--sink", choices=[*sorted(SINKS), "none"], default="tuned", help="none: ghl-sync only"
     )
+    parser.add_argument(
+        "--batch-sizes",
+        default="5000",
+        help="ghl-sync's GHL_SYNC_STREAMS_BATCH_SIZE, comma-separated: each run tries each",
+    )
     args = parser.parse_args()
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
 
     runtime, plugins = fetch_jars()
     prefix = f"vs-{uuid.uuid4().hex[:8]}."
     started = time.perf_counter()
-    settings, last = await load(prefix, args.events)
+    settings, last = await load(prefix, args.events, sink=args.sink != "none")
     print(
-        f"produced {args.events:,} events and their sink rows "
-        f"in {time.perf_counter() - started:.0f}s"
+        f"produced {args.events:,} events (and sink rows) in {time.perf_counter() - started:.0f}s"
     )
-    ours: list[dict[str, float]] = []
+    ours: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
     theirs: list[dict[str, float]] = []
     for run in range(args.runs):
-        ours.append(await run_ghl_sync(settings, args.events, f"{run}", last))
-        print(_line(f"run {run + 1} ghl-sync", ours[-1]), flush=True)
+        for size in sizes:
+            sized = settings.model_copy(update={"batch_size": size})
+            ours[size].append(await run_ghl_sync(sized, args.events, f"{run}_{size}", last))
+            print(_line(f"run {run + 1} ghl-sync b{size}", ours[size][-1]), flush=True)
         if args.sink == "none":
             continue
         theirs.append(
             await run_sink(prefix, args.events, f"{run}", args.sink, runtime, plugins, last)
         )
         print(_line(f"run {run + 1} sink ({args.sink})", theirs[-1]), flush=True)
-        print(f"  ratio this pair: {ours[-1]['events_per_s'] / theirs[-1]['events_per_s']:.2f}x")
+        for size in sizes:
+            rate = ours[size][-1]["events_per_s"] / theirs[-1]["events_per_s"]
+            print(f"  ratio this pair (b{size}): {rate:.2f}x")
     for key in ("events_per_s", "cpu_per_100k", "pg_cpu_per_100k", "peak_rss_mib"):
-        if not theirs:
-            print(f"median {key}: ghl-sync {_median([r[key] for r in ours]):,.2f}")
-            continue
-        a, b = _median([r[key] for r in ours]), _median([r[key] for r in theirs])
-        ratio = f"{a / b:.2f}" if b else "n/a"
-        print(f"median {key}: ghl-sync {a:,.2f}  sink {b:,.2f}  ratio {ratio}")
+        for size in sizes:
+            a = _median([r[key] for r in ours[size]])
+            if not theirs:
+                print(f"median {key}: ghl-sync b{size} {a:,.2f}")
+                continue
+            b = _median([r[key] for r in theirs])
+            ratio = f"{a / b:.2f}" if b else "n/a"
+            print(f"median {key}: ghl-sync b{size} {a:,.2f}  sink {b:,.2f}  ratio {ratio}")
 
 
 if __name__ == "__main__":
