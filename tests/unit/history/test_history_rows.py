@@ -17,7 +17,8 @@ from streams.history.rows import (
     history,
     snapshot_for,
 )
-from tests.factories import T0, _contact, histories
+from tests.factories import T0, histories
+from tests.factories.events import _contact
 
 
 def _upsert(n: int, minutes: int, tags: list[str], source: str = "webhook") -> ContactUpserted:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from schemas import ContactDeleted, ContactUpserted, Task, TaskUpserted
 from streams.projections import Stamp, hidden_by_contact, newest_rows, reference_tables, row_for
-from tests.factories import T0, _contact, histories
+from tests.factories import T0, histories
+from tests.factories.events import _contact
 
 
 def test_a_tombstone_wins_a_tie_and_the_event_id_breaks_the_rest() -> None:
