@@ -17,6 +17,7 @@ from schemas import Appointment, Contact, Note, Task
 from schemas.canonical import canonical_contact, canonical_task
 from services.ghl import GhlClient, Priority
 from services.ghl.requests import ContactSearch, SearchFilter, SearchSort, TaskSearch
+from services.platform.pools import open_pool
 from streams.normalize import FetcherFactory, GhlFetcher
 from streams.settings import StreamsSettings
 
@@ -104,17 +105,13 @@ def default_fetcher_factory(settings: StreamsSettings) -> FetcherFactory:
 
     @contextlib.asynccontextmanager
     async def open_fetcher() -> AsyncIterator[GhlFetcher]:
-        import asyncpg
 
         from services.ghl import GhlSettings, build_client, build_rate_limiter, build_token_provider
 
         ghl = GhlSettings()
-        pool = await asyncpg.create_pool(
-            settings.database_url.get_secret_value(),
-            min_size=1,
-            max_size=4,
-            server_settings={"search_path": settings.database_schema},
-        )
+        # No floor (open_pool's default): asyncpg would restore one during a PostgreSQL
+        # outage, logging a traceback per try (about 160 lines in a 30 s outage).
+        pool = await open_pool(settings.database_url, schema=settings.database_schema, max_size=4)
         try:
             client = build_client(
                 ghl,

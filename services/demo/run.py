@@ -50,6 +50,7 @@ from services.ghl import (
 )
 from services.ghl.requests import ContactUpdate
 from services.installs import InstallSettings
+from services.platform.pools import open_pool
 from services.platform.supervise import Supervisor
 from services.poller._sink import EventSink
 from services.poller.backfill import Backfill, BackfillProgress
@@ -371,10 +372,7 @@ class _Demo:
         await ensure_topics(
             self.stack.kafka_bootstrap, topic_names(self.streams).all(), partitions=6
         )
-        pool = await asyncpg.create_pool(
-            self.stack.database_url, min_size=1, max_size=8,
-            server_settings={"search_path": self.schema},
-        )  # fmt: skip
+        pool = await open_pool(self.stack.database_url, schema=self.schema, min_size=1, max_size=8)
         try:
             t = time.monotonic()
             simulator = await self.start(

@@ -197,18 +197,12 @@ async def store_grant(
     installs: InstallSettings | None = None,
 ) -> Authorised:
     """Store a code exchange's grant; a Company grant discovers and onboards its locations."""
-    import asyncpg
-
     from services.installs import InstallSettings, build_agency
+    from services.platform.pools import open_pool
 
     if not grant.is_company and not grant.location_id:
         raise GhlError("token answer names neither a location nor a company")
-    pool = await asyncpg.create_pool(
-        database.url.get_secret_value(),
-        min_size=1,
-        max_size=8,
-        server_settings={"search_path": database.schema_name},
-    )
+    pool = await open_pool(database.url, schema=database.schema_name, min_size=1, max_size=8)
     try:
         agency = build_agency(
             settings, installs or InstallSettings(), pool=pool, transport=transport

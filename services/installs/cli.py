@@ -30,7 +30,6 @@ def installs(
     onboard new locations (token minted from the company token; the poller backfills and polls
     them), stop uninstalled ones, and reconcile every company's installedLocations
     periodically (webhooks can be missed)."""
-    import asyncpg
     from aiokafka import AIOKafkaProducer
 
     from schemas import Event, encode_event
@@ -40,6 +39,7 @@ def installs(
     from services.installs.settings import InstallSettings
     from services.installs.wiring import build_agency
     from services.platform.connections import kafka_options
+    from services.platform.pools import open_pool
     from services.status.health import serving_health
     from streams.settings import StreamsSettings
     from streams.topics import topic_names
@@ -53,11 +53,11 @@ def installs(
     topics = topic_names(streams)
 
     async def main() -> None:
-        pool = await asyncpg.create_pool(
-            database.url.get_secret_value(),
+        pool = await open_pool(
+            database.url,
+            schema=database.schema_name,
             min_size=1,
             max_size=max(8, settings.onboard_concurrency + 4),
-            server_settings={"search_path": database.schema_name},
         )
         producer = AIOKafkaProducer(
             **kafka_options(streams.kafka), acks="all", enable_idempotence=True

@@ -41,6 +41,7 @@ from services.platform.outage import (
     keep_running,
     quiet_kafka_logs,
 )
+from services.platform.pools import open_pool
 from services.poller._sink import EventSink
 from services.poller._store import reset_if_dirty
 from services.poller.settings import PollerSettings
@@ -81,13 +82,8 @@ async def _wiring(
     settings, ghl = PollerSettings(), GhlSettings()
 
     def connect() -> Awaitable[asyncpg.Pool]:
-        return asyncpg.create_pool(
-            settings.database_url.get_secret_value(),
-            # No floor: asyncpg would restore one during an outage, a traceback per try.
-            min_size=0,
-            max_size=8,
-            server_settings={"search_path": settings.database_schema},
-            reset=reset_if_dirty,
+        return open_pool(
+            settings.database_url, schema=settings.database_schema, max_size=8, reset=reset_if_dirty
         )
 
     if postgres is None:

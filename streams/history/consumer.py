@@ -32,7 +32,8 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings
-from services.platform.outage import DATABASE_ERRORS, Backoff, Dependency, database_outage
+from services.platform.outage import DATABASE_ERRORS, Backoff, Dependency
+from services.platform.pools import wait_for_pool
 from streams.history.store import HistoryRecord, HistoryStore
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -84,15 +85,8 @@ class HistoryConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        self._pool = await self.postgres.wait_for(
-            lambda: asyncpg.create_pool(
-                self._s.database_url.get_secret_value(),
-                # No floor: asyncpg would restore one during an outage, a traceback per try.
-                min_size=0,
-                max_size=1,
-                server_settings={"search_path": self._s.database_schema},
-            ),
-            retry_on=database_outage,
+        self._pool = await wait_for_pool(
+            self.postgres, self._s.database_url, schema=self._s.database_schema, max_size=1
         )
         self._consumer = BatchConsumer(
             ConsumerGroupSettings(

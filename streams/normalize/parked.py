@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.platform.pools import open_pool
 from streams.settings import StreamsSettings
 
 __all__ = ["ParkedStore"]
@@ -24,13 +25,7 @@ class ParkedStore:
     @contextlib.asynccontextmanager
     async def open(cls, settings: StreamsSettings) -> AsyncIterator[ParkedStore]:
         """A store on its own small pool for the settings' database."""
-        pool = await asyncpg.create_pool(
-            settings.database_url.get_secret_value(),
-            # No floor: asyncpg would restore one during an outage, a traceback per try.
-            min_size=0,
-            max_size=1,
-            server_settings={"search_path": settings.database_schema},
-        )
+        pool = await open_pool(settings.database_url, schema=settings.database_schema, max_size=1)
         try:
             yield cls(pool)
         finally:
