@@ -11,35 +11,9 @@ from typing import Annotated, TypeAlias, get_args
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas._reasons import describe_validation_error
+from schemas.commands import activities as a
+from schemas.commands import contact as c
 from schemas.commands._base import CommandBase
-from schemas.commands.activities import (
-    CompleteTask,
-    CreateAppointment,
-    CreateNote,
-    CreateTask,
-    DeleteAppointment,
-    DeleteNote,
-    DeleteTask,
-    UpdateAppointment,
-    UpdateNote,
-    UpdateTask,
-)
-from schemas.commands.contact import (
-    AddContactFollowers,
-    AddContactTags,
-    AddContactToCampaign,
-    AddContactToWorkflow,
-    CreateContact,
-    DeleteContact,
-    RemoveContactFollowers,
-    RemoveContactFromAllCampaigns,
-    RemoveContactFromCampaign,
-    RemoveContactFromWorkflow,
-    RemoveContactTags,
-    SetContactBusiness,
-    UpdateContact,
-    UpsertContact,
-)
 
 __all__ = [
     "COMMAND_TYPES",
@@ -53,30 +27,30 @@ __all__ = [
 ]
 
 Command: TypeAlias = Annotated[
-    CreateContact
-    | UpsertContact
-    | UpdateContact
-    | DeleteContact
-    | AddContactTags
-    | RemoveContactTags
-    | AddContactFollowers
-    | RemoveContactFollowers
-    | AddContactToCampaign
-    | RemoveContactFromCampaign
-    | RemoveContactFromAllCampaigns
-    | AddContactToWorkflow
-    | RemoveContactFromWorkflow
-    | SetContactBusiness
-    | CreateTask
-    | UpdateTask
-    | CompleteTask
-    | DeleteTask
-    | CreateNote
-    | UpdateNote
-    | DeleteNote
-    | CreateAppointment
-    | UpdateAppointment
-    | DeleteAppointment,
+    c.CreateContact
+    | c.UpsertContact
+    | c.UpdateContact
+    | c.DeleteContact
+    | c.AddContactTags
+    | c.RemoveContactTags
+    | c.AddContactFollowers
+    | c.RemoveContactFollowers
+    | c.AddContactToCampaign
+    | c.RemoveContactFromCampaign
+    | c.RemoveContactFromAllCampaigns
+    | c.AddContactToWorkflow
+    | c.RemoveContactFromWorkflow
+    | c.SetContactBusiness
+    | a.CreateTask
+    | a.UpdateTask
+    | a.CompleteTask
+    | a.DeleteTask
+    | a.CreateNote
+    | a.UpdateNote
+    | a.DeleteNote
+    | a.CreateAppointment
+    | a.UpdateAppointment
+    | a.DeleteAppointment,
     Field(discriminator="command_type"),
 ]
 """Every command, discriminated on `command_type` (a closed set)."""

@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-from schemas import (
-    AddContactFollowers,
-    AddContactTags,
-    AddContactToCampaign,
-    AddContactToWorkflow,
-    ContactDeleted,
-    CreateContact,
-    DeleteContact,
-    RemoveContactFollowers,
-    RemoveContactFromAllCampaigns,
-    RemoveContactFromCampaign,
-    RemoveContactFromWorkflow,
-    RemoveContactTags,
-    SetContactBusiness,
-    UpdateContact,
-    UpsertContact,
-)
+from schemas import ContactDeleted
+from schemas.commands import contact as commands
 from services.ghl import requests as rq
 from services.writer import _exactly_once as once
 from services.writer import _lookups as lookups
@@ -28,7 +13,7 @@ from services.writer._outcome import Outcome
 __all__ = ["CONTACT_HANDLERS"]
 
 
-async def _create(ctx: ApplyContext, cmd: CreateContact) -> Outcome:
+async def _create(ctx: ApplyContext, cmd: commands.CreateContact) -> Outcome:
     return await once.create(
         ctx,
         cmd,
@@ -37,13 +22,13 @@ async def _create(ctx: ApplyContext, cmd: CreateContact) -> Outcome:
     )
 
 
-async def _upsert(ctx: ApplyContext, cmd: UpsertContact) -> Outcome:
+async def _upsert(ctx: ApplyContext, cmd: commands.UpsertContact) -> Outcome:
     body = rq.ContactUpsert.model_validate(cmd.payload.to_ghl())  # the upsert body adds a flag
     upserted = await ctx.client.upsert_contact(cmd.location_id, body, priority=WRITE)
     return ctx.entity_done(cmd, upserted.contact)
 
 
-async def _update(ctx: ApplyContext, cmd: UpdateContact) -> Outcome:
+async def _update(ctx: ApplyContext, cmd: commands.UpdateContact) -> Outcome:
     merged = ctx.check.merged_payload
     payload = merged if merged is not None else cmd.payload
     contact = await ctx.client.update_contact(
@@ -52,7 +37,7 @@ async def _update(ctx: ApplyContext, cmd: UpdateContact) -> Outcome:
     return ctx.entity_done(cmd, contact)
 
 
-async def _delete(ctx: ApplyContext, cmd: DeleteContact) -> Outcome:
+async def _delete(ctx: ApplyContext, cmd: commands.DeleteContact) -> Outcome:
     await once.delete(ctx.client.delete_contact(cmd.location_id, cmd.contact_id, priority=WRITE))
     event = ContactDeleted.build(
         location_id=cmd.location_id,
@@ -63,25 +48,27 @@ async def _delete(ctx: ApplyContext, cmd: DeleteContact) -> Outcome:
     return ctx.done(cmd, "contact", cmd.contact_id, None, [event])
 
 
-async def _snapshot_after(ctx: ApplyContext, cmd: AddContactTags | RemoveContactTags) -> Outcome:
+async def _snapshot_after(
+    ctx: ApplyContext, cmd: commands.AddContactTags | commands.RemoveContactTags
+) -> Outcome:
     # The tag answer holds only the tags; one read gives the snapshot with GHL's time.
     contact = await ctx.client.get_contact(cmd.location_id, cmd.contact_id, priority=WRITE)
     return ctx.entity_done(cmd, contact)
 
 
-async def _add_tags(ctx: ApplyContext, cmd: AddContactTags) -> Outcome:
+async def _add_tags(ctx: ApplyContext, cmd: commands.AddContactTags) -> Outcome:
     tags = list(cmd.payload.tags)
     await ctx.client.add_tags(cmd.location_id, cmd.contact_id, tags, priority=WRITE)
     return await _snapshot_after(ctx, cmd)
 
 
-async def _remove_tags(ctx: ApplyContext, cmd: RemoveContactTags) -> Outcome:
+async def _remove_tags(ctx: ApplyContext, cmd: commands.RemoveContactTags) -> Outcome:
     tags = list(cmd.payload.tags)
     await ctx.client.remove_tags(cmd.location_id, cmd.contact_id, tags, priority=WRITE)
     return await _snapshot_after(ctx, cmd)
 
 
-async def _add_followers(ctx: ApplyContext, cmd: AddContactFollowers) -> Outcome:
+async def _add_followers(ctx: ApplyContext, cmd: commands.AddContactFollowers) -> Outcome:
     followers = list(cmd.payload.followers)
     answer = await ctx.client.add_followers(
         cmd.location_id, cmd.contact_id, followers, priority=WRITE
@@ -89,7 +76,7 @@ async def _add_followers(ctx: ApplyContext, cmd: AddContactFollowers) -> Outcome
     return ctx.done(cmd, "contact", cmd.contact_id, answer.model_dump(mode="json"))
 
 
-async def _remove_followers(ctx: ApplyContext, cmd: RemoveContactFollowers) -> Outcome:
+async def _remove_followers(ctx: ApplyContext, cmd: commands.RemoveContactFollowers) -> Outcome:
     followers = list(cmd.payload.followers)
     answer = await ctx.client.remove_followers(
         cmd.location_id, cmd.contact_id, followers, priority=WRITE
@@ -97,7 +84,7 @@ async def _remove_followers(ctx: ApplyContext, cmd: RemoveContactFollowers) -> O
     return ctx.done(cmd, "contact", cmd.contact_id, answer.model_dump(mode="json"))
 
 
-async def _add_to_campaign(ctx: ApplyContext, cmd: AddContactToCampaign) -> Outcome:
+async def _add_to_campaign(ctx: ApplyContext, cmd: commands.AddContactToCampaign) -> Outcome:
     return await once.trigger(
         ctx,
         cmd,
@@ -107,7 +94,7 @@ async def _add_to_campaign(ctx: ApplyContext, cmd: AddContactToCampaign) -> Outc
     )
 
 
-async def _add_to_workflow(ctx: ApplyContext, cmd: AddContactToWorkflow) -> Outcome:
+async def _add_to_workflow(ctx: ApplyContext, cmd: commands.AddContactToWorkflow) -> Outcome:
     start = cmd.event_start_time.isoformat() if cmd.event_start_time else None
     return await once.trigger(
         ctx,
@@ -118,7 +105,9 @@ async def _add_to_workflow(ctx: ApplyContext, cmd: AddContactToWorkflow) -> Outc
     )
 
 
-async def _remove_from_campaign(ctx: ApplyContext, cmd: RemoveContactFromCampaign) -> Outcome:
+async def _remove_from_campaign(
+    ctx: ApplyContext, cmd: commands.RemoveContactFromCampaign
+) -> Outcome:
     await ctx.client.remove_from_campaign(
         cmd.location_id, cmd.contact_id, cmd.campaign_id, priority=WRITE
     )
@@ -126,20 +115,22 @@ async def _remove_from_campaign(ctx: ApplyContext, cmd: RemoveContactFromCampaig
 
 
 async def _remove_from_all_campaigns(
-    ctx: ApplyContext, cmd: RemoveContactFromAllCampaigns
+    ctx: ApplyContext, cmd: commands.RemoveContactFromAllCampaigns
 ) -> Outcome:
     await ctx.client.remove_from_all_campaigns(cmd.location_id, cmd.contact_id, priority=WRITE)
     return ctx.done(cmd, "contact", cmd.contact_id)
 
 
-async def _remove_from_workflow(ctx: ApplyContext, cmd: RemoveContactFromWorkflow) -> Outcome:
+async def _remove_from_workflow(
+    ctx: ApplyContext, cmd: commands.RemoveContactFromWorkflow
+) -> Outcome:
     await ctx.client.remove_from_workflow(
         cmd.location_id, cmd.contact_id, cmd.workflow_id, priority=WRITE
     )
     return ctx.done(cmd, "contact", cmd.contact_id)
 
 
-async def _set_business(ctx: ApplyContext, cmd: SetContactBusiness) -> Outcome:
+async def _set_business(ctx: ApplyContext, cmd: commands.SetContactBusiness) -> Outcome:
     answer = await ctx.client.bulk_update_business(
         cmd.location_id, [cmd.contact_id], cmd.business_id, priority=WRITE
     )
@@ -147,23 +138,27 @@ async def _set_business(ctx: ApplyContext, cmd: SetContactBusiness) -> Outcome:
 
 
 CONTACT_HANDLERS: tuple[HandlerEntry, ...] = (
-    handler(CreateContact, "create-contact", _create),
-    handler(UpsertContact, "upsert-contact", _upsert),
-    handler(UpdateContact, "update-contact", _update),
-    handler(DeleteContact, "delete-contact", _delete),
-    handler(AddContactTags, "add-tags", _add_tags),
-    handler(RemoveContactTags, "remove-tags", _remove_tags),
-    handler(AddContactFollowers, "add-followers-contact", _add_followers),
-    handler(RemoveContactFollowers, "remove-followers-contact", _remove_followers),
-    handler(AddContactToCampaign, "add-contact-to-campaign", _add_to_campaign),
-    handler(RemoveContactFromCampaign, "remove-contact-from-campaign", _remove_from_campaign),
+    handler(commands.CreateContact, "create-contact", _create),
+    handler(commands.UpsertContact, "upsert-contact", _upsert),
+    handler(commands.UpdateContact, "update-contact", _update),
+    handler(commands.DeleteContact, "delete-contact", _delete),
+    handler(commands.AddContactTags, "add-tags", _add_tags),
+    handler(commands.RemoveContactTags, "remove-tags", _remove_tags),
+    handler(commands.AddContactFollowers, "add-followers-contact", _add_followers),
+    handler(commands.RemoveContactFollowers, "remove-followers-contact", _remove_followers),
+    handler(commands.AddContactToCampaign, "add-contact-to-campaign", _add_to_campaign),
     handler(
-        RemoveContactFromAllCampaigns,
+        commands.RemoveContactFromCampaign, "remove-contact-from-campaign", _remove_from_campaign
+    ),
+    handler(
+        commands.RemoveContactFromAllCampaigns,
         "remove-contact-from-every-campaign",
         _remove_from_all_campaigns,
     ),
-    handler(AddContactToWorkflow, "add-contact-to-workflow", _add_to_workflow),
-    handler(RemoveContactFromWorkflow, "delete-contact-from-workflow", _remove_from_workflow),
-    handler(SetContactBusiness, "add-remove-contact-from-business", _set_business),
+    handler(commands.AddContactToWorkflow, "add-contact-to-workflow", _add_to_workflow),
+    handler(
+        commands.RemoveContactFromWorkflow, "delete-contact-from-workflow", _remove_from_workflow
+    ),
+    handler(commands.SetContactBusiness, "add-remove-contact-from-business", _set_business),
 )
 """Contact command class -> its GHL operation and handler."""

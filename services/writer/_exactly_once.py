@@ -23,30 +23,21 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from schemas import CommandBase, CommandError
-from services.ghl import (
-    AuthError,
-    GhlError,
-    NotFound,
-    OutcomeUnknown,
-    RateLimited,
-    ServerError,
-    TransportError,
-    ValidationFailed,
-)
+from schemas import ghl_errors as ghl
 from services.writer._context import ApplyContext, Entity
 from services.writer._outcome import Outcome
 from services.writer.exceptions import Retry
 
 __all__ = ["create", "delete", "error_outcome", "ghl_error", "trigger"]
 
-_TERMINAL_CODES: tuple[tuple[type[GhlError], str], ...] = (
-    (NotFound, "not_found"),
-    (ValidationFailed, "validation"),
-    (AuthError, "auth"),
+_TERMINAL_CODES: tuple[tuple[type[ghl.GhlError], str], ...] = (
+    (ghl.NotFound, "not_found"),
+    (ghl.ValidationFailed, "validation"),
+    (ghl.AuthError, "auth"),
 )
 
 
-def ghl_error(code: str, exc: GhlError) -> CommandError:
+def ghl_error(code: str, exc: ghl.GhlError) -> CommandError:
     """GHL's refusal as a command error: its status, messages and trace id."""
     messages = list(getattr(exc, "messages", ()) or ())
     text = "; ".join(messages) if messages else str(exc)
@@ -59,11 +50,11 @@ def ghl_error(code: str, exc: GhlError) -> CommandError:
     )
 
 
-def error_outcome(cmd: CommandBase, exc: GhlError) -> Outcome:
+def error_outcome(cmd: CommandBase, exc: ghl.GhlError) -> Outcome:
     """Rule 5: a retryable error raises `Retry`; a refusal is the command's failed outcome."""
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, ghl.RateLimited):
         raise Retry(str(exc), after=exc.retry_after) from exc
-    if isinstance(exc, ServerError | TransportError):
+    if isinstance(exc, ghl.ServerError | ghl.TransportError):
         raise Retry(str(exc)) from exc
     for family, code in _TERMINAL_CODES:
         if isinstance(exc, family):
@@ -88,9 +79,9 @@ async def create(
     sent = await ctx.store.mark_sent(cmd.command_id)
     try:
         created = await send()
-    except OutcomeUnknown as exc:
+    except ghl.OutcomeUnknown as exc:
         raise Retry(f"outcome unknown, will look it up: {exc}") from exc
-    except ValidationFailed as exc:
+    except ghl.ValidationFailed as exc:
         found = await lookup(sent.first_sent_at)  # GHL issue #64
         if found is not None:
             return _adopted(ctx, cmd, found)
@@ -123,7 +114,7 @@ async def trigger(
     await ctx.store.mark_sent(cmd.command_id)
     try:
         await send()
-    except (OutcomeUnknown, ServerError, TransportError) as exc:
+    except (ghl.OutcomeUnknown, ghl.ServerError, ghl.TransportError) as exc:
         raise Retry(f"trigger outcome unknown: {exc}") from exc
     return ctx.done(cmd, "contact", cmd.target_contact_id)
 
@@ -132,5 +123,5 @@ async def delete(call: Awaitable[bool]) -> None:
     """Rule 1 for deletes: "not found" means gone already (by an earlier attempt, or anyone)."""
     try:
         await call
-    except NotFound:
+    except ghl.NotFound:
         return
