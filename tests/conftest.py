@@ -150,3 +150,27 @@ def backend(request: pytest.FixtureRequest) -> str | None:
         return None
     schema: str = request.getfixturevalue("pg_module_schema")
     return schema
+
+
+PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
+
+
+@pytest.fixture
+async def new_pool(test_settings: TestSettings, pg_schema: str) -> AsyncIterator[PoolFactory]:
+    """Opens pools on the test's fresh schema, one per call, as separate processes would have
+    them; closes them after the test."""
+    pools: list[asyncpg.Pool] = []
+
+    async def make() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            test_settings.database_url,
+            min_size=1,
+            max_size=10,
+            server_settings={"search_path": pg_schema},
+        )
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -15,26 +15,6 @@ from services.ghl._ratelimit_pg import PostgresRateLimiter
 pytestmark = pytest.mark.integration
 
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
-
-
-@pytest.fixture
-async def new_pool(test_settings: object, pg_schema: str) -> AsyncIterator[PoolFactory]:
-    """Separate pools, as separate processes would have."""
-    pools: list[asyncpg.Pool] = []
-
-    async def make() -> asyncpg.Pool:
-        pool = await asyncpg.create_pool(
-            test_settings.database_url,  # type: ignore[attr-defined]
-            min_size=1,
-            max_size=4,
-            server_settings={"search_path": pg_schema},
-        )
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        await pool.close()
 
 
 def _settings(**values: object) -> GhlSettings:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qs
 
 import asyncpg
@@ -70,26 +69,6 @@ class TokenEndpoint:
                 "userType": "Location",
             },
         )
-
-
-@pytest.fixture
-async def new_pool(test_settings: Any, pg_schema: str) -> AsyncIterator[PoolFactory]:
-    """Separate pools, as separate processes would have."""
-    pools: list[asyncpg.Pool] = []
-
-    async def make() -> asyncpg.Pool:
-        pool = await asyncpg.create_pool(
-            test_settings.database_url,
-            min_size=1,
-            max_size=10,
-            server_settings={"search_path": pg_schema},
-        )
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        await pool.close()
 
 
 @pytest.fixture

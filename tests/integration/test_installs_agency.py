@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,25 +48,6 @@ def t0() -> datetime:
     webhook stamped after `t0` is newer than them (a module-level time would make a test run
     minutes after collection see its webhooks as stale)."""
     return datetime.now(UTC)
-
-
-@pytest.fixture
-async def new_pool(test_settings: Any, pg_schema: str) -> AsyncIterator[PoolFactory]:
-    pools: list[asyncpg.Pool] = []
-
-    async def make() -> asyncpg.Pool:
-        pool = await asyncpg.create_pool(
-            test_settings.database_url,
-            min_size=1,
-            max_size=10,
-            server_settings={"search_path": pg_schema},
-        )
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        await pool.close()
 
 
 @pytest.fixture
