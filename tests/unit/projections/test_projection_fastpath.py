@@ -284,3 +284,24 @@ def test_a_model_field_of_a_type_the_fast_decoder_does_not_know_fails_at_import(
 
     with pytest.raises(TypeError, match=r"Odd\.count"):
         fastpath._table(Odd)
+
+
+_TWENTY = "2026-01-02T03:04:05Z"
+"""The shape the fast decoder reads without its pattern: a second-resolution UTC time."""
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(BASE[::2]),
+    st.sampled_from(["observed_at", "dateUpdated", "dateAdded"]),
+    st.integers(0, len(_TWENTY) - 1),
+    st.sampled_from(["0", "9", "-", ":", "T", "t", " ", "/", "Z", "z", "+", ".", "\u0662", "é"])
+    | st.characters(),
+)
+def test_twenty_character_times_are_taken_only_as_the_models_take_them(
+    raw: bytes, field: str, position: int, char: str
+) -> None:
+    spelling = _TWENTY[:position] + char + _TWENTY[position + 1 :]
+    doc = json.loads(raw)
+    (doc if field == "observed_at" else doc["payload"])[field] = spelling
+    _agree(json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass"))
