@@ -209,21 +209,18 @@ class Agency:
             return await self._uninstall(company, location, at)
         if kind == "LocationCreate":
             return await self._location_created(company, _text(body, "id"), body, at)
-        await self.store.note(
-            kind=str(kind), outcome="ignored", reason="not an app event", event_at=at
-        )
-        return []
+        return await self._ignored(kind=str(kind), reason="not an app event", event_at=at)
 
     async def _install(
         self, company: str | None, location: str | None, at: datetime
     ) -> list[Decision]:
         if location is None:
             if company is None:
-                await self.store.note(
-                    kind="INSTALL", outcome="ignored", reason="names neither company nor "
-                    "location", event_at=at,
-                )  # fmt: skip
-                return []
+                return await self._ignored(
+                    kind="INSTALL",
+                    reason="names neither company nor location",
+                    event_at=at,
+                )
             # Agency-level install: which locations is for installedLocations to say.
             if await self.store.has_company(company):
                 self.due.add(company)
@@ -253,9 +250,7 @@ class Agency:
                     if known.install_to_future_locations:
                         self.due.add(known.company_id)
                 return []
-        decision = await self.store.apply(Install(company, location, at))
-        await self._act(decision, location)
-        return [decision]
+        return await self._applied(Install(company, location, at), location)
 
     async def _uninstall(
         self, company: str | None, location: str | None, at: datetime
@@ -263,34 +258,28 @@ class Agency:
         if location is not None:
             owner = await self.store.company_of(location) or company
             if owner is None:
-                await self.store.note(
+                return await self._ignored(
                     kind="UNINSTALL",
-                    outcome="ignored",
                     reason="for a location never installed",
                     location_id=location,
                     event_at=at,
                 )
-                return []
-            decision = await self.store.apply(Uninstall(owner, location, at))
-            await self._act(decision, location)
-            return [decision]
+            return await self._applied(Uninstall(owner, location, at), location)
         if company is None:
-            await self.store.note(
-                kind="UNINSTALL", outcome="ignored", reason="names neither company nor "
-                "location", event_at=at,
-            )  # fmt: skip
-            return []
+            return await self._ignored(
+                kind="UNINSTALL",
+                reason="names neither company nor location",
+                event_at=at,
+            )
         # Agency-level uninstall: every location of the company, and the Company token.
         found = await self.store.installations(company)
         if not found and not await self.store.has_company(company):
-            await self.store.note(
+            return await self._ignored(
                 kind="UNINSTALL",
-                outcome="ignored",
                 reason="agency-level uninstall of a company never installed",
                 company_id=company,
                 event_at=at,
             )
-            return []
         decisions = []
         for installation in found:
             decision = await self.store.apply(Uninstall(company, installation.location_id, at))
@@ -311,15 +300,13 @@ class Agency:
         self, company: str | None, location: str | None, body: Mapping[str, Any], at: datetime
     ) -> list[Decision]:
         if company is None or location is None:
-            await self.store.note(
+            return await self._ignored(
                 kind="LocationCreate",
-                outcome="ignored",
                 reason="lacks `id` or `companyId`",
                 company_id=company,
                 location_id=location,
                 event_at=at,
             )
-            return []
         orphan_at = await self.store.learn(
             location, company, name=_text(body, "name"), source="LocationCreate"
         )
@@ -336,9 +323,7 @@ class Agency:
                 event_at=at,
             )
             return []
-        decision = await self.store.apply(Install(company, location, orphan_at))
-        await self._act(decision, location)
-        return [decision]
+        return await self._applied(Install(company, location, orphan_at), location)
 
     # -- discovery and reconciliation ----------------------------------------------------
 
@@ -443,6 +428,17 @@ class Agency:
             await asyncio.sleep(1.0)
 
     # -- actions -------------------------------------------------------------------------
+
+    async def _ignored(self, **fact: Any) -> list[Decision]:
+        """Log an event that changes no installation (`store.note` fields); nothing decided."""
+        await self.store.note(outcome="ignored", **fact)
+        return []
+
+    async def _applied(self, change: Install | Uninstall, location: str) -> list[Decision]:
+        """Apply one change to the location's installation and act on the decision."""
+        decision = await self.store.apply(change)
+        await self._act(decision, location)
+        return [decision]
 
     async def _act_all(self, work: Sequence[tuple[Decision, str]]) -> int:
         results = await asyncio.gather(*(self._act(d, loc) for d, loc in work))

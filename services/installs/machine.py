@@ -83,22 +83,23 @@ class Installation:
 
 
 @dataclass(frozen=True, slots=True)
-class Install:
-    """The app is installed on the location (an INSTALL webhook)."""
-
+class _OnLocation:
     company_id: str
     location_id: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Install(_OnLocation):
+    """The app is installed on the location (an INSTALL webhook)."""
+
     source: str = "webhook"
 
 
 @dataclass(frozen=True, slots=True)
-class Uninstall:
+class Uninstall(_OnLocation):
     """The app was removed from the location (an UNINSTALL webhook, or the agency's)."""
 
-    company_id: str
-    location_id: str
-    at: datetime
     source: str = "webhook"
 
 
@@ -114,12 +115,9 @@ class Listed:
 
 
 @dataclass(frozen=True, slots=True)
-class CompanyAuthorised:
+class CompanyAuthorised(_OnLocation):
     """The company finished the code exchange: its pending installations can be onboarded."""
 
-    company_id: str
-    location_id: str
-    at: datetime
     source: str = "code exchange"
 
 
