@@ -10,9 +10,10 @@
   onboardings that failed (a mint refused, a crash) are retried.
 
 Onboarding a location = mint its token from the company token (`POST /oauth/locationToken`),
-store it, and register the location with the poller (`services.poller.register_location`, the
-poller's onboarding contract): the poller instance that takes it backfills it first, within
-its quota plan, then polls it. Its webhooks reach the app's one URL already. No manual step.
+store it, and register the location with the poller (`register_location` of
+`services.db.poller_targets`, the poller's onboarding contract): the poller instance that
+takes it backfills it first, within its quota plan, then polls it. Its webhooks reach the
+app's one URL already. No manual step.
 
 Stopping a location (UNINSTALL) = the installation is `uninstalled` (stored first), every
 poller instance drops it (`remove_location`, its poller state forgotten so a reinstall starts
@@ -40,6 +41,7 @@ from schemas import (
     TaskDeleted,
     parse_ghl_time,
 )
+from services.db.poller_targets import register_location, remove_location
 from services.ghl import GhlError, OAuthClient, PostgresTokenStore, TokenGrant
 from services.ghl.tokens import OAuthTokenProvider, StoredToken
 from services.installs.machine import (
@@ -54,7 +56,6 @@ from services.installs.machine import (
 )
 from services.installs.settings import InstallSettings
 from services.installs.store import InstallStore
-from services.poller.targets import register_location, remove_location
 
 __all__ = ["APP_EVENT_TYPES", "Agency", "Discovery", "Emit"]
 

@@ -86,10 +86,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the API reads command results from the writer's store; the results store belongs "
         "in `services.platform` or `services.db`"
     ),
-    ("services.installs.agency", "services.poller.targets"): (
-        "onboarding a location adds it to the poller's targets table; that table's access "
-        "belongs in `services.db`"
-    ),
     ("services.writer._main", "services.status.health"): (
         "the health endpoints live in `services.status`; they belong in `services.platform`"
     ),
