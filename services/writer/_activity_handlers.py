@@ -48,9 +48,8 @@ async def _complete_task(ctx: ApplyContext, cmd: commands.CompleteTask) -> Outco
 
 async def _delete_task(ctx: ApplyContext, cmd: commands.DeleteTask) -> Outcome:
     call = ctx.client.delete_task(cmd.location_id, cmd.contact_id, cmd.task_id, priority=WRITE)
-    return await _deleted(
-        ctx, cmd, "task", cmd.task_id, call, TaskDeleted.build, task_id=cmd.task_id
-    )
+    ids = {"task_id": cmd.task_id, "contact_id": cmd.contact_id}
+    return await _deleted(ctx, cmd, "task", cmd.task_id, call, TaskDeleted.build, **ids)
 
 
 async def _create_note(ctx: ApplyContext, cmd: commands.CreateNote) -> Outcome:
@@ -70,9 +69,8 @@ async def _update_note(ctx: ApplyContext, cmd: commands.UpdateNote) -> Outcome:
 
 async def _delete_note(ctx: ApplyContext, cmd: commands.DeleteNote) -> Outcome:
     call = ctx.client.delete_note(cmd.location_id, cmd.contact_id, cmd.note_id, priority=WRITE)
-    return await _deleted(
-        ctx, cmd, "note", cmd.note_id, call, NoteDeleted.build, note_id=cmd.note_id
-    )
+    ids = {"note_id": cmd.note_id, "contact_id": cmd.contact_id}
+    return await _deleted(ctx, cmd, "note", cmd.note_id, call, NoteDeleted.build, **ids)
 
 
 async def _create_appointment(ctx: ApplyContext, cmd: commands.CreateAppointment) -> Outcome:
