@@ -3,28 +3,5 @@ and its fixtures are registered by `tests/integration/conftest.py`. No tests her
 
 from __future__ import annotations
 
-from tests.factories.writeback import (
-    API_KEY,
-    PARTITIONS,
-    SIM,
-    World,
-    WorldFactory,
-    api_client,
-    end_offsets,
-    read_topic,
-    results_by_id,
-    world_factory,
-)
-
-__all__ = [
-    "API_KEY",
-    "PARTITIONS",
-    "SIM",
-    "World",
-    "WorldFactory",
-    "api_client",
-    "end_offsets",
-    "read_topic",
-    "results_by_id",
-    "world_factory",
-]
+from tests.factories.writeback import *  # noqa: F403 (the same names, listed once, there)
+from tests.factories.writeback import __all__ as __all__
