@@ -44,6 +44,16 @@ Dead letters have one header format for every topic (`dead_letter_headers`): the
 headers, then `x-dead-letter-reason`, `x-source-topic`, `x-source-partition`,
 `x-source-offset` (named in `schemas.dead_letters`; see README, "Dead letters").
 
+Assignment by the process (`partitions=`, no group): the member reads exactly the partitions
+given (the writer holds each through a PostgreSQL advisory lock, so a restart resumes at once
+instead of waiting out a group session); `assigned` is called once, offsets must be
+`"sink"`, nothing is committed to Kafka and nothing is ever revoked.
+
+Liveness: with `stall_seconds`, a member that fetched nothing for that long although its
+partitions hold records beyond its position (a client that stopped fetching, seen after a
+broker restart) raises `ReadStalled`, a Kafka error: the process's outage policy replaces the
+connected period with new clients, resuming from the sink's offsets.
+
 Failure policy: the sink's exceptions other than `Backpressure` (and, in `assigned`, outage
 errors) propagate (bugs: the process's supervisor restarts it and the committed offsets make
 it repeat, not skip); commit failures of a group in rebalance or of a broker away are logged
@@ -60,7 +70,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, KafkaTimeoutError
 
 from schemas import dead_letters
 from services.platform.connections import KafkaSettings, kafka_options
@@ -76,6 +86,7 @@ __all__ = [
     "Backpressure",
     "BatchConsumer",
     "ConsumerGroupSettings",
+    "ReadStalled",
     "Sink",
     "dead_letter_headers",
     "send_dead_letter",
@@ -119,9 +130,14 @@ class ConsumerGroupSettings:
     bootstrap_servers: KafkaSettings | str
     """The brokers: the composed `KafkaSettings` (TLS and SASL included), or a bare
     `host:port` list for a PLAINTEXT broker."""
-    group_id: str
+    group_id: str | None
+    """The consumer group; None with `partitions` (assignment by the process)."""
     topics: tuple[str, ...]
     offsets: Literal["kafka", "sink"] = "kafka"
+    partitions: tuple[TopicPartition, ...] | None = None
+    """Read exactly these (no group, offsets from the sink); None: the group assigns."""
+    stall_seconds: float | None = None
+    """Raise `ReadStalled` after this long without a record while records wait (None: off)."""
     batch_size: int = 2000
     batch_wait: float = 0.2
     commit_interval: float = 0.5
@@ -158,6 +174,10 @@ async def send_dead_letter(
     return future
 
 
+class ReadStalled(KafkaTimeoutError):  # type: ignore[misc]
+    """Records wait beyond the member's position but none was fetched for `stall_seconds`."""
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: BatchConsumer) -> None:
         self._owner = owner
@@ -173,6 +193,10 @@ class BatchConsumer:
     """Runs one consumer group member for a sink until cancelled."""
 
     def __init__(self, settings: ConsumerGroupSettings, sink: Sink) -> None:
+        if (settings.partitions is None) == (settings.group_id is None):
+            raise ValueError("give a group_id (the group assigns) or partitions (no group)")
+        if settings.partitions is not None and settings.offsets != "sink":
+            raise ValueError("partitions assigned by the process need offsets='sink'")
         self.settings = settings
         self._sink = sink
         self._consumer: AIOKafkaConsumer | None = None
@@ -183,7 +207,7 @@ class BatchConsumer:
         """How many assignments this member received (a rebalance counter)."""
         self._deferring = False
         self.offsets_source = Dependency(
-            f"stored offsets of group {settings.group_id}", log=log, backoff=Backoff()
+            f"stored offsets of {_member(settings)}", log=log, backoff=Backoff()
         )
         """The sink's answer to `assigned`, as an outage-policy dependency (waited for)."""
 
@@ -225,9 +249,13 @@ class BatchConsumer:
             max_poll_interval_ms=s.max_poll_interval_ms,
             **kafka_client_options(),
         )
-        consumer.subscribe(list(s.topics), listener=_Listener(self))
+        if s.partitions is None:
+            consumer.subscribe(list(s.topics), listener=_Listener(self))
         await consumer.start()
         try:
+            if s.partitions is not None:
+                consumer.assign(list(s.partitions))
+                await self._on_assigned(frozenset(s.partitions))
             await self._loop(consumer)
         finally:
             try:
@@ -239,7 +267,7 @@ class BatchConsumer:
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         s = self.settings
         retry_at = 0.0
-        last_commit = time.monotonic()
+        last_commit = last_read = time.monotonic()
         while True:
             now = time.monotonic()
             if self._pending and now >= retry_at:
@@ -253,6 +281,11 @@ class BatchConsumer:
             # moved past them), records of a partition revoked since the fetch must be.
             held = consumer.assignment()
             records = [r for tp, batch in fetched.items() if tp in held for r in batch]
+            if records or self._pending:  # a paused member waits on its sink, not stalled
+                last_read = time.monotonic()
+            elif s.stall_seconds is not None and time.monotonic() - last_read >= s.stall_seconds:
+                await self._check_stalled(consumer, time.monotonic() - last_read)
+                last_read = time.monotonic()
             if records:
                 if self._pending:
                     # Paused partitions return nothing; these are from a newer assignment.
@@ -262,6 +295,29 @@ class BatchConsumer:
             if records or time.monotonic() - last_commit >= s.commit_interval:
                 await self._commit(consumer, self._sink.confirmed())
                 last_commit = time.monotonic()
+
+    async def _check_stalled(self, consumer: AIOKafkaConsumer, idle: float) -> None:
+        """Raise `ReadStalled` when a held partition's log ends beyond this member's position."""
+        held = list(consumer.assignment())
+        if not held:
+            return
+        limit = self.settings.stall_seconds
+        assert limit is not None
+        waiting = 0
+        try:
+            async with asyncio.timeout(limit):
+                ends = await consumer.end_offsets(held)
+                for tp in held:
+                    waiting += max(0, ends[tp] - await consumer.position(tp))
+        except TimeoutError:
+            raise ReadStalled(
+                f"nothing fetched for {idle:.0f}s and the broker gave no log end within {limit:g}s"
+            ) from None
+        if waiting:
+            raise ReadStalled(
+                f"nothing fetched for {idle:.0f}s although {waiting} records wait on "
+                f"{', '.join(sorted(self.settings.topics))}"
+            )
 
     async def _offer(self, consumer: AIOKafkaConsumer, records: list[Any]) -> float:
         """Hand `records` to the sink; on backpressure keep them and pause. Returns when to
@@ -283,6 +339,8 @@ class BatchConsumer:
     async def _commit(
         self, consumer: AIOKafkaConsumer, confirmed: Mapping[TopicPartition, int]
     ) -> None:
+        if self.settings.group_id is None:
+            return  # no group to commit to: the sink stores its offsets with its data
         held = consumer.assignment()
         offsets = {
             tp: offset
@@ -325,9 +383,7 @@ class BatchConsumer:
                 if tp in assigned:
                     consumer.seek(tp, offset)
         self._assigned = assigned
-        log.info(
-            "group %s assigned %s", self.settings.group_id, _render(dict.fromkeys(assigned, 0))
-        )
+        log.info("%s assigned %s", _member(self.settings), _render(dict.fromkeys(assigned, 0)))
 
     async def _sink_assigned(
         self, assigned: frozenset[TopicPartition]
@@ -349,6 +405,10 @@ class BatchConsumer:
                 continue
             waiting.restored()
             return resume
+
+
+def _member(settings: ConsumerGroupSettings) -> str:
+    return f"group {settings.group_id}" if settings.group_id else "the process's partitions"
 
 
 def _tp(record: Any) -> TopicPartition:

@@ -3,8 +3,11 @@
 Reading. The writer takes its partitions of the commands topic by assignment, not by a
 consumer group: each partition is held through a PostgreSQL advisory lock on one connection
 for the life of the process (a second writer waits; a killed writer's lock dies with its
-connection, so a restart resumes at once instead of waiting out a group session). The next
-offset per partition is kept in `consumer_offsets`.
+connection, so a restart resumes at once instead of waiting out a group session). It reads
+them through the project's one consumer loop (`services.platform.batch_consumer`, given the
+partitions, no group), as the writer's `Sink`: `write` routes a batch into lanes or refuses
+it with `Backpressure` while `max_pending` commands are open, `confirmed` is each partition's
+lowest unfinished offset. The next offset per partition is kept in `consumer_offsets`.
 
 Order. Records are routed by key (`location:contact`) into lanes; a lane applies its commands
 one after the other, while lanes of other contacts run concurrently (at most
@@ -22,8 +25,9 @@ ends the process; its supervisor restarts it and it resumes from state the same 
 Liveness. Two bounds keep a connected period from holding commands for ever after a broker
 restart (both were seen: the writer stayed ready and applied nothing while the API accepted):
 a publish Kafka does not confirm within `publish_timeout_seconds` raises `KafkaTimeoutError`,
-and a consumer that returns no record for `stall_seconds` while commands wait on the topic
-raises `ReadStalled`. Both are Kafka errors: the outage policy reconnects with new clients.
+and a reader that fetches no record for `stall_seconds` while commands wait on the topic
+raises the batch consumer's `ReadStalled`. Both are Kafka errors: the outage policy reconnects
+with new clients.
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ import random
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from schemas import (
@@ -56,6 +60,11 @@ from schemas import (
     encode_event,
 )
 from services.ghl import GhlClient
+from services.platform.batch_consumer import (
+    Backpressure,
+    BatchConsumer,
+    ConsumerGroupSettings,
+)
 from services.platform.connections import kafka_options
 from services.platform.outage import kafka_client_options, stop_quietly
 from services.writer import _metrics as metrics
@@ -134,7 +143,7 @@ class Writer:
         self._offsets: dict[int, _Offsets] = {}
         self._location_slots: dict[str, asyncio.Semaphore] = {}
         self._pending = 0
-        self._room = asyncio.Event()
+        self._failed = asyncio.Event()
         self._fatal: BaseException | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -181,30 +190,36 @@ class Writer:
                 **kafka_client_options(),
             )
         )  # fmt: skip
-        consumer = AIOKafkaConsumer(
-            **kafka_options(
-                s.kafka, enable_auto_commit=False, auto_offset_reset="earliest",
-                max_poll_records=2000, **kafka_client_options(),
-            )
+        # The project's one consumer loop, reading exactly the partitions locked above.
+        reader = BatchConsumer(
+            ConsumerGroupSettings(
+                bootstrap_servers=s.kafka, group_id=None, topics=(topic,), offsets="sink",
+                partitions=tuple(TopicPartition(topic, p) for p in partitions),
+                batch_size=2000, batch_wait=0.1, stall_seconds=s.stall_seconds,
+            ),
+            self,
         )  # fmt: skip
         flusher: asyncio.Task[None] | None = None
+        reading: asyncio.Task[None] | None = None
         try:
             await producer.start()
-            await consumer.start()
             self._producer = producer
-            tps = [TopicPartition(topic, p) for p in partitions]
-            consumer.assign(tps)
-            stored = await self._store.stored_offsets(s.consumer_name, topic)
-            beginnings = await consumer.beginning_offsets(tps)
-            for tp in tps:
-                start = stored.get(tp.partition, beginnings[tp])
-                consumer.seek(tp, start)
-                self._offsets[tp.partition] = _Offsets(start)
             flusher = asyncio.create_task(self._flush_offsets_forever())
-            if self._on_running is not None:
-                self._on_running()
-            await self._read(consumer)
+            reading = asyncio.create_task(reader.run())
+            failed = asyncio.create_task(self._failed.wait())
+            try:
+                await asyncio.wait({reading, failed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                failed.cancel()
+            if self._fatal is not None:
+                raise self._fatal  # a lane's error (a lost database or broker, a bug)
+            reading.result()  # the reader's error (a lost broker, a stall) ends the period
+            raise RuntimeError("the commands reader stopped without an error")
         finally:
+            if reading is not None and not reading.done():
+                # Bounded: while the broker is away, stopping the consumer can hang.
+                reading.cancel()
+                await asyncio.wait({reading}, timeout=10)
             if flusher is not None:
                 flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -216,48 +231,46 @@ class Writer:
                 await asyncio.wait_for(self._flush_offsets(), 5)
             self._producer = None
             # Bounded: while the broker is away, stopping waits for buffered records to expire.
-            for client in (consumer, producer):
-                await stop_quietly(client, 10)
+            await stop_quietly(producer, 10)
 
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        stall = self._settings.stall_seconds
-        last_read = time.monotonic()
-        while True:
-            if self._fatal is not None:
-                raise self._fatal
-            if self._pending >= self._settings.max_pending:
-                self._room.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), 0.5)
-                last_read = time.monotonic()  # waiting for room is not a stall
-                continue
-            batch = await consumer.getmany(timeout_ms=100, max_records=2000)
-            now = time.monotonic()
-            if batch:
-                last_read = now
-            elif now - last_read >= stall:
-                await self._check_stalled(consumer, now - last_read)
-                last_read = now
-            for tp, records in batch.items():
-                offsets = self._offsets[tp.partition]
-                for record in records:
-                    offsets.pending.append(record.offset)
-                    offsets.next = record.offset + 1
-                    self._pending += 1
-                    self.stats.read += 1
-                    self._route(record)
+    # -- the reader's sink (`services.platform.batch_consumer.Sink`) --------------------------
 
-    async def _check_stalled(self, consumer: AIOKafkaConsumer, idle: float) -> None:
-        """Raise `ReadStalled` when records wait on the topic although none was read for
-        `idle` seconds: a client that stopped fetching (seen after a broker restart) is
-        replaced by the next connected period instead of holding the commands for ever."""
-        tps = [TopicPartition(self.topics.commands, p) for p in self._offsets]
-        ends = await asyncio.wait_for(consumer.end_offsets(tps), self._settings.stall_seconds)
-        waiting = sum(max(0, ends[tp] - self._offsets[tp.partition].next) for tp in tps)
-        if waiting:
-            raise ReadStalled(
-                f"no command read for {idle:.0f}s although {waiting} wait on {self.topics.commands}"
-            )
+    async def assigned(self, partitions: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
+        """Where each partition resumes: its offset in `consumer_offsets` (a partition never
+        saved starts at its log's beginning, the consumer's reset)."""
+        stored = await self._store.stored_offsets(
+            self._settings.consumer_name, self.topics.commands
+        )
+        resume = {}
+        for tp in partitions:
+            start = stored.get(tp.partition)
+            self._offsets[tp.partition] = _Offsets(-1 if start is None else start)
+            if start is not None:
+                resume[tp] = start
+        if self._on_running is not None:
+            self._on_running()
+        return resume
+
+    async def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """Never called: the partitions are the process's own (advisory locks), not a group's."""
+
+    async def write(self, records: Sequence[Any]) -> None:
+        """Route the commands into their contacts' lanes, or refuse while too many are open."""
+        if self._pending >= self._settings.max_pending:
+            raise Backpressure(f"{self._pending} commands not finished", retry_after=0.5)
+        for record in records:
+            offsets = self._offsets[record.partition]
+            offsets.pending.append(record.offset)
+            offsets.next = record.offset + 1
+            self._pending += 1
+            self.stats.read += 1
+            self._route(record)
+
+    def confirmed(self) -> Mapping[TopicPartition, int]:
+        """Per partition, the offset below which every command is finished."""
+        topic = self.topics.commands
+        points = {p: o.commit_point() for p, o in self._offsets.items()}
+        return {TopicPartition(topic, p): at for p, at in points.items() if at >= 0}
 
     def _route(self, record: Any) -> None:
         key = record.key.decode(errors="replace") if record.key else f"p{record.partition}"
@@ -274,6 +287,7 @@ class Writer:
         self._lane_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None and self._fatal is None:
             self._fatal = task.exception()
+            self._failed.set()
 
     async def _run_lane(self, key: str) -> None:
         lane = self._lanes[key]
@@ -283,7 +297,6 @@ class Writer:
             lane.popleft()
             self._offsets[record.partition].done.add(record.offset)
             self._pending -= 1
-            self._room.set()
         del self._lanes[key]
 
     async def _flush_offsets_forever(self) -> None:
@@ -292,7 +305,7 @@ class Writer:
             await self._flush_offsets()
 
     async def _flush_offsets(self) -> None:
-        points = {p: o.commit_point() for p, o in self._offsets.items()}
+        points = {tp.partition: at for tp, at in self.confirmed().items()}
         await self._store.save_offsets(self._settings.consumer_name, self.topics.commands, points)
 
     # -- one command --------------------------------------------------------------------------
@@ -467,11 +480,6 @@ class Writer:
                 f"{self._settings.publish_timeout_seconds:g}s"
             ) from None
         self.stats.dead_letters += 1
-
-
-class ReadStalled(KafkaTimeoutError):  # type: ignore[misc]
-    """Commands wait on the topic but the consumer returns none: reconnect (a Kafka error,
-    so the process's outage policy restarts the connected period with new clients)."""
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -1,6 +1,6 @@
-"""The writer's two liveness bounds, against the real broker: a consumer that returns no
-record while commands wait on the topic counts as stalled, and a publish Kafka does not
-confirm in time ends the connected period (`services.writer._runtime`).
+"""The writer's two liveness bounds, against the real broker: a reader (the batch consumer)
+that fetches no record while commands wait on the topic counts as stalled, and a publish
+Kafka does not confirm in time ends the connected period (`services.writer._runtime`).
 
 Both were seen after a broker restart: a writer stayed ready, kept saving its offsets, and
 applied nothing for over a minute while the API went on accepting commands. The process's
@@ -9,6 +9,7 @@ outage policy turns either error into a reconnect with new clients, resuming fro
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import cast
 
@@ -19,7 +20,8 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from schemas import CreateTask
 from services.ghl import GhlClient
-from services.writer._runtime import ReadStalled, Writer, _Offsets
+from services.platform.batch_consumer import BatchConsumer, ConsumerGroupSettings, ReadStalled
+from services.writer._runtime import Writer
 from services.writer.settings import WriterSettings
 from streams.admin import ensure_topics
 
@@ -39,27 +41,46 @@ def _writer(bootstrap: str, *, publish_timeout_seconds: float = 30.0) -> Writer:
     )
 
 
-async def test_a_consumer_that_reads_nothing_while_commands_wait_is_stalled(
+async def _known(producer: AIOKafkaProducer, topic: str) -> None:
+    """Wait until the broker's metadata names the new topic (slow on a busy broker)."""
+    for _ in range(120):
+        if await producer.partitions_for(topic):
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"topic {topic} never appeared in the metadata")
+
+
+async def test_a_reader_that_fetches_nothing_while_commands_wait_is_stalled(
     kafka_bootstrap: str,
 ) -> None:
     writer = _writer(kafka_bootstrap)
     topic = writer.topics.commands
     await ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    tp = TopicPartition(topic, 0)
+    # The writer's reader: the batch consumer given the partition, no group.
+    reader = BatchConsumer(
+        ConsumerGroupSettings(
+            bootstrap_servers=kafka_bootstrap, group_id=None, topics=(topic,), offsets="sink",
+            partitions=(tp,), stall_seconds=20,
+        ),
+        writer,
+    )  # fmt: skip
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
     await producer.start()
     await consumer.start()
     try:
+        await _known(producer, topic)
         for n in range(3):
             await producer.send_and_wait(topic, f"command {n}".encode(), partition=0)
-        consumer.assign([TopicPartition(topic, 0)])
-        writer._offsets = {0: _Offsets(0)}
-        with pytest.raises(ReadStalled, match="no command read for 21s although 3 wait"):
-            await writer._check_stalled(consumer, 21.0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)  # positioned, never fetched: what a stalled client looks like
+        with pytest.raises(ReadStalled, match="nothing fetched for 21s although 3 records wait"):
+            await reader._check_stalled(consumer, 21.0)
         assert issubclass(ReadStalled, KafkaError)  # the outage policy reconnects on it
-        # Read up to the end: an idle consumer with nothing waiting is not stalled.
-        writer._offsets = {0: _Offsets(3)}
-        await writer._check_stalled(consumer, 21.0)
+        # At the log's end, an idle reader with nothing waiting is not stalled.
+        consumer.seek(tp, 3)
+        await reader._check_stalled(consumer, 21.0)
     finally:
         await consumer.stop()
         await producer.stop()
