@@ -56,6 +56,7 @@ from schemas import (
     CommandResult,
     command_digest,
     command_key,
+    dead_letters,
     decode_command,
     encode_event,
 )
@@ -64,6 +65,7 @@ from services.platform.batch_consumer import (
     Backpressure,
     BatchConsumer,
     ConsumerGroupSettings,
+    dead_letter_headers,
 )
 from services.platform.connections import kafka_options
 from services.platform.outage import kafka_client_options, stop_quietly
@@ -317,7 +319,7 @@ class Writer:
                 "undecodable command on %s partition %d offset %d (command id %s): %s",
                 record.topic, record.partition, record.offset, decoded.command_id, decoded.reason,
             )  # fmt: skip
-            await self._dead_letter(record.key, record.value, "invalid", decoded.reason)
+            await self._dead_letter(record, record.key, record.value, "invalid", decoded.reason)
             return
         command: CommandBase = decoded
         digest = command_digest(command)
@@ -344,12 +346,14 @@ class Writer:
                     _log.error(
                         "%s (partition %d offset %d)", reason, record.partition, record.offset
                     )
-                    await self._dead_letter(record.key, record.value, "duplicate_id", reason)
+                    await self._dead_letter(
+                        record, record.key, record.value, "duplicate_id", reason
+                    )
                     return
                 if row.terminal:
                     self.stats.skipped += 1
                     if not row.published:
-                        await self._publish_stored(command, row)
+                        await self._publish_stored(command, row, record)
                     return
                 try:
                     outcome = await self._applier.apply(command, row)
@@ -412,16 +416,17 @@ class Writer:
         self.stats.adopted += outcome.adopted
         if outcome.ghl_done_at is not None and outcome.state == "succeeded":
             self.stats.latencies.append(max(time.time() - record.timestamp / 1000, 0.0))
-        await self._publish(command, result_json, events, outcome.state, outcome.error)
+        await self._publish(command, record, result_json, events, outcome.state, outcome.error)
 
-    async def _publish_stored(self, command: CommandBase, row: CommandRow) -> None:
+    async def _publish_stored(self, command: CommandBase, row: CommandRow, record: Any) -> None:
         assert row.result is not None
         result = CommandResult.model_validate_json(row.result)
-        await self._publish(command, row.result, row.events, result.state, result.error)
+        await self._publish(command, record, row.result, row.events, result.state, result.error)
 
     async def _publish(
         self,
         command: CommandBase,
+        record: Any,
         result_json: str,
         events: Sequence[str],
         state: str,
@@ -447,7 +452,7 @@ class Writer:
                     )
                 if state == "failed" and error is not None:
                     dead = command.model_dump_json(exclude_none=True).encode()
-                    await self._dead_letter(key, dead, error.code, error.message)
+                    await self._dead_letter(record, key, dead, error.code, error.message)
                 # Every send's outcome is collected (none is left "never retrieved"); the
                 # first failure ends this command's lane, and the command is republished after
                 # the restart.
@@ -465,10 +470,17 @@ class Writer:
                 raise outcome
         await self._store.mark_published([command.command_id])
 
-    async def _dead_letter(self, key: bytes | None, value: bytes, code: str, reason: str) -> None:
+    async def _dead_letter(
+        self, record: Any, key: bytes | None, value: bytes, code: str, reason: str
+    ) -> None:
+        """Dead-letter `value` (from the command `record`) with the one header set (reason
+        and source) and the writer's classification in `x-dead-letter-code`."""
         producer = self._producer
         assert producer is not None
-        headers = [("reason", reason[:1000].encode()), ("code", code.encode())]
+        headers = [
+            *dead_letter_headers(record, reason[:1000]),
+            (dead_letters.DEAD_LETTER_CODE, code.encode()),
+        ]
         sent = producer.send_and_wait(
             self.topics.commands_dead_letters, value, key=key, headers=headers
         )

@@ -267,7 +267,10 @@ async def test_refused_commands_fail_with_ghl_message_and_go_to_dead_letters(
     letters = await read_topic(world.bootstrap, world.topics.commands_dead_letters)
     reasons = {json.loads(r.value)["command_id"]: dict(r.headers) for r in letters}
     assert set(reasons) == {bad.command_id, missing.command_id}
-    assert b"email must be an email" in reasons[bad.command_id]["reason"]
+    assert b"email must be an email" in reasons[bad.command_id]["x-dead-letter-reason"]
+    # The one dead-letter header set, then the writer's classification.
+    assert reasons[bad.command_id]["x-source-topic"] == world.topics.commands.encode()
+    assert reasons[missing.command_id]["x-dead-letter-code"] == b"not_found"
 
 
 async def test_a_command_sent_twice_applies_once_and_a_reused_id_is_dead_lettered(
@@ -287,7 +290,7 @@ async def test_a_command_sent_twice_applies_once_and_a_reused_id_is_dead_lettere
         letters = await read_topic(world.bootstrap, world.topics.commands_dead_letters, settle=0.3)
         if letters:
             break
-    assert [dict(r.headers)["code"] for r in letters] == [b"duplicate_id"]
+    assert [dict(r.headers)["x-dead-letter-code"] for r in letters] == [b"duplicate_id"]
     truth = (await world.truth())[loc]
     assert [n["body"] for n in truth["notes"] if n["contactId"] == cid].count("once") == 1
 
