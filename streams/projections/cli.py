@@ -62,9 +62,25 @@ def register(app: typer.Typer) -> None:
     """Add the projection commands to `app`."""
 
     @app.command("replay")
-    def replay_command(as_json: _JsonOption = False) -> None:
-        """Rebuild every projection from the start of ghl.events and swap it in atomically."""
-        report = asyncio.run(replay(StreamsSettings()))
+    def replay_command(
+        as_json: _JsonOption = False,
+        history: Annotated[
+            bool,
+            typer.Option(
+                "--history/--no-history",
+                help="Rebuild the contact history too (as `replay-history` does).",
+            ),
+        ] = True,
+    ) -> None:
+        """Rebuild every projection (the contact history included) from the start of ghl.events
+        and swap it in atomically."""
+        settings = StreamsSettings()
+        report = asyncio.run(replay(settings))
+        rebuilt = None
+        if history:
+            from streams.history.replay import rebuild_history
+
+            rebuilt = asyncio.run(rebuild_history(settings, swap=True))
         if as_json:
             _print_json(
                 {
@@ -74,6 +90,11 @@ def register(app: typer.Typer) -> None:
                     "events_per_second": report.events_per_second,
                     "offsets": {str(p): o for p, o in sorted(report.offsets.items())},
                     "swapped": report.swapped,
+                    **(
+                        {"history": {"events": rebuilt.events, "seconds": rebuilt.seconds}}
+                        if rebuilt is not None
+                        else {}
+                    ),
                 }
             )
             return
@@ -82,6 +103,10 @@ def register(app: typer.Typer) -> None:
             f"({report.events_per_second:,.0f}/s), {report.dead_letters} dead letters; "
             "the rebuilt tables are live"
         )
+        if rebuilt is not None:
+            _out.print(
+                f"history rebuilt from {rebuilt.events} events in {rebuilt.seconds:.1f}s; live"
+            )
 
     @app.command("verify")
     def verify_command(

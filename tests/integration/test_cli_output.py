@@ -87,6 +87,7 @@ def test_lag_verify_and_replay_speak_json(isolated: dict[str, str]) -> None:
     replayed = json.loads(replay.stdout)
     assert replayed["events"] == 0
     assert replayed["swapped"] is True
+    assert replayed["history"]["events"] == 0  # replay rebuilds the history like the rest
 
 
 def test_stack_status_speaks_json() -> None:
