@@ -62,6 +62,7 @@ from services.api.settings import ApiSettings
 from services.customfields import CustomFieldError
 from services.platform.outage import (
     DATABASE_ERRORS,
+    probe_pool,
     watch,
 )
 from services.writer.store import AcceptedRow, WriterStore
@@ -172,7 +173,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     async def probe_postgres() -> None:
         assert state.pool is not None
-        await state.pool.fetchval("SELECT 1")
+        await probe_pool(state.pool)
 
     async def probe_kafka() -> bool:
         if state.producer is None:

@@ -47,6 +47,7 @@ __all__ = [
     "kafka_client_options",
     "kafka_outage",
     "keep_running",
+    "probe_pool",
     "quiet_kafka_logs",
     "stop_quietly",
     "watch",
@@ -295,6 +296,21 @@ async def watch(
         if verdict is not False:
             dependency.restored()
         await asyncio.sleep(every)
+
+
+async def probe_pool(pool: asyncpg.Pool) -> None:
+    """One `SELECT 1` through `pool` (raises while PostgreSQL is away).
+
+    A query cut off by the outage (or by the probe's own timeout) can leave a pooled
+    connection in a state asyncpg refuses to reuse (`InternalClientError: cannot switch to
+    state ...`); every later probe would draw it again and the service would never be ready.
+    Such a pool's connections are expired, so the next attempt opens fresh ones.
+    """
+    try:
+        await pool.fetchval("SELECT 1")
+    except asyncpg.InternalClientError:
+        await pool.expire_connections()
+        raise
 
 
 Probe = Callable[[], Awaitable[bool | None]]

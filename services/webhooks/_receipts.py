@@ -28,11 +28,14 @@ from typing import Generic, Protocol, TypeVar
 
 import asyncpg
 
+from services.platform.outage import DATABASE_ERRORS
 from services.webhooks.exceptions import ReceiptStoreError
 
 __all__ = ["Claim", "PostgresReceiptStore", "ReceiptStore"]
 
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# The outage policy's set (a connection the outage left unusable raises InternalClientError)
+# and the server's own errors.
+_DB_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, asyncpg.PostgresError)
 
 
 class Claim(Enum):

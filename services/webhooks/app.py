@@ -52,7 +52,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas import parse_ghl_time
 from schemas.raw import RawDelivery, raw_key, webhook_id_of
-from services.platform.outage import Dependency, watch
+from services.platform.outage import Dependency, probe_pool, watch
 from services.webhooks._metrics import ReceiverMetrics
 from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
 from services.webhooks._signature import SignatureVerifier
@@ -336,7 +336,7 @@ def create_app(
 
             async def probe_postgres() -> None:
                 assert pool is not None
-                await pool.fetchval("SELECT 1")
+                await probe_pool(pool)
 
             watchers.append(asyncio.create_task(watch(receiver.postgres, probe_postgres)))
         try:

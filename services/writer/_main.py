@@ -17,7 +17,13 @@ from services.ghl import (
     build_rate_limiter,
     build_token_provider,
 )
-from services.platform.outage import Dependency, database_outage, keep_running, quiet_kafka_logs
+from services.platform.outage import (
+    Dependency,
+    database_outage,
+    keep_running,
+    probe_pool,
+    quiet_kafka_logs,
+)
 from services.status.health import Readiness, serving_health
 from services.writer._runtime import Writer
 from services.writer.settings import WriterSettings
@@ -98,7 +104,7 @@ async def _supervise(
     current: list[Writer] = []
 
     async def probe_postgres() -> None:
-        await pool.fetchval("SELECT 1")
+        await probe_pool(pool)
 
     async def probe_kafka() -> bool:
         return await current[-1].probe_kafka() if current else False

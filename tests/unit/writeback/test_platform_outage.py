@@ -4,13 +4,17 @@ paced reconnects, and aiokafka's per-attempt noise kept out of the log."""
 from __future__ import annotations
 
 import logging
+from typing import cast
 
+import asyncpg
 import pytest
 
 from services.platform.outage import (
     Backoff,
     Dependency,
+    database_outage,
     kafka_client_options,
+    probe_pool,
     quiet_kafka_logs,
 )
 
@@ -92,3 +96,31 @@ def test_aiokafka_connection_errors_are_dropped_and_other_messages_kept(
         conn.error('Unable connect to "%s:%s": %s', "127.0.0.1", 9092, "refused")
         client.warning("Topic %s is not authorized for this client", "t")
     assert [r.getMessage() for r in caplog.records] == ["Topic t is not authorized for this client"]
+
+
+class _Pool:
+    """A pool whose connection the outage left unusable, then one that answers."""
+
+    def __init__(self, broken: int) -> None:
+        self.broken = broken
+        self.expired = 0
+
+    async def fetchval(self, query: str) -> int:
+        assert query == "SELECT 1"
+        if self.broken:
+            self.broken -= 1
+            raise asyncpg.InternalClientError("cannot switch to state 12; another operation")
+        return 1
+
+    async def expire_connections(self) -> None:
+        self.expired += 1
+
+
+async def test_a_probe_that_draws_an_unusable_connection_expires_the_pool_and_still_fails() -> None:
+    pool = _Pool(broken=1)
+    with pytest.raises(asyncpg.InternalClientError):
+        await probe_pool(cast(asyncpg.Pool, pool))
+    assert pool.expired == 1  # the next probe gets fresh connections
+    assert database_outage(asyncpg.InternalClientError("x"))  # counted as an outage, not a bug
+    await probe_pool(cast(asyncpg.Pool, pool))
+    assert pool.expired == 1
