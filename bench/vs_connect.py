@@ -68,6 +68,7 @@ from pydantic_core import to_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.outage import PrivateBroker
 from bench.projections import _cpu_seconds, _loadavg, _peak_rss_mib, _pg_client_ports
 from services.db.migrate import apply_migrations
 from streams.admin import ensure_topics
@@ -589,8 +590,29 @@ async def main() -> None:
         default="5000",
         help="ghl-sync's GHL_SYNC_STREAMS_BATCH_SIZE, comma-separated: each run tries each",
     )
+    parser.add_argument(
+        "--private-broker",
+        action="store_true",
+        help="a broker of its own on free ports (the shared one holds thousands of topics)",
+    )
     args = parser.parse_args()
     sizes = [int(b) for b in args.batch_sizes.split(",")]
+    if not args.private_broker:
+        await _compare(args, sizes)
+        return
+    global BOOTSTRAP
+    with tempfile.TemporaryDirectory(prefix="vs-connect-broker-") as folder:
+        broker = PrivateBroker(Path(folder))
+        await broker.start()
+        BOOTSTRAP = broker.bootstrap
+        print(f"private broker at {BOOTSTRAP}")
+        try:
+            await _compare(args, sizes)
+        finally:
+            await broker.stop()
+
+
+async def _compare(args: argparse.Namespace, sizes: list[int]) -> None:
 
     runtime, plugins = fetch_jars()
     prefix = f"vs-{uuid.uuid4().hex[:8]}."
