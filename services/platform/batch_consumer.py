@@ -80,6 +80,7 @@ from services.platform.outage import (
     database_outage,
     kafka_client_options,
     kafka_outage,
+    stop_quietly,
 )
 
 __all__ = [
@@ -261,7 +262,9 @@ class BatchConsumer:
             try:
                 await self._commit(consumer, self._sink.confirmed())
             finally:
-                await consumer.stop()
+                # Bounded, and aiokafka's own cancelled fetch tasks may not escape as a
+                # CancelledError (seen stopping after a stall while the broker was away).
+                await stop_quietly(consumer, 10)
                 self._consumer = None
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
