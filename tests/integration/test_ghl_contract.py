@@ -215,6 +215,9 @@ async def test_every_operation_against_the_simulator(
     assert appointment.id in [e.id for e in events]
     assert calendar_id in [c.id for c in await client.list_calendars(loc)]
     assert await client.delete_appointment(loc, appointment.id)
+    fields = await client.list_custom_fields(loc)  # the seeded definitions
+    assert fields
+    assert all({"id", "fieldKey", "dataType"} <= set(f) for f in fields)
 
     assert await client.delete_contact(loc, cid)
     with pytest.raises(NotFound):
