@@ -95,6 +95,7 @@ from schemas.contact_events import (
     ContactUpserted,
 )
 from schemas.dead_letters import (
+    DEAD_LETTER_CODE,
     DEAD_LETTER_HEADERS,
     DEAD_LETTER_REASON,
     DEAD_LETTER_SOURCE_OFFSET,
@@ -202,6 +203,7 @@ from schemas.webhooks import (
 __all__ = [
     "COMMAND_TYPES",
     "CURRENT_SCHEMA_VERSIONS",
+    "DEAD_LETTER_CODE",
     "DEAD_LETTER_HEADERS",
     "DEAD_LETTER_REASON",
     "DEAD_LETTER_SOURCE_OFFSET",

@@ -46,7 +46,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("api", "services.api.cli", "Serve the command API and the unified contact view"),
     ("api-docs", "services.api.cli", "Write (or check) `api/openapi.json`"),
     ("writer", "services.writer.cli", "Apply APPNAME's commands to GHL"),
-    ("replay", "streams.projections.cli", "Rebuild every projection from the start of ghl.events"),
+    (
+        "replay",
+        "streams.projections.cli",
+        "Rebuild every projection (the contact history included) from the start of ghl.events",
+    ),
     ("history", "streams.history.cli", "A contact's changes and its tasks', notes'"),
     ("replay-history", "streams.history.cli", "Rebuild the contact history from the start of"),
     ("tail", "services.tail.cli", "Live events of ghl.events, decoded through the closed"),
