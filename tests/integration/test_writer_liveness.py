@@ -103,6 +103,6 @@ async def test_a_publish_kafka_does_not_confirm_in_time_raises_a_kafka_timeout(
         with pytest.raises(
             KafkaTimeoutError, match=r"did not confirm command cmd-\w+'s result within 0\.05s"
         ):
-            await writer._publish(command, '{"state": "succeeded"}', [], "succeeded", None)
+            await writer._publish(command, None, '{"state": "succeeded"}', [], "succeeded", None)
     finally:
         await producer.stop()
