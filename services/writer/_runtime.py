@@ -208,6 +208,7 @@ class Writer:
             self._producer = producer
             flusher = asyncio.create_task(self._flush_offsets_forever())
             reading = asyncio.create_task(reader.run())
+            reading.add_done_callback(_retrieve)  # even when a lane's error is raised instead
             failed = asyncio.create_task(self._failed.wait())
             try:
                 await asyncio.wait({reading, failed}, return_when=asyncio.FIRST_COMPLETED)
