@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -73,7 +74,9 @@ asyncio.run(main())
 class _Instance:
     name: str
     process: asyncio.subprocess.Process
+    errors: Path
     cycles: list[dict[str, Any]] = field(default_factory=list)
+    ready: float | None = None
     reader: asyncio.Task[None] | None = None
 
     async def read(self) -> None:
@@ -82,6 +85,17 @@ class _Instance:
             record = json.loads(line)
             if "loc" in record:
                 self.cycles.append(record)
+            elif "ready" in record:
+                self.ready = record["ready"]
+
+    def describe(self) -> str:
+        """What this instance did so far, for a failing wait's message."""
+        tail = self.errors.read_text(errors="replace")[-3000:] if self.errors.exists() else ""
+        return (
+            f"instance {self.name}: exit {self.process.returncode}, ready {self.ready is not None},"
+            f" {len(self.cycles)} cycles of {sorted({c['loc'] for c in self.cycles})};"
+            f" its stderr ends:\n{tail}"
+        )
 
 
 @pytest.fixture
@@ -96,22 +110,30 @@ async def locations(pg: asyncpg.Connection) -> list[str]:
     return sorted(state)
 
 
-async def _start(name: str, env: dict[str, str]) -> _Instance:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _INSTANCE, env={**env, "INSTANCE": name},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    instance = _Instance(name, process)
+async def _start(name: str, env: dict[str, str], folder: Path) -> _Instance:
+    errors = folder / f"{name}.stderr"
+    with errors.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _INSTANCE, env={**env, "INSTANCE": name},
+            stdout=asyncio.subprocess.PIPE, stderr=sink,
+        )  # fmt: skip
+    instance = _Instance(name, process, errors)
     instance.reader = asyncio.create_task(instance.read())
     return instance
 
 
-async def _until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        for _ in iter(int, 1):  # watches the processes' output and PG: no event to wait on
-            if await check():
-                return
-            await asyncio.sleep(0.1)
+async def _until(
+    what: str, check: Callable[[], Awaitable[bool]], seconds: float, *instances: _Instance
+) -> None:
+    """Wait for `check`; on timeout fail with `what` and every instance's state and stderr."""
+    deadline = time.monotonic() + seconds
+    while not await check():  # watches the processes' output and PG: no event to wait on
+        exited = [i for i in instances if i.process.returncode is not None]
+        if exited or time.monotonic() > deadline:
+            reason = "an instance exited" if exited else f"not within {seconds:.0f}s"
+            details = "\n".join(i.describe() for i in instances)
+            pytest.fail(f"waiting for {what}: {reason}\n{details}")
+        await asyncio.sleep(0.1)
 
 
 def _overlaps(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[tuple[str, float]]:
@@ -129,6 +151,7 @@ async def test_a_killed_instances_locations_are_taken_over_and_never_polled_twic
     pg_schema: str,
     test_settings: Any,
     kafka_bootstrap: str,
+    tmp_path: Path,
 ) -> None:
     topic = f"test-{uuid.uuid4().hex[:10]}.ghl.events.v1"
     await ensure_topics(kafka_bootstrap, [topic], partitions=3)
@@ -137,8 +160,8 @@ async def test_a_killed_instances_locations_are_taken_over_and_never_polled_twic
         "PG_URL": test_settings.database_url, "PG_SCHEMA": pg_schema, "KAFKA": kafka_bootstrap,
         "TOPIC": topic, "LEASE": str(LEASE),
     }  # fmt: skip
-    a = await _start("a", env)
-    b = await _start("b", env)
+    a = await _start("a", env, tmp_path)
+    b = await _start("b", env, tmp_path)
     try:
         # Both instances at work, the locations split between them.
         async def shared() -> bool:
@@ -148,13 +171,13 @@ async def test_a_killed_instances_locations_are_taken_over_and_never_polled_twic
                 and bool(b.cycles)
             )
 
-        await _until(shared, 180)  # both at work: slow to start on a loaded machine
+        await _until("both instances at work", shared, 180, a, b)  # slow on a loaded machine
 
         async def balanced() -> bool:
             rows = await pg.fetch("SELECT holder, count(*) AS n FROM poller_leases GROUP BY 1")
             return {r["holder"]: r["n"] for r in rows} == {"a": LOCATIONS // 2, "b": LOCATIONS // 2}
 
-        await _until(balanced, 120)
+        await _until("an even split of the leases", balanced, 120, a, b)
         a_held = {r["location_id"] for r in await pg.fetch(
             "SELECT location_id FROM poller_leases WHERE holder = 'a'")}  # fmt: skip
 
@@ -166,7 +189,7 @@ async def test_a_killed_instances_locations_are_taken_over_and_never_polled_twic
             after = {c["loc"] for c in b.cycles if c["start"] > killed}
             return after == set(locations)
 
-        await _until(taken_over, 60)
+        await _until("b polling every location", taken_over, 60, b)
         first = {
             loc: min(c["start"] for c in b.cycles if c["loc"] == loc and c["start"] > killed)
             for loc in a_held
