@@ -15,7 +15,17 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Generic, Literal, Self, TypeAlias, TypeVar
+from typing import (
+    Annotated,
+    Generic,
+    Literal,
+    Required,
+    Self,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    Unpack,
+)
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -27,6 +37,7 @@ __all__ = [
     "DeletedEvent",
     "EntityType",
     "EventEnvelope",
+    "EventFacts",
     "Source",
     "Tombstone",
     "UpsertedEvent",
@@ -105,6 +116,18 @@ def _resolve_contact_id(entity: GhlEntity, own: str | None, fallback: str | None
     return contact_id
 
 
+class EventFacts(TypedDict, total=False):
+    """How and when we learnt a fact: the keywords every event's `build` takes besides the
+    entity (see `EventEnvelope` for each field's meaning)."""
+
+    source: Required[Source]
+    observed_at: Required[datetime]
+    occurred_at: datetime | None
+    """Defaults to GHL's time in the payload: `dateUpdated`, or a tombstone's `deleted_at`."""
+    causation_id: str | None
+    correlation_id: str | None
+
+
 class EventEnvelope(_EventModel):
     """Fields every canonical event carries; subclasses fix the type, version and payload."""
 
@@ -163,14 +186,16 @@ class EventEnvelope(_EventModel):
         entity_id: str,
         contact_id: str,
         payload: BaseModel,
+        fallback_time: datetime | None,
         source: Source,
         observed_at: datetime,
-        occurred_at: datetime | None,
-        causation_id: str | None,
-        correlation_id: str | None,
+        occurred_at: datetime | None = None,
+        causation_id: str | None = None,
+        correlation_id: str | None = None,
     ) -> Self:
         # Concrete event classes give event_type, schema_version and entity_type a Literal
-        # default, so a builder fills in only the facts.
+        # default, so a builder fills in only the facts. The builders pass `EventFacts` on
+        # unchecked; this signature is where an unknown or missing one is refused.
         event_type = cls.model_fields["event_type"].default
         if not isinstance(event_type, str):
             raise TypeError(f"{cls.__name__} is not a concrete event type")
@@ -183,7 +208,7 @@ class EventEnvelope(_EventModel):
                 "location_id": location_id,
                 "entity_id": entity_id,
                 "contact_id": contact_id,
-                "occurred_at": occurred_at,
+                "occurred_at": occurred_at if occurred_at is not None else fallback_time,
                 "observed_at": observed_at,
                 "source": source,
                 "causation_id": causation_id,
@@ -204,27 +229,16 @@ class UpsertedEvent(EventEnvelope, Generic[EntityT]):
 
     @classmethod
     def _from_snapshot(
-        cls,
-        *,
-        location_id: str,
-        contact_id: str,
-        payload: EntityT,
-        source: Source,
-        observed_at: datetime,
-        occurred_at: datetime | None,
-        causation_id: str | None,
-        correlation_id: str | None,
+        cls, location_id: str, payload: EntityT, contact_id: str, **facts: Unpack[EventFacts]
     ) -> Self:
+        """The event for `payload`; `occurred_at` defaults to the snapshot's `dateUpdated`."""
         return cls._assemble(
             location_id=location_id,
             entity_id=payload.id,
             contact_id=contact_id,
             payload=payload,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at if occurred_at is not None else payload.dateUpdated,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
+            fallback_time=payload.dateUpdated,
+            **facts,
         )
 
 
@@ -240,25 +254,18 @@ class DeletedEvent(EventEnvelope):
     @classmethod
     def _from_tombstone(
         cls,
-        *,
         location_id: str,
         entity_id: str,
         contact_id: str,
         deleted_at: datetime | None,
-        source: Source,
-        observed_at: datetime,
-        occurred_at: datetime | None,
-        causation_id: str | None,
-        correlation_id: str | None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
+        """The tombstone event; `occurred_at` defaults to `deleted_at`."""
         return cls._assemble(
             location_id=location_id,
             entity_id=entity_id,
             contact_id=contact_id,
             payload=Tombstone(id=entity_id, deleted_at=deleted_at),
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at if occurred_at is not None else deleted_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
+            fallback_time=deleted_at,
+            **facts,
         )

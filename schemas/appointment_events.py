@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, Source, UpsertedEvent, _resolve_contact_id
+from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent, _resolve_contact_id
 from schemas.ghl import Appointment
 
 __all__ = ["AppointmentDeleted", "AppointmentUpserted"]
@@ -28,12 +28,8 @@ class AppointmentUpserted(UpsertedEvent[Appointment]):
         *,
         location_id: str,
         appointment: Appointment,
-        source: Source,
-        observed_at: datetime,
         contact_id: str | None = None,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
         """Make the event for an appointment snapshot, with its deterministic `event_id`.
 
@@ -41,16 +37,8 @@ class AppointmentUpserted(UpsertedEvent[Appointment]):
         appointment has none, and `MissingContactIdError` is raised when neither is known.
         `occurred_at` defaults to the appointment's `dateUpdated`.
         """
-        return cls._from_snapshot(
-            location_id=location_id,
-            contact_id=_resolve_contact_id(appointment, appointment.contactId, contact_id),
-            payload=appointment,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        contact = _resolve_contact_id(appointment, appointment.contactId, contact_id)
+        return cls._from_snapshot(location_id, appointment, contact, **facts)
 
 
 class AppointmentDeleted(DeletedEvent):
@@ -67,22 +55,8 @@ class AppointmentDeleted(DeletedEvent):
         location_id: str,
         appointment_id: str,
         contact_id: str,
-        source: Source,
-        observed_at: datetime,
         deleted_at: datetime | None = None,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
         """Make the tombstone event for an appointment; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(
-            location_id=location_id,
-            entity_id=appointment_id,
-            contact_id=contact_id,
-            deleted_at=deleted_at,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        return cls._from_tombstone(location_id, appointment_id, contact_id, deleted_at, **facts)

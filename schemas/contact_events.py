@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, Source, UpsertedEvent
+from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent
 from schemas.ghl import Contact
 
 __all__ = ["ContactDeleted", "ContactUpserted"]
@@ -19,31 +19,12 @@ class ContactUpserted(UpsertedEvent[Contact]):
     entity_type: Literal["contact"] = "contact"
 
     @classmethod
-    def build(
-        cls,
-        *,
-        location_id: str,
-        contact: Contact,
-        source: Source,
-        observed_at: datetime,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
-    ) -> Self:
+    def build(cls, *, location_id: str, contact: Contact, **facts: Unpack[EventFacts]) -> Self:
         """Make the event for a contact snapshot, with its deterministic `event_id`.
 
         `occurred_at` defaults to the contact's `dateUpdated`.
         """
-        return cls._from_snapshot(
-            location_id=location_id,
-            contact_id=contact.id,
-            payload=contact,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        return cls._from_snapshot(location_id, contact, contact.id, **facts)
 
 
 class ContactDeleted(DeletedEvent):
@@ -59,22 +40,8 @@ class ContactDeleted(DeletedEvent):
         *,
         location_id: str,
         contact_id: str,
-        source: Source,
-        observed_at: datetime,
         deleted_at: datetime | None = None,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
         """Make the tombstone event for a contact; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(
-            location_id=location_id,
-            entity_id=contact_id,
-            contact_id=contact_id,
-            deleted_at=deleted_at,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        return cls._from_tombstone(location_id, contact_id, contact_id, deleted_at, **facts)

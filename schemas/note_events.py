@@ -7,9 +7,9 @@ alone lacks them, and its `version` falls back to `observed_at`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, Source, UpsertedEvent, _resolve_contact_id
+from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent, _resolve_contact_id
 from schemas.ghl import Note
 
 __all__ = ["NoteDeleted", "NoteUpserted"]
@@ -28,12 +28,8 @@ class NoteUpserted(UpsertedEvent[Note]):
         *,
         location_id: str,
         note: Note,
-        source: Source,
-        observed_at: datetime,
         contact_id: str | None = None,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
         """Make the event for a note snapshot, with its deterministic `event_id`.
 
@@ -41,16 +37,8 @@ class NoteUpserted(UpsertedEvent[Note]):
         none, and `MissingContactIdError` is raised when neither is known. `occurred_at`
         defaults to the note's `dateUpdated`.
         """
-        return cls._from_snapshot(
-            location_id=location_id,
-            contact_id=_resolve_contact_id(note, note.contactId, contact_id),
-            payload=note,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        contact = _resolve_contact_id(note, note.contactId, contact_id)
+        return cls._from_snapshot(location_id, note, contact, **facts)
 
 
 class NoteDeleted(DeletedEvent):
@@ -67,22 +55,8 @@ class NoteDeleted(DeletedEvent):
         location_id: str,
         note_id: str,
         contact_id: str,
-        source: Source,
-        observed_at: datetime,
         deleted_at: datetime | None = None,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
         """Make the tombstone event for a note; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(
-            location_id=location_id,
-            entity_id=note_id,
-            contact_id=contact_id,
-            deleted_at=deleted_at,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        return cls._from_tombstone(location_id, note_id, contact_id, deleted_at, **facts)

@@ -6,9 +6,9 @@ GHL sends no TaskUpdate webhook; edits other than completion reach us only throu
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, Source, UpsertedEvent, _resolve_contact_id
+from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent, _resolve_contact_id
 from schemas.ghl import Task
 
 __all__ = ["TaskDeleted", "TaskUpserted"]
@@ -27,12 +27,8 @@ class TaskUpserted(UpsertedEvent[Task]):
         *,
         location_id: str,
         task: Task,
-        source: Source,
-        observed_at: datetime,
         contact_id: str | None = None,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
         """Make the event for a task snapshot, with its deterministic `event_id`.
 
@@ -40,16 +36,8 @@ class TaskUpserted(UpsertedEvent[Task]):
         none, and `MissingContactIdError` is raised when neither is known. `occurred_at`
         defaults to the task's `dateUpdated`.
         """
-        return cls._from_snapshot(
-            location_id=location_id,
-            contact_id=_resolve_contact_id(task, task.contactId, contact_id),
-            payload=task,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        contact = _resolve_contact_id(task, task.contactId, contact_id)
+        return cls._from_snapshot(location_id, task, contact, **facts)
 
 
 class TaskDeleted(DeletedEvent):
@@ -66,22 +54,8 @@ class TaskDeleted(DeletedEvent):
         location_id: str,
         task_id: str,
         contact_id: str,
-        source: Source,
-        observed_at: datetime,
         deleted_at: datetime | None = None,
-        occurred_at: datetime | None = None,
-        causation_id: str | None = None,
-        correlation_id: str | None = None,
+        **facts: Unpack[EventFacts],
     ) -> Self:
         """Make the tombstone event for a task; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(
-            location_id=location_id,
-            entity_id=task_id,
-            contact_id=contact_id,
-            deleted_at=deleted_at,
-            source=source,
-            observed_at=observed_at,
-            occurred_at=occurred_at,
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        return cls._from_tombstone(location_id, task_id, contact_id, deleted_at, **facts)
