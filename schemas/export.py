@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +69,14 @@ def render_json_schemas() -> dict[str, str]:
     return files
 
 
-def _problems(expected: Mapping[str, str], present: Mapping[str, str]) -> list[str]:
-    names = {name for name in expected if present.get(name) != expected[name]}
-    names.update(name for name in present if name not in expected and _is_owned(name))
-    return sorted(names)
-
-
-def export_json_schemas(directory: Path) -> list[Path]:
-    """Write the schema files into `directory` (created if needed); return the paths written.
-
-    Files of the exporter's own naming pattern that no current event type produces (an old
-    version, a removed type) are deleted so the directory matches `check_json_schemas`.
-    """
+def _write(
+    directory: Path, expected: Mapping[str, str], owned: Callable[[str], bool]
+) -> list[Path]:
+    # Files of the exporter's own naming that it no longer produces (an old version, a
+    # removed type) are deleted, so the directory then passes `_stale`.
     directory.mkdir(parents=True, exist_ok=True)
-    expected = render_json_schemas()
     for path in sorted(directory.glob("*.json")):
-        if _is_owned(path.name) and path.name not in expected:
+        if owned(path.name) and path.name not in expected:
             path.unlink()
     written = []
     for name, text in expected.items():
@@ -94,19 +86,42 @@ def export_json_schemas(directory: Path) -> list[Path]:
     return written
 
 
-def check_json_schemas(directory: Path) -> list[str]:
-    """Names of schema files in `directory` that are stale, missing or extra (sorted).
+def _problems(
+    expected: Mapping[str, str],
+    present: Mapping[str, str],
+    owned: Callable[[str], bool] = _is_owned,
+) -> list[str]:
+    names = {name for name in expected if present.get(name) != expected[name]}
+    names.update(name for name in present if name not in expected and owned(name))
+    return sorted(names)
 
-    An empty list means the directory is up to date.
-    """
+
+def _stale(directory: Path, expected: Mapping[str, str], owned: Callable[[str], bool]) -> list[str]:
     present = {}
     if directory.is_dir():
         present = {
             path.name: path.read_text(encoding="utf-8")
             for path in directory.glob("*.json")
-            if _is_owned(path.name)
+            if owned(path.name)
         }
-    return _problems(render_json_schemas(), present)
+    return _problems(expected, present, owned)
+
+
+def export_json_schemas(directory: Path) -> list[Path]:
+    """Write the schema files into `directory` (created if needed); return the paths written.
+
+    Files of the exporter's own naming pattern that no current event type produces (an old
+    version, a removed type) are deleted so the directory matches `check_json_schemas`.
+    """
+    return _write(directory, render_json_schemas(), _is_owned)
+
+
+def check_json_schemas(directory: Path) -> list[str]:
+    """Names of schema files in `directory` that are stale, missing or extra (sorted).
+
+    An empty list means the directory is up to date.
+    """
+    return _stale(directory, render_json_schemas(), _is_owned)
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -148,29 +163,9 @@ def render_command_schemas() -> dict[str, str]:
 
 def export_command_schemas(directory: Path) -> list[Path]:
     """Write the command schema files into `directory`; stale ones of its naming are deleted."""
-    directory.mkdir(parents=True, exist_ok=True)
-    expected = render_command_schemas()
-    for path in sorted(directory.glob("*.json")):
-        if _is_command_owned(path.name) and path.name not in expected:
-            path.unlink()
-    written = []
-    for name, text in expected.items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8", newline="\n")
-        written.append(path)
-    return written
+    return _write(directory, render_command_schemas(), _is_command_owned)
 
 
 def check_command_schemas(directory: Path) -> list[str]:
     """Names of command schema files in `directory` that are stale, missing or extra."""
-    expected = render_command_schemas()
-    present = {}
-    if directory.is_dir():
-        present = {
-            path.name: path.read_text(encoding="utf-8")
-            for path in directory.glob("*.json")
-            if _is_command_owned(path.name)
-        }
-    names = {name for name in expected if present.get(name) != expected[name]}
-    names.update(name for name in present if name not in expected)
-    return sorted(names)
+    return _stale(directory, render_command_schemas(), _is_command_owned)
