@@ -28,8 +28,6 @@ from services.platform.outage import (
     kafka_client_options,
     stop_quietly,
 )
-from services.writer._runtime import writer_topics
-from services.writer.settings import WriterSettings
 from services.writer.store import AcceptedRow, WriterStore
 from streams.admin import ensure_topics
 
@@ -103,11 +101,7 @@ class ApiState:
 
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
-        self.topic = writer_topics(
-            WriterSettings.model_construct(
-                app_name=settings.app_name, topic_prefix=settings.topic_prefix
-            )
-        ).commands
+        self.topic = settings.topics.commands
         self.producer: AIOKafkaProducer | None = None
         self.pool: asyncpg.Pool | None = None
         self.store: WriterStore | None = None

@@ -6,11 +6,12 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
+from services.platform.settings_fields import CommandTopicFields
 
 __all__ = ["ApiSettings"]
 
 
-class ApiSettings(ServiceSettings):
+class ApiSettings(ServiceSettings, CommandTopicFields):
     """Where the API listens, its key, and where commands and projections live."""
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_API_", frozen=True)
@@ -22,9 +23,6 @@ class ApiSettings(ServiceSettings):
         default_factory=list,
         description="Keys APPNAME sends as `X-API-Key` (JSON list); none set: every call is 401.",
     )
-    app_name: str = Field(default="appname", description="Same as GHL_SYNC_STREAMS_APP_NAME.")
-    topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
-    topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics it creates.")
     produce_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest wait for Kafka's ack before answering 503."
     )

@@ -23,8 +23,13 @@ def installs(
         bool, typer.Option("--once", help="Reconcile every company once and exit.")
     ] = False,
     metrics_port: Annotated[
-        int, typer.Option(help="Port of /metrics, /livez and /readyz (0: off).")
-    ] = 9104,
+        int | None,
+        typer.Option(
+            help="Port of /metrics, /livez and /readyz (0: off); overrides "
+            "GHL_SYNC_INSTALLS_METRICS_PORT (default 9104).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Agency installs: apply INSTALL, UNINSTALL and LocationCreate webhooks from ghl.raw.v1,
     onboard new locations (token minted from the company token; the poller backfills and polls
@@ -94,7 +99,8 @@ def installs(
                 topic=topics.raw,
                 group_id=settings.consumer_group or f"{streams.app_id}-installs",
             )
-            async with serving_health(metrics_port) as ready:
+            port = settings.metrics_port if metrics_port is None else metrics_port
+            async with serving_health(port) as ready:
                 ready.set("wired")
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(handler.run())

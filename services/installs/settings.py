@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.platform.settings_fields import metrics_port_field
+
 __all__ = ["InstallSettings"]
 
 
@@ -39,6 +41,7 @@ class InstallSettings(BaseSettings):
         "deletion event (source `reconcile`) for every live contact, task, note and "
         "appointment of the location, so the projections mark them deleted.",
     )
+    metrics_port: int = metrics_port_field(9104)
     consumer_group: str = Field(
         default="",
         description="Kafka group reading app webhooks from ghl.raw.v1; empty: "

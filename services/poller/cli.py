@@ -118,8 +118,13 @@ def register(app: typer.Typer) -> None:
     @app.command("poller")
     def poller(
         metrics_port: Annotated[
-            int, typer.Option(help="Port of /metrics, /livez and /readyz (0: off).")
-        ] = 9102,
+            int | None,
+            typer.Option(
+                help="Port of /metrics, /livez and /readyz (0: off); overrides "
+                "GHL_SYNC_POLLER_METRICS_PORT (default 9102).",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Poll every location: contacts by dateUpdated, task sweeps, notes, appointments,
         deletion reconciliation; events go straight to ghl.events."""
@@ -127,7 +132,8 @@ def register(app: typer.Typer) -> None:
         from services.poller.poller import Poller
         from services.status.health import serving_health
 
-        refusal = pit_without_locations(PollerSettings(), GhlSettings())
+        settings = PollerSettings()
+        refusal = pit_without_locations(settings, GhlSettings())
         if refusal is not None:
             typer.echo(f"error: {refusal}", err=True)
             raise typer.Exit(1)
@@ -139,7 +145,8 @@ def register(app: typer.Typer) -> None:
             # instance's run (its locations stop polling: their leases cannot be renewed), is
             # logged once, waited out with backoff (/readyz 503 meanwhile) and a new run resumes.
             quiet_kafka_logs()
-            async with serving_health(metrics_port) as ready:
+            port = settings.metrics_port if metrics_port is None else metrics_port
+            async with serving_health(port) as ready:
                 ready.require("postgres", "kafka")
                 postgres = Dependency("postgres", log=_log, on_change=ready.set)
                 kafka = Dependency("kafka", log=_log, on_change=ready.set)

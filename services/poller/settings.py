@@ -6,11 +6,12 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
+from services.platform.settings_fields import TopicFields, metrics_port_field
 
 __all__ = ["PollerSettings"]
 
 
-class PollerSettings(ServiceSettings):
+class PollerSettings(ServiceSettings, TopicFields):
     """Which locations, how often each job runs, and where events and state go."""
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_POLLER_", frozen=True)
@@ -79,14 +80,7 @@ class PollerSettings(ServiceSettings):
         ge=1,
         description="Backfills (onboarding of new locations) one instance runs at once.",
     )
-
-    topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
-    topic_partitions: int = Field(
-        default=6,
-        ge=1,
-        description="Partitions of a topic this service has to create (same as "
-        "GHL_SYNC_STREAMS_TOPIC_PARTITIONS); an existing topic is left as it is.",
-    )
+    metrics_port: int = metrics_port_field(9102)
 
     @property
     def events_topic(self) -> str:

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
+from services.platform.settings_fields import TopicFields
 
 __all__ = ["GHL_ED25519_PUBLIC_KEY", "GHL_RSA_PUBLIC_KEY", "WebhookSettings"]
 
@@ -35,7 +36,7 @@ T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
 """GHL's published RSA key for the legacy `X-WH-Signature` (deprecated 2026-09-01)."""
 
 
-class WebhookSettings(ServiceSettings):
+class WebhookSettings(ServiceSettings, TopicFields):
     """Where the receiver listens, whom it trusts, what it accepts and where it persists.
 
     Public keys are not secrets; the database URL is (it may hold a password).
@@ -76,13 +77,6 @@ class WebhookSettings(ServiceSettings):
     )
     require_timestamp: bool = Field(default=True, description="Reject bodies without one.")
 
-    topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
-    topic_partitions: int = Field(
-        default=6,
-        ge=1,
-        description="Partitions of a topic this service has to create (same as "
-        "GHL_SYNC_STREAMS_TOPIC_PARTITIONS); an existing topic is left as it is.",
-    )
     produce_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Longest wait for Kafka's ack before answering 429."
     )

@@ -60,6 +60,7 @@ from schemas import (
     decode_command,
     encode_event,
 )
+from schemas.topics import TopicNames
 from services.ghl import GhlClient
 from services.platform.batch_consumer import (
     Backpressure,
@@ -76,8 +77,6 @@ from services.writer.exceptions import Retry
 from services.writer.settings import WriterSettings
 from services.writer.store import CommandRow, WriterStore
 from streams.admin import ensure_topics, partitions_of
-from streams.settings import StreamsSettings
-from streams.topics import TopicNames, topic_names
 
 __all__ = ["Writer", "WriterStats", "writer_topics"]
 
@@ -86,10 +85,7 @@ _log = logging.getLogger("services.writer")
 
 def writer_topics(settings: WriterSettings) -> TopicNames:
     """The topic names the writer uses (the streams' names for the same prefix and app)."""
-    streams = StreamsSettings.model_construct(
-        app_name=settings.app_name, topic_prefix=settings.topic_prefix
-    )
-    return topic_names(streams)
+    return settings.topics
 
 
 @dataclass

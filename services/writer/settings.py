@@ -8,20 +8,18 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
+from services.platform.settings_fields import CommandTopicFields, metrics_port_field
 
 __all__ = ["ConflictPolicy", "WriterSettings"]
 
 ConflictPolicy = Literal["reject", "merge", "force"]
 
 
-class WriterSettings(ServiceSettings):
+class WriterSettings(ServiceSettings, CommandTopicFields):
     """Where commands come from, where state and results go, and how hard to retry."""
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_WRITER_", frozen=True)
 
-    app_name: str = Field(default="appname", description="Same as GHL_SYNC_STREAMS_APP_NAME.")
-    topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
-    topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics it creates.")
     partitions: list[int] | None = Field(
         default=None,
         description="Command partitions this process applies (JSON list); default: all. Each "
@@ -73,6 +71,4 @@ class WriterSettings(ServiceSettings):
         description="Seconds without a command read, while commands wait on the topic, after "
         "which the writer's consumer counts as stalled and is replaced.",
     )
-    metrics_port: int = Field(
-        default=9103, ge=0, description="Port of /metrics, /livez and /readyz (0: off)."
-    )
+    metrics_port: int = metrics_port_field(9103)

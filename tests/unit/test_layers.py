@@ -74,14 +74,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the API's history route reads the history projection through the projection's own "
         "query module; to move into a shared read module of `streams.history`"
     ),
-    ("services.api", "services.writer._runtime"): (
-        "the API enqueues commands and waits for results with the writer's runtime pieces; "
-        "the command topic client belongs in `services.platform`"
-    ),
-    ("services.api", "services.writer.settings"): (
-        "the API builds the writer's topic settings; composed settings belong in "
-        "`services.platform`"
-    ),
     ("services.api", "services.writer.store"): (
         "the API reads command results from the writer's store; the results store belongs "
         "in `services.platform` or `services.db`"

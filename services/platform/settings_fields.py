@@ -1,0 +1,54 @@
+"""Settings fields several services declare alike, declared once.
+
+- `TopicFields`: the topic prefix and the partitions of the topics a service creates (the
+  poller, the receiver); the worker's own `GHL_SYNC_STREAMS_TOPIC_*` are what these mirror.
+- `CommandTopicFields`: the same plus the connected app's name, for the services that use the
+  app's command topics (the API, the writer); `topics` names every topic for them.
+- `metrics_port_field(default)`: the port of a service's `/metrics`, `/livez` and `/readyz`.
+
+Mixed into a service's settings class beside `ServiceSettings`, they take that class's env
+prefix (`GHL_SYNC_POLLER_TOPIC_PREFIX`, `GHL_SYNC_WRITER_APP_NAME`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from schemas.topics import TopicNames, topic_names_for
+
+__all__ = ["CommandTopicFields", "TopicFields", "metrics_port_field"]
+
+
+class TopicFields(BaseSettings):
+    """`topic_prefix` and `topic_partitions` of a service that creates the topics it uses."""
+
+    topic_prefix: str = Field(default="", description="Same as GHL_SYNC_STREAMS_TOPIC_PREFIX.")
+    topic_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of a topic this service has to create (same as "
+        "GHL_SYNC_STREAMS_TOPIC_PARTITIONS); an existing topic is left as it is.",
+    )
+
+
+class CommandTopicFields(TopicFields):
+    """`TopicFields` and `app_name`, which prefixes the app's command topics."""
+
+    app_name: str = Field(default="appname", description="Same as GHL_SYNC_STREAMS_APP_NAME.")
+    # Documented in these services' words since before the fields were shared.
+    topic_partitions: int = Field(default=6, ge=1, description="Partitions of topics it creates.")
+
+    @property
+    def topics(self) -> TopicNames:
+        """Every topic name for this prefix and app (the worker's names for the same)."""
+        return topic_names_for(self.topic_prefix, self.app_name)
+
+
+def metrics_port_field(default: int) -> Any:
+    """The `metrics_port` field of a service serving `/metrics`, `/livez` and `/readyz`."""
+    return Field(
+        default=default, ge=0, description="Port of /metrics, /livez and /readyz (0: off)."
+    )
