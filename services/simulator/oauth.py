@@ -47,9 +47,20 @@ from services.simulator.runtime import Runtime, runtime
 from services.simulator.settings import AGENCY_SCOPES, ALL_SCOPES
 from services.simulator.tokens import CompanyConsent, TokenError, TokenPair
 
-__all__ = ["router", "token_response"]
+__all__ = ["bearer_fields", "router", "token_response"]
 
 router = APIRouter()
+
+
+def bearer_fields(pair: TokenPair) -> dict[str, Any]:
+    """The fields every token answer of GHL starts with: the tokens, their life and scopes."""
+    return {
+        "access_token": pair.access_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "refresh_token": pair.refresh_token,
+        "scope": " ".join(sorted(pair.scopes)),
+    }
 
 
 def token_response(rt: Runtime, pair: TokenPair) -> dict[str, Any]:
@@ -57,11 +68,7 @@ def token_response(rt: Runtime, pair: TokenPair) -> dict[str, Any]:
     if pair.company is not None:
         consent = pair.company
         return {
-            "access_token": pair.access_token,
-            "token_type": "Bearer",
-            "expires_in": pair.expires_in,
-            "refresh_token": pair.refresh_token,
-            "scope": " ".join(sorted(pair.scopes)),
+            **bearer_fields(pair),
             "userType": "Company",
             "companyId": consent.company_id,
             "userId": rt.settings.user_id,
@@ -71,11 +78,7 @@ def token_response(rt: Runtime, pair: TokenPair) -> dict[str, Any]:
             "approveAllLocations": consent.approve_all,
         }
     return {
-        "access_token": pair.access_token,
-        "token_type": "Bearer",
-        "expires_in": pair.expires_in,
-        "refresh_token": pair.refresh_token,
-        "scope": " ".join(sorted(pair.scopes)),
+        **bearer_fields(pair),
         "userType": "Location",
         "locationId": pair.location_id,
         "companyId": rt.agency.company_of(pair.location_id) or rt.settings.company_id,

@@ -32,7 +32,7 @@ from fastapi import APIRouter, Request
 
 from services.simulator._errors import ApiError
 from services.simulator.auth import CONTACTS_VERSION
-from services.simulator.oauth import _form
+from services.simulator.oauth import _form, bearer_fields
 from services.simulator.runtime import Runtime, runtime
 from services.simulator.settings import AGENCY_SCOPES
 from services.simulator.tokens import AccessGrant
@@ -92,11 +92,7 @@ async def location_token(request: Request) -> dict[str, Any]:
     scopes = frozenset(s for s in grant.scopes if s not in AGENCY_SCOPES)
     pair = rt.tokens.mint(location_id, scopes)
     return {
-        "access_token": pair.access_token,
-        "token_type": "Bearer",
-        "expires_in": pair.expires_in,
-        "refresh_token": pair.refresh_token,
-        "scope": " ".join(sorted(pair.scopes)),
+        **bearer_fields(pair),
         "userType": "Location",
         "locationId": location_id,
         "companyId": company_id,

@@ -170,25 +170,7 @@ class TokenStore:
         expires_in: int | None = None,
     ) -> TokenPair:
         """Issue an access token and the next refresh token of `family` (new family if None)."""
-        now = self.clock()
-        expires_in = expires_in or self.settings.access_token_ttl_seconds
-        access = secrets.token_urlsafe(32)
-        refresh = secrets.token_urlsafe(32)
-        family = family or secrets.token_hex(8)
-        self._access[access] = AccessGrant(
-            location_id=location_id,
-            scopes=scopes,
-            budget=self.settings.client_id,
-            expires_at=now + timedelta(seconds=expires_in),
-        )
-        self._refresh[refresh] = _Refresh(
-            family=family,
-            location_id=location_id,
-            scopes=scopes,
-            expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
-        )
-        self._live[family] = refresh
-        return TokenPair(access, refresh, expires_in, location_id, scopes)
+        return self._issue(location_id, scopes, family=family, expires_in=expires_in)
 
     def mint_company(
         self,
@@ -199,28 +181,39 @@ class TokenStore:
         expires_in: int | None = None,
     ) -> TokenPair:
         """Issue a Company access token and the next refresh token of its family."""
+        return self._issue("", scopes, family=family, expires_in=expires_in, company=company)
+
+    def _issue(
+        self,
+        location_id: str,
+        scopes: frozenset[str],
+        *,
+        family: str | None,
+        expires_in: int | None,
+        company: CompanyConsent | None = None,
+    ) -> TokenPair:
         now = self.clock()
         expires_in = expires_in or self.settings.access_token_ttl_seconds
         access = secrets.token_urlsafe(32)
         refresh = secrets.token_urlsafe(32)
         family = family or secrets.token_hex(8)
         self._access[access] = AccessGrant(
-            location_id="",
+            location_id=location_id,
             scopes=scopes,
             budget=self.settings.client_id,
             expires_at=now + timedelta(seconds=expires_in),
-            user_type="Company",
-            company_id=company.company_id,
+            user_type="Location" if company is None else "Company",
+            company_id=None if company is None else company.company_id,
         )
         self._refresh[refresh] = _Refresh(
             family=family,
-            location_id="",
+            location_id=location_id,
             scopes=scopes,
             expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
             company=company,
         )
         self._live[family] = refresh
-        return TokenPair(access, refresh, expires_in, "", scopes, company)
+        return TokenPair(access, refresh, expires_in, location_id, scopes, company)
 
     def revoke_location(self, location_id: str) -> int:
         """Invalidate every access and refresh token of a location (app uninstalled)."""
