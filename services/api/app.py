@@ -38,7 +38,6 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -65,6 +64,7 @@ from services.platform.outage import (
     probe_pool,
     watch,
 )
+from services.platform.pools import open_pool
 from services.writer.store import AcceptedRow, WriterStore
 
 __all__ = ["Accepted", "ApiProblem", "CommandStatus", "ContactPage", "ContactView", "create_app"]
@@ -184,12 +184,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # min_size=0: no connection is made here, so the API starts without PostgreSQL.
-        state.pool = await asyncpg.create_pool(
-            settings.database_url.get_secret_value(),
-            min_size=0,
+        state.pool = await open_pool(
+            settings.database_url,
+            schema=settings.database_schema,
             max_size=settings.database_pool_size,
             timeout=5,
-            server_settings={"search_path": settings.database_schema},
         )
         state.store = WriterStore(state.pool)
         connecting = asyncio.create_task(state.connect())
@@ -248,27 +247,24 @@ def create_app(settings: ApiSettings) -> FastAPI:
         401: {"model": ApiProblem},
         422: {"model": ApiProblem},
     }
+    submit_problems: dict[int | str, dict[str, Any]] = {
+        **problems,
+        **{code: {"model": ApiProblem} for code in (400, 409, 413, 503)},
+    }
+
+    def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+        """The `openapi_extra` of a route that reads a required JSON body of `schema`."""
+        return {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        }
 
     @app.post(
         "/v1/commands",
         status_code=202,
         response_model=Accepted,
         dependencies=auth,
-        responses={
-            **problems,
-            400: {"model": ApiProblem},
-            409: {"model": ApiProblem},
-            413: {"model": ApiProblem},
-            503: {"model": ApiProblem},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Command"}}
-                },
-            }
-        },
+        responses=submit_problems,
+        openapi_extra=json_body({"$ref": "#/components/schemas/Command"}),
     )
     async def submit_command(request: Request) -> Response:
         """Put a command on the commands topic; 202 once Kafka acknowledged it."""
@@ -302,35 +298,22 @@ def create_app(settings: ApiSettings) -> FastAPI:
         status_code=202,
         response_model=AcceptedBatch,
         dependencies=auth,
-        responses={
-            **problems,
-            400: {"model": ApiProblem},
-            409: {"model": ApiProblem},
-            413: {"model": ApiProblem},
-            503: {"model": ApiProblem},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["commands"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "commands": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": settings.max_batch,
-                                    "items": {"$ref": "#/components/schemas/Command"},
-                                }
-                            },
-                        }
+        responses=submit_problems,
+        openapi_extra=json_body(
+            {
+                "type": "object",
+                "required": ["commands"],
+                "additionalProperties": False,
+                "properties": {
+                    "commands": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": settings.max_batch,
+                        "items": {"$ref": "#/components/schemas/Command"},
                     }
                 },
             }
-        },
+        ),
     )
     async def submit_batch(request: Request) -> Response:
         """Up to `max_batch` commands in one request: all valid or none accepted (422 names

@@ -10,6 +10,7 @@ logging a traceback per try; a pool that must hold connections from the start sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -26,14 +27,18 @@ async def open_pool(
     schema: str | None = None,
     max_size: int,
     min_size: int = 0,
+    server_settings: Mapping[str, str] | None = None,
     **options: Any,
 ) -> asyncpg.Pool:
-    """A pool on `url` whose connections find `schema`'s tables first (asyncpg `options` pass
-    through: `reset=`, `init=`, ...)."""
+    """A pool on `url` whose connections find `schema`'s tables first and take any further
+    `server_settings` (asyncpg `options` pass through: `reset=`, `init=`, `timeout=`, ...)."""
     dsn = url.get_secret_value() if isinstance(url, SecretStr) else url
-    settings = {"search_path": schema} if schema is not None else None
+    settings = {
+        **({"search_path": schema} if schema is not None else {}),
+        **(server_settings or {}),
+    }
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, server_settings=settings, **options
+        dsn, min_size=min_size, max_size=max_size, server_settings=settings or None, **options
     )
     return pool
 

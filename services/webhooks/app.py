@@ -53,6 +53,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from schemas import parse_ghl_time
 from schemas.raw import RawDelivery, raw_key, webhook_id_of
 from services.platform.outage import Dependency, probe_pool, watch
+from services.platform.pools import open_pool
 from services.webhooks._metrics import ReceiverMetrics
 from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
 from services.webhooks._signature import SignatureVerifier
@@ -321,14 +322,11 @@ def create_app(
             watchers.append(asyncio.create_task(watch(receiver.sink.kafka, receiver.sink.probe)))
         if receipts is None:
             # min_size=0: no connection at start, so the receiver comes up without PostgreSQL.
-            pool = await asyncpg.create_pool(
-                settings.database_url.get_secret_value(),
-                min_size=0,
+            pool = await open_pool(
+                settings.database_url,
+                schema=settings.database_schema,
                 max_size=10,
-                server_settings={
-                    "search_path": settings.database_schema,
-                    "synchronous_commit": settings.receipts_synchronous_commit,
-                },
+                server_settings={"synchronous_commit": settings.receipts_synchronous_commit},
             )
             store = PostgresReceiptStore(pool, lease_seconds=settings.claim_lease_seconds)
             receiver.receipts = store

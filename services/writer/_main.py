@@ -19,11 +19,11 @@ from services.ghl import (
 )
 from services.platform.outage import (
     Dependency,
-    database_outage,
     keep_running,
     probe_pool,
     quiet_kafka_logs,
 )
+from services.platform.pools import wait_for_pool
 from services.status.health import Readiness, serving_health
 from services.writer._runtime import Writer
 from services.writer.settings import WriterSettings
@@ -65,15 +65,8 @@ async def run_writer(settings: WriterSettings, *, ghl_settings: GhlSettings) -> 
         ready.require("postgres", "kafka")
         postgres = Dependency("postgres", log=_log, on_change=ready.set)
         kafka = Dependency("kafka", log=_log, on_change=ready.set)
-        pool = await postgres.wait_for(
-            lambda: asyncpg.create_pool(
-                settings.database_url.get_secret_value(),
-                # No floor: asyncpg would restore one during an outage, a traceback per try.
-                min_size=0,
-                max_size=20,
-                server_settings={"search_path": settings.database_schema},
-            ),
-            retry_on=database_outage,
+        pool = await wait_for_pool(
+            postgres, settings.database_url, schema=settings.database_schema, max_size=20
         )
         ready.set("postgres")
         try:
