@@ -204,22 +204,25 @@ class ContactsOps(ClientCore):
         self, location_id: str, contact_id: str, tags: list[str], *, priority: Priority = _WRITE
     ) -> list[str]:
         """`POST /contacts/{contactId}/tags`: adds (a set union, so repeatable)."""
-        body = await self._call(
-            "add-tags",
-            location_id,
-            path={"contactId": contact_id},
-            json={"tags": tags},
-            priority=priority,
-        )
-        return [str(tag) for tag in body.get("tags") or ()]
+        return await self._tags("add-tags", location_id, contact_id, tags, priority)
 
     @operation("remove-tags")
     async def remove_tags(
         self, location_id: str, contact_id: str, tags: list[str], *, priority: Priority = _WRITE
     ) -> list[str]:
         """`DELETE /contacts/{contactId}/tags` (body on DELETE)."""
+        return await self._tags("remove-tags", location_id, contact_id, tags, priority)
+
+    async def _tags(
+        self,
+        operation_id: str,
+        location_id: str,
+        contact_id: str,
+        tags: list[str],
+        priority: Priority,
+    ) -> list[str]:
         body = await self._call(
-            "remove-tags",
+            operation_id,
             location_id,
             path={"contactId": contact_id},
             json={"tags": tags},
@@ -279,14 +282,9 @@ class ContactsOps(ClientCore):
         priority: Priority = _WRITE,
     ) -> FollowersResult:
         """`POST /contacts/{contactId}/followers`."""
-        body = await self._call(
-            "add-followers-contact",
-            location_id,
-            path={"contactId": contact_id},
-            json={"followers": followers},
-            priority=priority,
+        return await self._followers(
+            "add-followers-contact", location_id, contact_id, followers, priority
         )
-        return FollowersResult.model_validate(body)
 
     @operation("remove-followers-contact")
     async def remove_followers(
@@ -298,8 +296,20 @@ class ContactsOps(ClientCore):
         priority: Priority = _WRITE,
     ) -> FollowersResult:
         """`DELETE /contacts/{contactId}/followers`."""
+        return await self._followers(
+            "remove-followers-contact", location_id, contact_id, followers, priority
+        )
+
+    async def _followers(
+        self,
+        operation_id: str,
+        location_id: str,
+        contact_id: str,
+        followers: list[str],
+        priority: Priority,
+    ) -> FollowersResult:
         body = await self._call(
-            "remove-followers-contact",
+            operation_id,
             location_id,
             path={"contactId": contact_id},
             json={"followers": followers},
@@ -358,15 +368,10 @@ class ContactsOps(ClientCore):
         priority: Priority = _WRITE,
     ) -> bool:
         """`POST /contacts/{contactId}/workflow/{workflowId}`; runs a workflow, so not repeated."""
-        payload = {"eventStartTime": event_start_time} if event_start_time else {}
-        body = await self._call(
-            "add-contact-to-workflow",
-            location_id,
-            path={"contactId": contact_id, "workflowId": workflow_id},
-            json=payload,
-            priority=priority,
-        )
-        return succeeded(body)
+        return await self._workflow(
+            "add-contact-to-workflow", location_id, contact_id, workflow_id, event_start_time,
+            priority,
+        )  # fmt: skip
 
     @operation("delete-contact-from-workflow")
     async def remove_from_workflow(
@@ -379,9 +384,23 @@ class ContactsOps(ClientCore):
         priority: Priority = _WRITE,
     ) -> bool:
         """`DELETE /contacts/{contactId}/workflow/{workflowId}`."""
+        return await self._workflow(
+            "delete-contact-from-workflow", location_id, contact_id, workflow_id, event_start_time,
+            priority,
+        )  # fmt: skip
+
+    async def _workflow(
+        self,
+        operation_id: str,
+        location_id: str,
+        contact_id: str,
+        workflow_id: str,
+        event_start_time: str | None,
+        priority: Priority,
+    ) -> bool:
         payload = {"eventStartTime": event_start_time} if event_start_time else {}
         body = await self._call(
-            "delete-contact-from-workflow",
+            operation_id,
             location_id,
             path={"contactId": contact_id, "workflowId": workflow_id},
             json=payload,
