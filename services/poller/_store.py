@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
 
@@ -27,6 +28,9 @@ __all__ = [
     "PollerStore",
     "reset_if_dirty",
 ]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 KINDS = ("contact", "task", "note", "appointment")
 
@@ -73,19 +77,19 @@ class LocationDelta:
     def merge(self, other: LocationDelta) -> None:
         """Fold a later delta into this one."""
         self.state = other.state or self.state
-        for cid in other.contacts:
-            self.gone_contacts.discard(cid)
-        self.contacts.update(other.contacts)
-        for cid in other.gone_contacts:
-            self.contacts.pop(cid, None)
-        self.gone_contacts |= other.gone_contacts
-        for key in other.digests:
-            self.gone.discard(key)
-        self.digests.update(other.digests)
-        for key in other.gone:
-            self.digests.pop(key, None)
-        self.gone |= other.gone
+        _fold(self.contacts, self.gone_contacts, other.contacts, other.gone_contacts)
+        _fold(self.digests, self.gone, other.digests, other.gone)
         self.plan = other.plan or self.plan
+
+
+def _fold(live: dict[_K, _V], gone: set[_K], later: dict[_K, _V], later_gone: set[_K]) -> None:
+    """Fold a later (present, gone) pair of one kind of key into an earlier one: what the later
+    has is present again, what it lost is gone."""
+    gone.difference_update(later)
+    live.update(later)
+    for key in later_gone:
+        live.pop(key, None)
+    gone.update(later_gone)
 
 
 async def reset_if_dirty(conn: asyncpg.Connection) -> None:
