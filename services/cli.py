@@ -60,6 +60,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 """(command, module whose `register(app)` adds it, the start of its help) of lazy commands."""
 
 
+_HELP_ONLY = "ghl_sync.help_only"
+"""`Context.meta` key: the command line asks for a command's --help."""
+
+
 class _LazyGroup(TyperGroup):
     """The root group: lists lazy commands by their summary, loads one when it runs."""
 
@@ -76,6 +80,12 @@ class _LazyGroup(TyperGroup):
             importlib.import_module(module).register(holder)
             self._loaded[module] = dict(typer.main.get_group(holder).commands)
         return self._loaded[module]
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        # Noted before the root callback runs: a command's --help needs no logging set up
+        # (that would import pydantic-settings, a third of the one-second budget).
+        ctx.meta[_HELP_ONLY] = not set(ctx.help_option_names).isdisjoint(args)
+        return super().parse_args(ctx, args)
 
     def resolve_command(
         self, ctx: Context, args: list[str]
@@ -143,6 +153,8 @@ def _root(
     ] = False,
 ) -> None:
     """Event-sourced two-way sync between GoHighLevel and your application."""
+    if ctx.meta.get(_HELP_ONLY):
+        return
     from services.platform.logs import LogSettings, configure_logging
 
     configure_logging(LogSettings())

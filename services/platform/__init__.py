@@ -2,16 +2,26 @@
 
 - `batch_consumer`: the one Kafka consumer loop (assign/seek, fetch, hand to a sink, commit
   after the sink confirms, backpressure, dead letters with one header format).
+
+The names below are loaded on first use: every command imports `services.platform.logs`
+before it runs, and `ghl-sync <command> --help` must not pay for aiokafka, asyncpg and the
+event schemas the batch consumer brings in (the CLI's start-up budget is one second).
 """
 
-from services.platform.batch_consumer import (
-    Backpressure,
-    BatchConsumer,
-    ConsumerGroupSettings,
-    Sink,
-    dead_letter_headers,
-    send_dead_letter,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.platform.batch_consumer import (
+        Backpressure,
+        BatchConsumer,
+        ConsumerGroupSettings,
+        Sink,
+        dead_letter_headers,
+        send_dead_letter,
+    )
 
 __all__ = [
     "Backpressure",
@@ -21,3 +31,19 @@ __all__ = [
     "dead_letter_headers",
     "send_dead_letter",
 ]
+
+_HOME = dict.fromkeys(__all__, "services.platform.batch_consumer")
+"""Public name -> the module that defines it."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
