@@ -1,4 +1,5 @@
-"""Location-level reads of `apps/locations.json` the sync needs: custom field definitions."""
+"""Location-level reads of `apps/locations.json` the sync needs: custom field definitions and
+the sub-accounts a token sees."""
 
 from __future__ import annotations
 
@@ -28,3 +29,16 @@ class LocationsOps(ClientCore):
         )
         fields = body.get("customFields") if isinstance(body, dict) else None
         return [f for f in fields or () if isinstance(f, dict) and "id" in f]
+
+    @operation("search-locations")
+    async def search_locations(
+        self, budget: str, *, limit: int = 10, priority: Priority = Priority.POLL
+    ) -> list[dict[str, Any]]:
+        """`GET /locations/search`: the sub-accounts (`GetLocationSchema` JSON objects) the
+        token sees, at most `limit`. `budget` names the request budget and token to use when
+        no location is known yet (a Private Integration Token's first call)."""
+        body = await self._call(
+            "search-locations", budget, params={"limit": str(limit)}, priority=priority
+        )
+        found = body.get("locations") if isinstance(body, dict) else None
+        return [f for f in found or () if isinstance(f, dict) and isinstance(f.get("id"), str)]

@@ -130,6 +130,15 @@ _TABLE = (
         "locations/tasks.readonly",
         _I,
     ),
+    # apps/locations.json: the sub-accounts a token sees (a PIT's own location)
+    Operation(
+        "search-locations",
+        "GET",
+        "/locations/search",
+        "apps/locations.json",
+        "locations.readonly",
+        _I,
+    ),
     # apps/locations.json: a location's custom field definitions
     Operation(
         "get-custom-fields",

@@ -2,14 +2,11 @@
 
 Settings are read here, at the entry point, and passed down.
 
-A Private Integration Token (`GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN`) is made in a
-sub-account (or an agency), but nothing GHL documents tells which location it reads: a PIT is
-an opaque `pit-...` string (not a JWT naming its location), and the one call that might
-answer (`GET /locations/search`, which accepts a location token) documents no answer for a
-PIT and needs the `locations.readonly` scope a PIT may not have (UNCONFIRMED; see
-../shared/ghl/REFERENCE.md, section 4). Guessing would poll nothing, silently, so the poller
-refuses to start with a PIT and no `GHL_SYNC_POLLER_LOCATIONS`, in one line naming the
-variable to set.
+A Private Integration Token (`GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN`) with no
+`GHL_SYNC_POLLER_LOCATIONS`: the poller asks GHL which location the token sees
+(`GET /locations/search`, scope `locations.readonly`) and polls that one; when the answer is
+not exactly one location, or GHL refuses the call, it exits with one line naming the variable
+to set (`services/poller/_pit.py` says why that call, and what is UNCONFIRMED about it).
 """
 
 from __future__ import annotations
@@ -42,6 +39,7 @@ from services.platform.outage import (
     quiet_kafka_logs,
 )
 from services.platform.pools import open_pool
+from services.poller._pit import PitLocationUnknown, discover_pit_location
 from services.poller._sink import EventSink
 from services.poller._store import reset_if_dirty
 from services.poller.settings import PollerSettings
@@ -49,19 +47,6 @@ from services.poller.settings import PollerSettings
 __all__ = ["register"]
 
 _log = logging.getLogger("services.poller")
-
-
-def pit_without_locations(settings: PollerSettings, ghl: GhlSettings) -> str | None:
-    """The one-line refusal when a Private Integration Token is set but no location to poll
-    is (see the module docstring); None when the settings can poll."""
-    if ghl.private_integration_token is None or settings.locations:
-        return None
-    return (
-        "GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN is set but GHL_SYNC_POLLER_LOCATIONS is empty: "
-        "GHL does not say which location a Private Integration Token belongs to; set "
-        "GHL_SYNC_POLLER_LOCATIONS='[\"<that location id>\"]' (the id in the sub-account's "
-        "address in GHL, .../location/<id>/...)"
-    )
 
 
 @dataclass(frozen=True)
@@ -132,12 +117,15 @@ def register(app: typer.Typer) -> None:
         from services.poller.poller import Poller
         from services.status.health import serving_health
 
-        settings = PollerSettings()
-        refusal = pit_without_locations(settings, GhlSettings())
-        if refusal is not None:
-            typer.echo(f"error: {refusal}", err=True)
-            raise typer.Exit(1)
-
+        settings, ghl = PollerSettings(), GhlSettings()
+        if ghl.private_integration_token is not None and not settings.locations:
+            try:
+                found = asyncio.run(discover_pit_location(ghl))
+            except PitLocationUnknown as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
+            settings = settings.model_copy(update={"locations": (found,)})
+            _log.info("polling location %s, the one the Private Integration Token sees", found)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
         async def main() -> None:
@@ -157,7 +145,7 @@ def register(app: typer.Typer) -> None:
                         w.client,
                         PollerStore(w.pool),
                         w.sink,
-                        w.settings,
+                        settings,
                         pool=w.pool,
                         definitions=DefinitionSync(w.pool, w.client.list_custom_fields),
                     )

@@ -25,6 +25,7 @@ from services.simulator import (
     routes_contacts,
     routes_contacts_search,
     routes_custom_fields,
+    routes_locations,
     routes_tasks_notes,
 )
 from services.simulator._errors import install_error_handlers
@@ -103,6 +104,7 @@ def create_app(
         routes_contacts_search,
         routes_contact_extras,
         routes_custom_fields,
+        routes_locations,
         routes_tasks_notes,
         routes_calendars,
         routes_contacts,

@@ -89,6 +89,7 @@ CALLS: dict[str, tuple[Callable[[GhlClient], Any], dict[str, Any]]] = {
     ),
     "delete-task": (lambda c: c.delete_task(LOC, CID, "t1"), {"succeded": True}),
     "task-search": (lambda c: c.search_tasks(LOC, TaskSearch()), {"tasks": [{"id": "t1"}]}),
+    "search-locations": (lambda c: c.search_locations(LOC), {"locations": [{"id": LOC}]}),
     "get-all-notes": (lambda c: c.list_notes(LOC, CID), {"notes": [{"id": "n1"}]}),
     "get-note": (lambda c: c.get_note(LOC, CID, "n1"), {"note": {"id": "n1"}}),
     "create-note": (
