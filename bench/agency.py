@@ -37,7 +37,6 @@ import asyncio
 import json
 import math
 import os
-import socket
 import statistics
 import sys
 import time
@@ -52,12 +51,13 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.db.migrate import apply_migrations
+from bench._common import create_schema, drop_schema, free_port
 from services.db.settings import DatabaseSettings
-from services.demo._processes import Service
+from services.demo._processes import start_service
 from services.ghl import GhlSettings, OAuthClient, generate_key
 from services.ghl.cli import store_grant
 from services.installs import InstallSettings
+from services.platform.supervise import Supervisor
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -66,13 +66,6 @@ CLIENT_SECRET = "simulator-client-secret"  # the simulator's published demo app 
 COMPANY = "SimCompany0000000001"
 # What an agency install asks for: the data scopes and oauth.readonly / oauth.write.
 SCOPES = "oauth.readonly oauth.write locations.readonly " + GhlSettings().scopes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _say(text: str) -> None:
@@ -111,7 +104,7 @@ async def _progress(pool: asyncpg.Pool) -> tuple[int, int]:
 async def one_run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     schema, prefix = f"bench_agency_{tag}", f"bench-agency-{tag}."
-    sim_port, poller_port = _free_port(), _free_port()
+    sim_port, poller_port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     key = generate_key()
     log_dir = Path("/tmp/ghl-sync-bench-agency") / tag
@@ -130,30 +123,29 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "GHL_SYNC_POLLER_CYCLE_SECONDS": "5",
         "GHL_SYNC_POLLER_INSTANCE_ID": f"bench-{tag}",
     }
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await apply_migrations(conn, schema=schema)
-    finally:
-        await conn.close()
-    simulator = Service(
-        "simulator",
-        ["simulator", "--port", str(sim_port), "--seed", str(seed), "--locations",
-         str(args.locations), "--contacts", str(args.contacts)],
-        env, log_dir,
-    )  # fmt: skip
-    poller = Service("poller", ["poller", "--metrics-port", str(poller_port)], env, log_dir)
+    await create_schema(DATABASE_URL, schema)
+    # The simulator and the poller run as the demo runs its services: under the supervisor
+    # of `ghl-sync run`, each logged to its own file in `log_dir`.
+    supervisor = Supervisor([])
     pool = await asyncpg.create_pool(
         DATABASE_URL, min_size=1, max_size=4, server_settings={"search_path": schema}
     )
     try:
-        simulator.start()
+        simulator = await start_service(
+            supervisor, "simulator",
+            ["simulator", "--port", str(sim_port), "--seed", str(seed), "--locations",
+             str(args.locations), "--contacts", str(args.contacts)],
+            env, log_dir,
+        )  # fmt: skip
         await simulator.wait_http(f"{sim_url}/_admin/state", within=300)
         _say("simulator up")
         async with httpx.AsyncClient(base_url=sim_url, timeout=60) as http:
             state = (await http.get("/_admin/state")).json()
         locations = sorted(state["locations"])
         assert len(locations) == args.locations, len(locations)
-        poller.start()
+        poller = await start_service(
+            supervisor, "poller", ["poller", "--metrics-port", str(poller_port)], env, log_dir
+        )
         await poller.wait_http(f"http://127.0.0.1:{poller_port}/readyz", within=120)
         _say("poller ready")
         ghl = GhlSettings(
@@ -235,14 +227,9 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
             "loadavg": _loadavg(),
         }
     finally:
-        poller.stop()
-        simulator.stop()
+        await supervisor.stop("the run is over")
         await pool.close()
-        conn = await asyncpg.connect(DATABASE_URL)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(DATABASE_URL, schema)
 
 
 async def main_async(args: argparse.Namespace) -> None:

@@ -31,8 +31,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import drop_schema, free_port, fresh_schema, percentile, wait_http
 from bench._http import exchange, post
-from bench._wb_common import drop_schema, free_port, fresh_schema, percentile, wait_http
 from streams.admin import ensure_topics
 
 KEY = "bench-" + uuid.uuid4().hex

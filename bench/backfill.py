@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
-import socket
 import sys
 import time
 import uuid
@@ -37,13 +35,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import (
+    create_schema,
+    delete_topic,
+    drop_schema,
+    simulator_tokens,
+    start_simulator,
+)
 from schemas import EventDecodeError, decode_event
-from services.db.migrate import apply_migrations
 from services.ghl import GhlSettings, PostgresRateLimiter, StaticTokenProvider, build_client
 from services.poller import EventSink, Poller, PollerSettings, PollerStore
 from services.poller.backfill import Backfill, BackfillProgress
@@ -53,22 +56,6 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:2
 if "--database-url" in sys.argv:
     DATABASE_URL = sys.argv[sys.argv.index("--database-url") + 1]
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _serve_simulator(port: int, contacts: int) -> None:
-    import uvicorn
-
-    from services.simulator import SimulatorSettings, create_app
-
-    settings = SimulatorSettings(locations=1, contacts_per_location=contacts, seed=21)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 class _Counting(httpx.AsyncBaseTransport):
@@ -92,18 +79,6 @@ class _Counting(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-async def _wait_until_up(base_url: str) -> None:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        for _ in range(400):
-            try:
-                if (await http.get("/_admin/state")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the simulator did not start")
-
-
 async def _entities_on(topic: str) -> dict[str, set[str]]:
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
     await consumer.start()
@@ -125,28 +100,17 @@ async def _entities_on(topic: str) -> dict[str, set[str]]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    server = multiprocessing.get_context("spawn").Process(
-        target=_serve_simulator, args=(port, args.contacts), daemon=True
-    )
-    server.start()
+    server, base_url = start_simulator(1, args.contacts, seed=21)
     tag = uuid.uuid4().hex[:8]
     schema, topic = f"bench_backfill_{tag}", f"bench-backfill-{tag}.ghl.events.v1"
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await apply_migrations(conn, schema=schema)
-    finally:
-        await conn.close()
+    await create_schema(DATABASE_URL, schema)
     pool = await asyncpg.create_pool(
         DATABASE_URL, min_size=2, max_size=8, server_settings={"search_path": schema}
     )
     try:
-        await _wait_until_up(base_url)
-        async with httpx.AsyncClient(base_url=base_url) as admin:
-            [(location, truth)] = (await admin.get("/_admin/state")).json()["locations"].items()
-            minted = await admin.post("/_admin/tokens", json={"locationId": location})
-            token = SecretStr(minted.json()["access_token"])
+        state, tokens = await simulator_tokens(base_url, within=20)
+        [(location, truth)] = state.items()
+        token = SecretStr(tokens[location])
         settings = GhlSettings(base_url=base_url)
         limiter = PostgresRateLimiter(pool, settings)
         transport = _Counting(httpx.AsyncHTTPTransport())
@@ -186,17 +150,8 @@ async def run(args: argparse.Namespace) -> int:
         seen = await _entities_on(topic)
     finally:
         await pool.close()
-        conn = await asyncpg.connect(DATABASE_URL)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-        admin_client = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-        await admin_client.start()
-        try:
-            await admin_client.delete_topics([topic])
-        finally:
-            await admin_client.close()
+        await drop_schema(DATABASE_URL, schema)
+        await delete_topic(BOOTSTRAP, topic)
         server.terminate()
         server.join(5)
 

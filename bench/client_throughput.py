@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
-import socket
 import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import httpx
 from pydantic import SecretStr
 
-from services.db.migrate import apply_migrations
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import create_schema, drop_schema, simulator_tokens, start_simulator
 from services.db.settings import DatabaseSettings
 from services.ghl import (
     GhlClient,
@@ -38,22 +39,6 @@ from services.ghl import (
     build_client,
 )
 from services.ghl.requests import ContactSearch, TaskSearch
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _serve_simulator(port: int, locations: int, contacts: int) -> None:
-    import uvicorn
-
-    from services.simulator import SimulatorSettings, create_app
-
-    settings = SimulatorSettings(locations=locations, contacts_per_location=contacts, seed=11)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
@@ -80,18 +65,6 @@ class Result:
     errors: Counter[str]
 
 
-async def _wait_until_up(base_url: str) -> None:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        for _ in range(200):
-            try:
-                if (await http.get("/_admin/state")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the simulator did not start")
-
-
 async def _drive(
     client: GhlClient, location: str, contact_ids: list[str], deadline: float, errors: Counter[str]
 ) -> None:
@@ -113,31 +86,17 @@ async def _drive(
 
 
 async def run(args: argparse.Namespace) -> Result:
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    server = multiprocessing.get_context("spawn").Process(
-        target=_serve_simulator, args=(port, args.locations, args.contacts), daemon=True
-    )
-    server.start()
+    server, base_url = start_simulator(args.locations, args.contacts, seed=11)
     pool: asyncpg.Pool | None = None
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     db = DatabaseSettings()
     try:
-        await _wait_until_up(base_url)
-        async with httpx.AsyncClient(base_url=base_url) as admin:
-            state = (await admin.get("/_admin/state")).json()["locations"]
-            tokens = {}
-            for location in state:
-                minted = await admin.post("/_admin/tokens", json={"locationId": location})
-                tokens[location] = SecretStr(minted.json()["access_token"])
+        state, minted = await simulator_tokens(base_url, within=10)
+        tokens = {location: SecretStr(token) for location, token in minted.items()}
         settings = GhlSettings(base_url=base_url)
         limiter: RateLimiter
         if args.limiter == "postgres":
-            conn = await asyncpg.connect(db.url.get_secret_value())
-            try:
-                await apply_migrations(conn, schema=schema)
-            finally:
-                await conn.close()
+            await create_schema(db.url.get_secret_value(), schema)
             pool = await asyncpg.create_pool(
                 db.url.get_secret_value(),
                 min_size=2,
@@ -177,11 +136,7 @@ async def run(args: argparse.Namespace) -> Result:
     finally:
         if pool is not None:
             await pool.close()
-            conn = await asyncpg.connect(db.url.get_secret_value())
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            finally:
-                await conn.close()
+            await drop_schema(db.url.get_secret_value(), schema)
         server.terminate()
         server.join(5)
 

@@ -38,11 +38,11 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import httpx
@@ -91,7 +91,20 @@ def _quiet_popen() -> Iterator[None]:
         yield
 
 
-class PrivateBroker:
+class _PrivateServer:
+    """A server of the stack's own kind, stopped and started at will."""
+
+    server: KafkaServer | PostgresServer
+
+    async def start(self) -> None:
+        with _quiet_popen():
+            await asyncio.to_thread(self.server.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.server.stop)
+
+
+class PrivateBroker(_PrivateServer):
     """A Kafka broker of its own, stopped and started at will."""
 
     def __init__(self, folder: Path) -> None:
@@ -104,15 +117,8 @@ class PrivateBroker:
             self.server.libs.symlink_to(ROOT / ".stack" / "kafka" / self.server.libs.name)
         self.bootstrap = self.settings.kafka_bootstrap
 
-    async def start(self) -> None:
-        with _quiet_popen():
-            await asyncio.to_thread(self.server.start)
 
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
-
-
-class PrivatePostgres:
+class PrivatePostgres(_PrivateServer):
     """A PostgreSQL cluster of its own (in a folder the `postgres` account can reach)."""
 
     def __init__(self) -> None:
@@ -121,13 +127,6 @@ class PrivatePostgres:
         self.settings = StackSettings(state_dir=self.folder, postgres_port=free_port())
         self.server = PostgresServer(self.settings)
         self.url = self.settings.database_url
-
-    async def start(self) -> None:
-        with _quiet_popen():
-            await asyncio.to_thread(self.server.start)
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -505,44 +504,80 @@ async def fresh_schema(url: str) -> AsyncIterator[str]:
                 await conn.close()
 
 
-async def broker_outage(folder: Path, seconds: float) -> Report:
-    """A private broker goes away for `seconds`; the fleet uses the shared PostgreSQL."""
-    _make(folder)
-    broker = PrivateBroker(folder / "stack")
-    await broker.start()
-    try:
-        async with fresh_schema(SHARED_DATABASE) as schema:
-            fleet = Fleet(folder, broker.bootstrap, SHARED_DATABASE, schema)
-            try:
-                await fleet.start()
-                return await run_outage(
-                    fleet, dependency="kafka", seconds=seconds, stop=broker.stop,
-                    start=broker.start,
-                )  # fmt: skip
-            finally:
-                fleet.stop()
-    finally:
-        await broker.stop()
+@dataclass(frozen=True)
+class Away:
+    """Where the services under test connect, and how the outage takes the dependency away."""
+
+    kafka: str
+    database: str
+    schema: str
+    stop: Callable[[], Awaitable[None]]
+    start: Callable[[], Awaitable[None]]
 
 
-async def postgres_outage(folder: Path, seconds: float) -> Report:
-    """A private PostgreSQL goes away for `seconds`; the fleet uses the shared broker."""
+@contextlib.asynccontextmanager
+async def with_private(folder: Path, dependency: str) -> AsyncIterator[Away]:
+    """A private broker (`dependency="kafka"`) or PostgreSQL (`"postgres"`) for the outage to
+    take away, the shared other one, and a fresh schema; all removed afterwards."""
     _make(folder)
+    if dependency == "kafka":
+        broker = PrivateBroker(folder / "stack")
+        await broker.start()
+        try:
+            async with fresh_schema(SHARED_DATABASE) as schema:
+                yield Away(broker.bootstrap, SHARED_DATABASE, schema, broker.stop, broker.start)
+        finally:
+            await broker.stop()
+        return
     pg = PrivatePostgres()
     try:
         await pg.start()
         async with fresh_schema(pg.url) as schema:
-            fleet = Fleet(folder, SHARED_KAFKA, pg.url, schema)
-            try:
-                await fleet.start()
-                return await run_outage(
-                    fleet, dependency="postgres", seconds=seconds, stop=pg.stop, start=pg.start
-                )
-            finally:
-                fleet.stop()
+            yield Away(SHARED_KAFKA, pg.url, schema, pg.stop, pg.start)
     finally:
         await pg.stop()
         pg.remove()
+
+
+class _Processes(Protocol):
+    async def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+_P = TypeVar("_P", bound=_Processes)
+_R = TypeVar("_R")
+
+
+async def under_outage(
+    folder: Path,
+    dependency: str,
+    seconds: float,
+    build: Callable[[Path, str, str, str], _P],
+    run: Callable[..., Awaitable[_R]],
+) -> _R:
+    """The processes `build(folder, kafka, database, schema)` makes, started against
+    `with_private(folder, dependency)`, through `run(processes, dependency=, seconds=, stop=,
+    start=)`; stopped afterwards."""
+    async with with_private(folder, dependency) as away:
+        processes = build(folder, away.kafka, away.database, away.schema)
+        try:
+            await processes.start()
+            return await run(
+                processes, dependency=dependency, seconds=seconds, stop=away.stop, start=away.start
+            )
+        finally:
+            processes.stop()
+
+
+async def broker_outage(folder: Path, seconds: float) -> Report:
+    """A private broker goes away for `seconds`; the fleet uses the shared PostgreSQL."""
+    return await under_outage(folder, "kafka", seconds, Fleet, run_outage)
+
+
+async def postgres_outage(folder: Path, seconds: float) -> Report:
+    """A private PostgreSQL goes away for `seconds`; the fleet uses the shared broker."""
+    return await under_outage(folder, "postgres", seconds, Fleet, run_outage)
 
 
 def _make(folder: Path) -> None:

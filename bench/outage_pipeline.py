@@ -47,19 +47,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.outage import (
-    _KEY,
-    SHARED_DATABASE,
-    SHARED_KAFKA,
-    PrivateBroker,
-    PrivatePostgres,
-    Service,
-    _loadavg,
-    _make,
-    _wait_status,
-    free_port,
-    fresh_schema,
-)
+from bench.outage import _KEY, Service, _loadavg, _wait_status, free_port, under_outage
 from schemas import Event, EventDecodeError, decode_event
 from schemas.raw import RawDelivery
 from services.platform.outage import kafka_client_options, quiet_kafka_logs, stop_quietly
@@ -393,42 +381,12 @@ async def run_pipeline_outage(
 
 async def pipeline_broker_outage(folder: Path, seconds: float) -> PipelineReport:
     """A private broker goes away for `seconds`; the pipeline uses the shared PostgreSQL."""
-    _make(folder)
-    broker = PrivateBroker(folder / "stack")
-    await broker.start()
-    try:
-        async with fresh_schema(SHARED_DATABASE) as schema:
-            pipe = Pipeline(folder, broker.bootstrap, SHARED_DATABASE, schema)
-            try:
-                await pipe.start()
-                return await run_pipeline_outage(
-                    pipe, dependency="kafka", seconds=seconds, stop=broker.stop,
-                    start=broker.start,
-                )  # fmt: skip
-            finally:
-                pipe.stop()
-    finally:
-        await broker.stop()
+    return await under_outage(folder, "kafka", seconds, Pipeline, run_pipeline_outage)
 
 
 async def pipeline_postgres_outage(folder: Path, seconds: float) -> PipelineReport:
     """A private PostgreSQL goes away for `seconds`; the pipeline uses the shared broker."""
-    _make(folder)
-    pg = PrivatePostgres()
-    try:
-        await pg.start()
-        async with fresh_schema(pg.url) as schema:
-            pipe = Pipeline(folder, SHARED_KAFKA, pg.url, schema)
-            try:
-                await pipe.start()
-                return await run_pipeline_outage(
-                    pipe, dependency="postgres", seconds=seconds, stop=pg.stop, start=pg.start
-                )
-            finally:
-                pipe.stop()
-    finally:
-        await pg.stop()
-        pg.remove()
+    return await under_outage(folder, "postgres", seconds, Pipeline, run_pipeline_outage)
 
 
 def print_report(report: PipelineReport) -> None:

@@ -33,11 +33,9 @@ import argparse
 import asyncio
 import itertools
 import json
-import multiprocessing
 import os
 import resource
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -50,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 import httpx
 
+from bench._common import delete_topic, simulator_tokens, start_simulator
+
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
@@ -57,22 +57,6 @@ ROOT = HERE.parents[1]
 
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _serve_simulator(port: int, locations: int, contacts: int) -> None:
-    import uvicorn
-
-    from services.simulator import SimulatorSettings, create_app
-
-    settings = SimulatorSettings(locations=locations, contacts_per_location=contacts, seed=31)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 # --- one poller instance (run as `poller_scale.py --instance NAME`) ---------------------
@@ -265,12 +249,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
     from services.poller import register_location
     from streams.admin import ensure_topics
 
-    port = _free_port()
-    sim_url = f"http://127.0.0.1:{port}"
-    sim = multiprocessing.get_context("spawn").Process(
-        target=_serve_simulator, args=(port, args.locations, args.contacts), daemon=True
-    )
-    sim.start()
+    sim, sim_url = start_simulator(args.locations, args.contacts, seed=31)
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     topic = f"bench-{uuid.uuid4().hex[:10]}.ghl.events.v1"
     await ensure_topics(BOOTSTRAP, [topic], partitions=6)
@@ -280,18 +259,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
     procs: list[_Proc] = []
     result: dict[str, Any] = {}
     try:
-        async with httpx.AsyncClient(base_url=sim_url, timeout=120) as admin:
-            for _ in range(2400):
-                try:
-                    if (await admin.get("/_admin/state")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            state = (await admin.get("/_admin/state")).json()["locations"]
-            tokens = {}
-            for loc in state:
-                minted = (await admin.post("/_admin/tokens", json={"locationId": loc})).json()
-                tokens[loc] = minted["access_token"]
+        state, tokens = await simulator_tokens(sim_url, within=120, http_timeout=120)
         token_file = Path(f"/tmp/{schema}.tokens.json")
         await asyncio.to_thread(token_file.write_text, json.dumps(tokens))
         locations = sorted(state)
@@ -417,14 +385,7 @@ async def run_once(args: argparse.Namespace) -> dict[str, Any]:
         sim.join(10)
         await pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await pg.close()
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        kadmin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-        await kadmin.start()
-        try:
-            await kadmin.delete_topics([topic])
-        finally:
-            await kadmin.close()
+        await delete_topic(BOOTSTRAP, topic)
     return result
 
 

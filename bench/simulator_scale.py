@@ -30,8 +30,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import free_port, percentile, wait_http
 from bench._http import exchange
-from bench._wb_common import free_port, percentile, wait_http
 
 
 def _seed_once(contacts: int, out: Any) -> None:

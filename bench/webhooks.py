@@ -27,7 +27,6 @@ import base64
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -39,30 +38,21 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import create_schema, delete_topic, drop_schema, free_port
 from bench._http import exchange
-from services.db.migrate import apply_migrations
 from streams.admin import partitions_of
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 GHL_SYNC = Path(sys.executable).with_name("ghl-sync")
 PATH = "/webhooks/ghl"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- the load generator (its own process) -------------------------------------------------
@@ -235,26 +225,13 @@ class _Stack:
 async def _setup() -> _Stack:
     run = uuid.uuid4().hex[:8]
     stack = _Stack(schema=f"bench_webhooks_{run}", prefix=f"bench-webhooks-{run}.")
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await apply_migrations(conn, schema=stack.schema)
-    finally:
-        await conn.close()
+    await create_schema(DATABASE_URL, stack.schema)
     return stack
 
 
 async def _teardown(stack: _Stack) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{stack.schema}" CASCADE')
-    finally:
-        await conn.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        await admin.delete_topics([stack.topic])
-    finally:
-        await admin.close()
+    await drop_schema(DATABASE_URL, stack.schema)
+    await delete_topic(BOOTSTRAP, stack.topic)
 
 
 async def _records_on(topic: str) -> int:
@@ -335,7 +312,7 @@ def main() -> None:
         .decode()
     )
     stack = asyncio.run(_setup())
-    port = _free_port()
+    port = free_port()
     receiver = _start_receiver(stack, port, public_pem, args.log)
     try:
         asyncio.run(_wait_ready(f"http://127.0.0.1:{port}", receiver))

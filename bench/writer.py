@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._wb_common import drop_schema, fresh_schema, percentile, serve_simulator
+from bench._common import drop_schema, fresh_schema, percentile, serve_simulator
 from schemas import CommandBase, CreateNote, CreateTask, UpdateContact, command_key, encode_command
 from services.ghl import GhlSettings, PostgresRateLimiter, StaticTokenProvider, build_client
 from services.writer import Writer, WriterSettings, writer_topics
