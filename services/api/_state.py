@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
-from services.api._batch import Batcher
 from services.api.settings import ApiSettings
+from services.platform.batcher import Batcher
 from services.platform.connections import kafka_options
 from services.platform.outage import (
     DATABASE_ERRORS,
@@ -34,6 +34,9 @@ from streams.admin import ensure_topics
 __all__ = ["NOT_ON_TOPIC", "ApiState", "TooDeep", "parse_json", "problem"]
 
 _log = logging.getLogger("services.api")
+
+# Concurrent requests wait 1 ms to share a statement, at most 1000 rows in one.
+_BATCH_MAX, _BATCH_WAIT = 1000, 0.001
 
 
 def problem(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -105,7 +108,9 @@ class ApiState:
         self.producer: AIOKafkaProducer | None = None
         self.pool: asyncpg.Pool | None = None
         self.store: WriterStore | None = None
-        self.recorder: Batcher[AcceptedRow, str | None] = Batcher(self._record)
+        self.recorder: Batcher[AcceptedRow, str | None] = Batcher(
+            self._record, max_items=_BATCH_MAX, wait=_BATCH_WAIT
+        )
         self.registry = CollectorRegistry()
         self.accepted = Counter(
             "ghl_sync_api_commands_accepted", "Commands accepted", registry=self.registry
@@ -128,7 +133,9 @@ class ApiState:
         ]
         self.postgres = Dependency("postgres", log=_log)
         self.kafka = Dependency("kafka", log=_log)
-        self.produced: Batcher[str, None] = Batcher(self._mark_produced)
+        self.produced: Batcher[str, None] = Batcher(
+            self._mark_produced, max_items=_BATCH_MAX, wait=_BATCH_WAIT
+        )
         self._connecting: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
 

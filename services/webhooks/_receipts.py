@@ -20,14 +20,14 @@ delivery still gets its own answer, and nothing is answered before its statement
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from enum import Enum
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 import asyncpg
 
+from services.platform.batcher import Batcher as _Batcher
 from services.platform.outage import DATABASE_ERRORS
 from services.webhooks.exceptions import ReceiptStoreError
 
@@ -96,46 +96,6 @@ _RELEASE = (
     "DELETE FROM webhook_receipts WHERE webhook_id = $1 AND claim_token = $2 AND state = 'claimed'"
 )
 _PRUNE = "DELETE FROM webhook_receipts WHERE claimed_at < now() - make_interval(secs => $1)"
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
-
-
-class _Batcher(Generic[_T, _R]):
-    """Runs `flush` on everything submitted while the previous flush ran; one flush at a time."""
-
-    def __init__(self, flush: Callable[[Sequence[_T]], Awaitable[Sequence[_R]]]) -> None:
-        self._flush = flush
-        self._pending: list[tuple[_T, asyncio.Future[_R]]] = []
-        self._running: asyncio.Task[None] | None = None
-
-    async def submit(self, item: _T) -> _R:
-        future: asyncio.Future[_R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if self._running is None:
-            self._running = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    results = await self._flush([item for item, _ in batch])
-                except asyncio.CancelledError:
-                    for _, future in batch:
-                        future.cancel()
-                    raise
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._running = None
 
 
 class PostgresReceiptStore:
