@@ -12,6 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.status._rows import by_location
 from services.status.report import (
     BackfillState,
     BudgetState,
@@ -30,7 +31,7 @@ PROJECTION_TABLES = ("contacts", "tasks", "notes", "appointments")
 # Only these columns of ghl_tokens are ever read: the token columns stay in the database.
 _TOKENS = """
 SELECT location_id, user_type, expires_at, refresh_count, refreshed_at,
-       extract(epoch FROM expires_at - now())::float8 AS expires_in
+       extract(epoch FROM expires_at - now())::float8 AS expires_in_seconds
   FROM ghl_tokens
 """
 
@@ -50,7 +51,8 @@ SELECT r.location_id, r.max_requests, r.interval_s, r.daily_limit,
 """
 
 _POLLER = """
-SELECT location_id, contacts_cursor, tasks_swept_at, children_swept_at, reconciled_at, updated_at
+SELECT location_id, contacts_cursor, tasks_swept_at, children_swept_at, reconciled_at,
+       updated_at AS last_poll_at
   FROM poller_locations
 """
 
@@ -139,16 +141,7 @@ async def read_database(
     """Read the sync state in one repeatable-read transaction, so the figures agree."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         now: datetime = await conn.fetchval("SELECT now()")
-        tokens = {
-            r["location_id"]: TokenState(
-                user_type=r["user_type"],
-                expires_at=r["expires_at"],
-                expires_in_seconds=r["expires_in"],
-                refresh_count=r["refresh_count"],
-                refreshed_at=r["refreshed_at"],
-            )
-            for r in await conn.fetch(_TOKENS)
-        }
+        tokens = by_location(TokenState, await conn.fetch(_TOKENS))
         budgets = {
             r["location_id"]: BudgetState(
                 window_requests=r["max_requests"],
@@ -160,22 +153,8 @@ async def read_database(
             )
             for r in await conn.fetch(_BUDGETS)
         }
-        pollers = {
-            r["location_id"]: PollerState(
-                contacts_cursor=r["contacts_cursor"],
-                tasks_swept_at=r["tasks_swept_at"],
-                children_swept_at=r["children_swept_at"],
-                reconciled_at=r["reconciled_at"],
-                last_poll_at=r["updated_at"],
-            )
-            for r in await conn.fetch(_POLLER)
-        }
-        backfills = {
-            r["location_id"]: BackfillState(
-                **{k: v for k, v in dict(r).items() if k != "location_id"}
-            )
-            for r in await conn.fetch(_BACKFILL)
-        }
+        pollers = by_location(PollerState, await conn.fetch(_POLLER))
+        backfills = by_location(BackfillState, await conn.fetch(_BACKFILL))
         tables = []
         for table in PROJECTION_TABLES:  # fixed names, never input
             row = await conn.fetchrow(

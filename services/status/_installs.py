@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.status._rows import models_of
 from services.status.report import CompanyState, InstallState
 
 __all__ = ["read_installs"]
@@ -17,8 +18,8 @@ async def read_installs(
     if not await conn.fetchval("SELECT to_regclass('ghl_installations') IS NOT NULL"):
         return (), ()
     companies = await conn.fetch(
-        "SELECT c.company_id, c.install_to_future_locations, c.expires_at, c.refresh_count,"
-        " extract(epoch FROM c.expires_at - now())::float8 AS expires_in,"
+        "SELECT c.company_id, c.install_to_future_locations, c.refresh_count,"
+        " extract(epoch FROM c.expires_at - now())::float8 AS token_expires_in_seconds,"
         " count(i.location_id) FILTER (WHERE i.state = 'installed') AS installed,"
         " count(i.location_id) FILTER (WHERE i.state = 'pending') AS pending,"
         " count(i.location_id) FILTER (WHERE i.state = 'uninstalled') AS uninstalled"
@@ -26,7 +27,7 @@ async def read_installs(
         " GROUP BY c.company_id ORDER BY c.company_id"
     )
     rows = await conn.fetch(
-        "SELECT i.company_id, i.location_id, m.name, i.state, i.state_at, i.source,"
+        "SELECT i.company_id, i.location_id, m.name, i.state, i.state_at AS since, i.source,"
         " i.onboarded_at, t.location_id IS NOT NULL AS has_token,"
         " c.company_id IS NOT NULL AS company_authorised"
         " FROM ghl_installations i"
@@ -39,32 +40,8 @@ async def read_installs(
         "SELECT location_id, event_at FROM ghl_install_orphans ORDER BY location_id"
     )
     return (
-        tuple(
-            CompanyState(
-                company_id=r["company_id"],
-                install_to_future_locations=r["install_to_future_locations"],
-                token_expires_in_seconds=r["expires_in"],
-                refresh_count=r["refresh_count"],
-                installed=r["installed"],
-                pending=r["pending"],
-                uninstalled=r["uninstalled"],
-            )
-            for r in companies
-        ),
-        tuple(
-            InstallState(
-                company_id=r["company_id"],
-                location_id=r["location_id"],
-                name=r["name"],
-                state=r["state"],
-                since=r["state_at"],
-                source=r["source"],
-                onboarded_at=r["onboarded_at"],
-                has_token=r["has_token"],
-                company_authorised=r["company_authorised"],
-            )
-            for r in rows
-        )
+        models_of(CompanyState, companies),
+        models_of(InstallState, rows)
         + tuple(
             InstallState(
                 company_id=None,
