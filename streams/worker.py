@@ -92,33 +92,30 @@ def build_worker_app(
             await beat.run()
 
         app.task(run_heartbeat)
+
+    def run_processor(name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """An app task running `name`'s consumer, ready while it runs, resumed after outages."""
+
+        async def processor() -> None:
+            ready.set(name)
+            try:
+                await _resume_after_outages(name, run, kafka, kafka_up)
+            finally:
+                ready.set(name, False)
+
+        app.task(processor)
+
     projections: ProjectionConsumer | None = None
     history: HistoryConsumer | None = None
     if "projections" in settings.processors:
         projections = ProjectionConsumer(settings)
-
-        async def run_projections() -> None:
-            ready.set("projections")
-            try:
-                await _resume_after_outages("projections", projections.run, kafka, kafka_up)
-            finally:
-                ready.set("projections", False)
-
-        app.task(run_projections)
+        run_processor("projections", projections.run)
     if "history" in settings.processors:
         history = HistoryConsumer(
             settings,
             defer=_projections_behind(projections, settings.batch_size) if projections else None,
         )
-
-        async def run_history() -> None:
-            ready.set("history")
-            try:
-                await _resume_after_outages("history", history.run, kafka, kafka_up)
-            finally:
-                ready.set("history", False)
-
-        app.task(run_history)
+        run_processor("history", history.run)
     sinks = [s.postgres for s in (projections, history) if s is not None]
     _postgres_readiness(ready, sinks)
     if sinks:
