@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # The ghl-sync image: every service is `ghl-sync <command>` on the same image.
 #
+# Checked without Docker by scripts/image-check (buildah and podman; see docs/deploy.md).
+#
 # Two stages: `build` installs the package and its pinned dependencies into a virtualenv;
 # the runtime stage copies only that virtualenv (no pip cache, no sources, no build files)
 # and runs as an unprivileged user whose one writable folder is /var/lib/ghl-sync.
@@ -26,8 +28,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GHL_SYNC_STREAMS_DATA_DIR=/var/lib/ghl-sync/worker
 # The data folder is the working directory and the only place the services write (the
 # worker's Faust state); it is a volume so a rocksdb table store outlives the container.
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/ghl-sync \
-        --shell /usr/sbin/nologin ghlsync \
+# The group is made with the user's id: `USER 10001:10001` then names a group that exists
+# (useradd --system --user-group would pick a system gid below 1000 instead). --no-log-init:
+# no sparse lastlog entry sized by the high uid.
+RUN groupadd --gid 10001 ghlsync \
+    && useradd --uid 10001 --gid 10001 --no-create-home --no-log-init \
+        --home-dir /var/lib/ghl-sync --shell /usr/sbin/nologin ghlsync \
     && install -d -o ghlsync -g ghlsync -m 0750 /var/lib/ghl-sync
 COPY --from=build /opt/ghl-sync /opt/ghl-sync
 WORKDIR /var/lib/ghl-sync

@@ -189,7 +189,13 @@ def test_the_dockerfile_builds_in_two_stages_and_runs_unprivileged() -> None:
     final = lines[lines.index(stages[1]) :]
     user = [line for line in final if line.startswith("USER ")]
     assert user, "the runtime stage sets no USER"
-    assert user[-1].split()[1].split(":")[0] not in ("0", "root")
+    uid, _, gid = user[-1].split()[1].partition(":")
+    assert uid not in ("0", "root")
+    run = " ".join(line for line in final if line.startswith("RUN "))
+    # USER names ids that exist in the image: the group made with the user's gid (found by
+    # building the image: useradd --system --user-group gave the group a system gid).
+    assert re.search(rf"groupadd --gid {gid} ghlsync\b", run), "USER's group is not made"
+    assert re.search(rf"useradd --uid {uid} --gid {gid} ", run), "USER's uid is not made"
     assert any(line.startswith("COPY --from=build ") for line in final)
     assert any(line.startswith("HEALTHCHECK ") for line in final)
     env = " ".join(line for line in final if line.startswith("ENV "))
