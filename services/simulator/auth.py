@@ -20,15 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from services.simulator._errors import ApiError
 from services.simulator.runtime import runtime
 from services.simulator.state import LocationData
 from services.simulator.tokens import AccessGrant
 
-__all__ = ["CALENDARS_VERSION", "CONTACTS_VERSION", "Caller", "guard"]
+__all__ = [
+    "CALENDARS_VERSION",
+    "CONTACTS_VERSION",
+    "Caller",
+    "ContactsReader",
+    "ContactsWriter",
+    "bearer_token",
+    "check_version",
+    "guard",
+]
 
 CONTACTS_VERSION = "2021-07-28"
 CALENDARS_VERSION = "2021-04-15"
@@ -48,7 +58,17 @@ class Caller:
             raise ApiError(403, _FORBIDDEN)
 
 
-def _bearer(request: Request) -> str | None:
+def check_version(request: Request, version: str) -> None:
+    """400 unless the request carries the operation's `Version` header."""
+    got = request.headers.get("version")
+    if got is None:
+        raise ApiError(400, "Version header was not found")
+    if got != version:
+        raise ApiError(400, "Version header is invalid")
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of the `Authorization: Bearer` header, if there is one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -61,12 +81,8 @@ def guard(scope: str, version: str) -> Callable[[Request], Awaitable[Caller]]:
 
     async def check(request: Request) -> Caller:
         rt = runtime(request)
-        got = request.headers.get("version")
-        if got is None:
-            raise ApiError(400, "Version header was not found")
-        if got != version:
-            raise ApiError(400, "Version header is invalid")
-        token = _bearer(request)
+        check_version(request, version)
+        token = bearer_token(request)
         grant = rt.tokens.lookup(token) if token else None
         location = rt.state.locations.get(grant.location_id) if grant else None
         if grant is None or location is None:
@@ -84,3 +100,9 @@ def guard(scope: str, version: str) -> Callable[[Request], Awaitable[Caller]]:
         return Caller(grant, location)
 
     return check
+
+
+ContactsReader = Annotated[Caller, Depends(guard("contacts.readonly", CONTACTS_VERSION))]
+"""A route parameter: the caller of an operation that reads contacts."""
+ContactsWriter = Annotated[Caller, Depends(guard("contacts.write", CONTACTS_VERSION))]
+"""A route parameter: the caller of an operation that writes contacts."""

@@ -31,7 +31,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from services.simulator._errors import ApiError
-from services.simulator.auth import CONTACTS_VERSION
+from services.simulator.auth import CONTACTS_VERSION, bearer_token, check_version
 from services.simulator.oauth import _form, bearer_fields
 from services.simulator.runtime import Runtime, runtime
 from services.simulator.settings import AGENCY_SCOPES
@@ -45,14 +45,9 @@ _NOT_AGENCY = "This authClass type is not allowed to access this scope."
 
 def _company_caller(request: Request, scope: str) -> tuple[Runtime, AccessGrant]:
     rt = runtime(request)
-    got = request.headers.get("version")
-    if got is None:
-        raise ApiError(400, "Version header was not found")
-    if got != CONTACTS_VERSION:
-        raise ApiError(400, "Version header is invalid")
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    grant = rt.tokens.lookup(token.strip()) if scheme.lower() == "bearer" and token else None
+    check_version(request, CONTACTS_VERSION)
+    token = bearer_token(request)
+    grant = rt.tokens.lookup(token) if token else None
     if grant is None:
         raise ApiError(401, "Invalid token: access token is invalid")
     budget_owner = grant.company_id if grant.user_type == "Company" else grant.location_id

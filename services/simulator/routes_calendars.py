@@ -31,7 +31,8 @@ from schemas import parse_ghl_time
 from schemas.ghl import Appointment
 from services.simulator._errors import ApiError
 from services.simulator._lookup import appointment_for, contact_for
-from services.simulator.auth import CALENDARS_VERSION, CONTACTS_VERSION, Caller, guard
+from services.simulator.auth import CALENDARS_VERSION, Caller, guard
+from services.simulator.auth import ContactsReader as ContactReader
 from services.simulator.dto import AppointmentCreateIn, AppointmentEditIn, read_body
 from services.simulator.render import appointment_rest
 from services.simulator.runtime import runtime
@@ -40,7 +41,6 @@ from services.simulator.state import LocationData
 __all__ = ["router"]
 
 router = APIRouter()
-ContactReader = Annotated[Caller, Depends(guard("contacts.readonly", CONTACTS_VERSION))]
 EventReader = Annotated[Caller, Depends(guard("calendars/events.readonly", CALENDARS_VERSION))]
 CalendarReader = Annotated[Caller, Depends(guard("calendars.readonly", CALENDARS_VERSION))]
 EventWriter = Annotated[Caller, Depends(guard("calendars/events.write", CALENDARS_VERSION))]

@@ -16,14 +16,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.simulator._errors import ApiError
 from services.simulator._lookup import contact_for
-from services.simulator.auth import CONTACTS_VERSION, Caller, guard
+from services.simulator.auth import ContactsWriter as Writer
 from services.simulator.contact_input import clean_tags
 from services.simulator.dto import BulkBusinessIn, BulkTagsIn, FollowersIn, TagsIn, read_body
 from services.simulator.runtime import runtime
@@ -32,7 +32,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 _YIELD_EVERY = 200
-Writer = Annotated[Caller, Depends(guard("contacts.write", CONTACTS_VERSION))]
 
 
 @router.post("/contacts/{contactId}/tags")

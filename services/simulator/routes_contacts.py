@@ -12,15 +12,17 @@ phone answers 400 (UNCONFIRMED, community reports).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from schemas.ghl import Contact
 from services.simulator._errors import ApiError
 from services.simulator._lookup import contact_for
-from services.simulator.auth import CONTACTS_VERSION, Caller, guard
+from services.simulator.auth import Caller
+from services.simulator.auth import ContactsReader as Reader
+from services.simulator.auth import ContactsWriter as Writer
 from services.simulator.contact_input import contact_fields
 from services.simulator.dto import ContactIn, CreateContactIn, UpsertContactIn, read_body
 from services.simulator.render import contact_rest
@@ -29,8 +31,6 @@ from services.simulator.runtime import Runtime, runtime
 __all__ = ["router"]
 
 router = APIRouter()
-Reader = Annotated[Caller, Depends(guard("contacts.readonly", CONTACTS_VERSION))]
-Writer = Annotated[Caller, Depends(guard("contacts.write", CONTACTS_VERSION))]
 
 
 def _duplicate_error(contact: Contact, field_name: str) -> ApiError:

@@ -22,6 +22,8 @@ from schemas import parse_ghl_time
 from services.simulator._errors import ApiError
 from services.simulator._lookup import contact_for, note_for, task_for
 from services.simulator.auth import CONTACTS_VERSION, Caller, guard
+from services.simulator.auth import ContactsReader as Reader
+from services.simulator.auth import ContactsWriter as Writer
 from services.simulator.dto import (
     NoteIn,
     NoteUpdateIn,
@@ -37,8 +39,6 @@ from services.simulator.runtime import runtime
 __all__ = ["router"]
 
 router = APIRouter()
-Reader = Annotated[Caller, Depends(guard("contacts.readonly", CONTACTS_VERSION))]
-Writer = Annotated[Caller, Depends(guard("contacts.write", CONTACTS_VERSION))]
 TaskReader = Annotated[Caller, Depends(guard("locations/tasks.readonly", CONTACTS_VERSION))]
 
 
