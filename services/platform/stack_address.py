@@ -7,7 +7,17 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LocalStackAddress"]
+__all__ = ["LocalStackAddress", "stack_bootstrap", "stack_database_url"]
+
+
+def stack_bootstrap(host: str, kafka_port: int) -> str:
+    """`host:port` of a stack's broker."""
+    return f"{host}:{kafka_port}"
+
+
+def stack_database_url(host: str, port: int, user: str, database: str) -> str:
+    """A libpq URL for a stack's database, as its superuser (no password)."""
+    return f"postgresql://{user}@{host}:{port}/{database}"
 
 
 class LocalStackAddress(BaseSettings):
@@ -25,12 +35,11 @@ class LocalStackAddress(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         """`host:port` of the stack's broker."""
-        return f"{self.host}:{self.kafka_port}"
+        return stack_bootstrap(self.host, self.kafka_port)
 
     @property
     def database_url(self) -> str:
         """A libpq URL for the stack's database."""
-        return (
-            f"postgresql://{self.postgres_user}@{self.host}:{self.postgres_port}"
-            f"/{self.postgres_database}"
+        return stack_database_url(
+            self.host, self.postgres_port, self.postgres_user, self.postgres_database
         )

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.platform.stack_address import stack_bootstrap, stack_database_url
+
 __all__ = ["StackSettings"]
 
 
@@ -60,12 +62,11 @@ class StackSettings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         """`host:port` for Kafka clients."""
-        return f"{self.host}:{self.kafka_port}"
+        return stack_bootstrap(self.host, self.kafka_port)
 
     @property
     def database_url(self) -> str:
         """A libpq URL for the stack's database."""
-        return (
-            f"postgresql://{self.postgres_user}@{self.host}:{self.postgres_port}"
-            f"/{self.postgres_database}"
+        return stack_database_url(
+            self.host, self.postgres_port, self.postgres_user, self.postgres_database
         )
