@@ -57,6 +57,14 @@ class Caller:
         if location_id != self.grant.location_id:
             raise ApiError(403, _FORBIDDEN)
 
+    def queried_location(self, request: Request) -> str:
+        """The `locationId` query parameter: 422 when absent, 403 unless it is the token's."""
+        location_id = request.query_params.get("locationId")
+        if not location_id:
+            raise ApiError(422, ["locationId should not be empty"])
+        self.check_location(location_id)
+        return location_id
+
 
 def check_version(request: Request, version: str) -> None:
     """400 unless the request carries the operation's `Version` header."""

@@ -103,10 +103,7 @@ async def contact_appointments(
 async def list_calendars(caller: CalendarReader, request: Request) -> dict[str, Any]:
     """`get-calendars`: `{calendars: [CalendarDTO]}` of one location."""
     params = request.query_params
-    location_id = params.get("locationId")
-    if not location_id:
-        raise ApiError(422, ["locationId should not be empty"])
-    caller.check_location(location_id)
+    caller.queried_location(request)
     show_drafted = params.get("showDrafted", "true").lower()
     if show_drafted not in ("true", "false"):
         raise ApiError(422, ["showDrafted must be a boolean value"])

@@ -72,10 +72,7 @@ def _indexed(request: Request, caller: Caller) -> list[dict[str, Any]]:
 async def list_contacts(caller: Reader, request: Request) -> Response:
     """`get-contacts` (deprecated): `limit` <= 100, `startAfter` + `startAfterId` cursor."""
     params = request.query_params
-    location_id = params.get("locationId")
-    if not location_id:
-        raise ApiError(422, ["locationId should not be empty"])
-    caller.check_location(location_id)
+    caller.queried_location(request)
     limit = _int("limit", params.get("limit"), 20, low=1, high=100)
     start_after = params.get("startAfter")
     after_ms = _int("startAfter", start_after, 0, low=0, high=None) if start_after else None
@@ -147,10 +144,7 @@ async def duplicate_contact(caller: Reader, request: Request) -> dict[str, Any]:
     """`get-duplicate-contact`: `{contact}` (null when none), by the location's priority."""
     rt = runtime(request)
     params = request.query_params
-    location_id = params.get("locationId")
-    if not location_id:
-        raise ApiError(422, ["locationId should not be empty"])
-    caller.check_location(location_id)
+    location_id = caller.queried_location(request)
     number = params.get("number")
     match = rt.state.find_contact(
         location_id,
@@ -164,10 +158,7 @@ async def duplicate_contact(caller: Reader, request: Request) -> dict[str, Any]:
 async def contacts_by_business(businessId: str, caller: Reader, request: Request) -> dict[str, Any]:
     """`get-contacts-by-businessId`: `{contacts, count}` paged by `limit`/`skip`."""
     params = request.query_params
-    location_id = params.get("locationId")
-    if not location_id:
-        raise ApiError(422, ["locationId should not be empty"])
-    caller.check_location(location_id)
+    caller.queried_location(request)
     limit = _int("limit", params.get("limit"), 25, low=1, high=100)
     skip = _int("skip", params.get("skip"), 0, low=0, high=None)
     matching = sorted(
