@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage
@@ -21,6 +22,13 @@ TableRows = dict[Key, dict[str, Any]]
 """Rows by (table, location_id, id), each a dict of column → value (data parsed)."""
 
 
+def _json(text: str) -> Any:
+    # Numbers as decimals: jsonb keeps a number's exact decimal value but not its spelling
+    # (6.158629741515387e+16 reads back as 61586297415153870), and as a float and an int
+    # the two would differ.
+    return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+
+
 def _own(table: str) -> str:
     return "contact_id" if table in CHILD_TABLES else "tags"
 
@@ -33,7 +41,7 @@ async def dump_tables(conn: Connection) -> TableRows:
         records = await conn.fetch(f"SELECT location_id, id, {', '.join(names)} FROM {table}")
         for record in records:
             values = {name: record[name] for name in names}
-            values["data"] = json.loads(values["data"])
+            values["data"] = _json(values["data"])
             rows[(table, record["location_id"], record["id"])] = values
     return rows
 
@@ -47,7 +55,7 @@ def rows_from_images(images: Iterable[RowImage]) -> TableRows:
             if image.table in CHILD_TABLES
             else list(image.tags),
             **{c: image.columns.get(c) for c in COLUMNS[image.table]},
-            "data": json.loads(image.data),
+            "data": _json(image.data),
             "version": image.stamp.version,
             "event_id": image.stamp.event_id,
             "deleted_at": image.deleted_at,
