@@ -52,7 +52,6 @@ from services.platform.outage import (
 from streams.projections import metrics
 from streams.projections.store import (
     BatchOutcome,
-    ConsumedRecord,
     DeadLetter,
     PreparedBatch,
     ProjectionStore,
@@ -181,8 +180,7 @@ class ProjectionConsumer:
             raise Backpressure(
                 "a prepared batch is waiting for PostgreSQL", retry_after=retry_after
             )
-        consumed = [ConsumedRecord(r.topic, r.partition, r.offset, r.value, r.key) for r in records]
-        await self._prepared.put(self.store.prepare(consumed))
+        await self._prepared.put(self.store.prepare(records))
 
     def confirmed(self) -> Mapping[TopicPartition, int]:
         """The offsets of the last applied batches."""

@@ -40,7 +40,7 @@ from services.db.migrate import apply_migrations
 from services.platform.connections import kafka_options
 from streams.admin import partitions_of
 from streams.projections.rows import COLUMNS
-from streams.projections.store import BatchOutcome, ConsumedRecord, ProjectionStore
+from streams.projections.store import BatchOutcome, ProjectionStore, Record
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
@@ -93,7 +93,7 @@ class _Reader:
         ends = await self.consumer.end_offsets(self.partitions)
         return {tp.partition: offset for tp, offset in ends.items()}
 
-    async def read_until(self, ends: dict[int, int], max_records: int) -> list[ConsumedRecord]:
+    async def read_until(self, ends: dict[int, int], max_records: int) -> list[Record]:
         """Up to `max_records` records below `ends`; [] once every partition reached its end."""
         pending = [
             tp for tp in self.partitions if await self.consumer.position(tp) < ends[tp.partition]
@@ -101,12 +101,8 @@ class _Reader:
         if not pending:
             return []
         fetched = await self.consumer.getmany(*pending, timeout_ms=1000, max_records=max_records)
-        return [
-            ConsumedRecord(r.topic, r.partition, r.offset, r.value, r.key)
-            for records in fetched.values()
-            for r in records
-            if r.offset < ends[r.partition]
-        ]
+        # The client's records as they are: the store reads only their fields.
+        return [r for records in fetched.values() for r in records if r.offset < ends[r.partition]]
 
     async def stop(self) -> None:
         await self.consumer.stop()

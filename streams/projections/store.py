@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol, cast
 
 import asyncpg
 from pydantic_core import to_json
@@ -29,6 +29,7 @@ __all__ = [
     "DeadLetterSink",
     "PreparedBatch",
     "ProjectionStore",
+    "Record",
 ]
 
 _TIMESTAMPS: Final = {"date_added", "date_updated", "due_date", "start_time", "end_time"}
@@ -47,11 +48,27 @@ class ConsumedRecord(NamedTuple):
     key: bytes | None = None
 
 
+class Record(Protocol):
+    """What the store reads of a record: a `ConsumedRecord`, or the Kafka client's own record
+    as it was fetched (the consumer hands those over as they are, not copied per event)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A record the projections cannot apply, and why."""
 
-    record: ConsumedRecord
+    record: Record
     reason: str
     event_type: str | None = None
 
@@ -76,9 +93,29 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 class PreparedBatch:
     """Records with their decoded events and the newest row per key among them."""
 
-    records: list[ConsumedRecord]
+    records: Sequence[Record]
     decoded: list[FastEvent | Event | EventDecodeError]
     rows: dict[Key, RowImage]
+    spans: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    """(topic, partition) → [lowest offset, highest offset, records] of `records`."""
+    rejected: list[int] = field(default_factory=list)
+    """Positions in `records` of the events that do not decode."""
+
+
+def _spans(records: Iterable[Record]) -> dict[tuple[str, int], list[int]]:
+    spans: dict[tuple[str, int], list[int]] = {}
+    for r in records:
+        offset = r.offset
+        span = spans.get((r.topic, r.partition))
+        if span is None:
+            spans[(r.topic, r.partition)] = [offset, offset, 1]
+            continue
+        if offset < span[0]:
+            span[0] = offset
+        elif offset > span[1]:
+            span[1] = offset
+        span[2] += 1
+    return spans
 
 
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
@@ -247,16 +284,21 @@ class ProjectionStore:
         return {row["partition"]: row["next_offset"] for row in rows}
 
     @staticmethod
-    def prepare(records: Sequence[ConsumedRecord]) -> PreparedBatch:
+    def prepare(records: Sequence[Record]) -> PreparedBatch:
         """Decode a batch and pick its newest rows: the CPU work, done outside any transaction."""
         decoded = [decode(r.value or b"") for r in records]
-        valid = [d for d in decoded if not isinstance(d, EventDecodeError)]
-        return PreparedBatch(list(records), decoded, newest_rows(valid))
+        rejected = [i for i, d in enumerate(decoded) if type(d) is EventDecodeError]
+        valid = (
+            [d for d in decoded if not isinstance(d, EventDecodeError)]
+            if rejected
+            else cast("list[FastEvent | Event]", decoded)
+        )
+        return PreparedBatch(records, decoded, newest_rows(valid), _spans(records), rejected)
 
     async def apply(
         self,
         conn: Connection,
-        batch: PreparedBatch | Sequence[ConsumedRecord],
+        batch: PreparedBatch | Sequence[Record],
         *,
         dead_letters: DeadLetterSink | None = None,
     ) -> BatchOutcome:
@@ -264,41 +306,44 @@ class ProjectionStore:
         prepared = batch if isinstance(batch, PreparedBatch) else self.prepare(batch)
         outcome = BatchOutcome()
         async with conn.transaction():
-            fresh = await self._claim(conn, prepared.records, outcome)
-            rows = prepared.rows
-            decoded = prepared.decoded
-            if outcome.skipped:
+            fresh = await self._claim(conn, prepared.spans, prepared.records, outcome)
+            if not outcome.skipped:
+                rows, spans = prepared.rows, prepared.spans
+                for i in prepared.rejected:
+                    self._reject(outcome, prepared.records[i], prepared.decoded[i])
+                outcome.applied = len(prepared.records) - len(prepared.rejected)
+            else:
                 # Part of the batch was applied before a crash: only the rest counts.
                 keep = {(r.topic, r.partition, r.offset) for r in fresh}
-                decoded = [
-                    d
-                    for r, d in zip(prepared.records, prepared.decoded, strict=True)
-                    if (r.topic, r.partition, r.offset) in keep
-                ]
-                rows = newest_rows(d for d in decoded if not isinstance(d, EventDecodeError))
-            fresh_pairs = (
-                zip(prepared.records, prepared.decoded, strict=True)
-                if not outcome.skipped
-                else zip(fresh, decoded, strict=True)
-            )
-            for record, result in fresh_pairs:
-                if isinstance(result, EventDecodeError):
-                    outcome.dead_letters.append(
-                        DeadLetter(record, result.reason, result.event_type)
-                    )
-                else:
-                    outcome.applied += 1
+                decoded = []
+                for r, d in zip(prepared.records, prepared.decoded, strict=True):
+                    if (r.topic, r.partition, r.offset) not in keep:
+                        continue
+                    if isinstance(d, EventDecodeError):
+                        self._reject(outcome, r, d)
+                    else:
+                        decoded.append(d)
+                outcome.applied = len(decoded)
+                rows, spans = newest_rows(decoded), _spans(fresh)
             outcome.rows_written = await self._write(conn, rows.values())
             if outcome.dead_letters and dead_letters is not None:
                 # Before the commit: if handing them over fails, the batch is retried whole.
                 await dead_letters(outcome.dead_letters)
-            await self._record(conn, fresh, outcome)
+            await self._record(conn, spans, outcome)
         return outcome
 
+    @staticmethod
+    def _reject(outcome: BatchOutcome, record: Record, result: Any) -> None:
+        outcome.dead_letters.append(DeadLetter(record, result.reason, result.event_type))
+
     async def _claim(
-        self, conn: Connection, records: Sequence[ConsumedRecord], outcome: BatchOutcome
-    ) -> list[ConsumedRecord]:
-        partitions = sorted({(r.topic, r.partition) for r in records})
+        self,
+        conn: Connection,
+        spans: dict[tuple[str, int], list[int]],
+        records: Sequence[Record],
+        outcome: BatchOutcome,
+    ) -> Sequence[Record]:
+        partitions = sorted(spans)
         if not partitions:
             return []
         topics, numbers = [t for t, _ in partitions], [p for _, p in partitions]
@@ -322,6 +367,9 @@ class ProjectionStore:
             numbers,
         )
         next_offsets = {(r["topic"], r["partition"]): r["next_offset"] for r in locked}
+        outcome.next_offsets = next_offsets
+        if all(span[0] >= next_offsets[tp] for tp, span in spans.items()):
+            return records  # the common case: nothing of the batch was applied before
         fresh = [r for r in records if r.offset >= next_offsets[(r.topic, r.partition)]]
         outcome.skipped = len(records) - len(fresh)
         outcome.next_offsets = next_offsets
@@ -361,12 +409,8 @@ class ProjectionStore:
         return written
 
     async def _record(
-        self, conn: Connection, fresh: Sequence[ConsumedRecord], outcome: BatchOutcome
+        self, conn: Connection, ranges: dict[tuple[str, int], list[int]], outcome: BatchOutcome
     ) -> None:
-        ranges: dict[tuple[str, int], list[int]] = {}
-        for r in fresh:
-            span = ranges.setdefault((r.topic, r.partition), [r.offset, r.offset, 0])
-            span[0], span[1], span[2] = min(span[0], r.offset), max(span[1], r.offset), span[2] + 1
         if not ranges:
             return
         keys = sorted(ranges)
