@@ -70,6 +70,11 @@ class FaultInjector:
         """Whether this create should answer 422 although it was applied."""
         return self._roll(self.current.create_422_rate)
 
+    def after_create(self) -> None:
+        """Called once a create is applied: raises the 422 of a trapped create (GHL #64)."""
+        if self.trap_create():
+            raise ApiError(422, ["Unprocessable Entity"])
+
     def webhook_plan(self) -> WebhookPlan:
         """The fate of one webhook."""
         faults = self.current

@@ -205,8 +205,7 @@ async def create_appointment(caller: EventWriter, request: Request) -> dict[str,
     }
     fields.setdefault("users", [fields["assignedUserId"]] if fields["assignedUserId"] else [])
     appt = rt.state.create_appointment(caller.location.id, fields)
-    if rt.faults.trap_create():
-        raise ApiError(422, ["Unprocessable Entity"])
+    rt.faults.after_create()
     return _schema_response(appt)
 
 

@@ -77,8 +77,7 @@ async def create_task(contactId: str, caller: Writer, request: Request) -> JSONR
     contact_for(rt.state, caller, contactId)
     body = await read_body(request, TaskIn)
     task = rt.state.create_task(caller.location.id, contactId, _task_fields(body))
-    if rt.faults.trap_create():
-        raise ApiError(422, ["Unprocessable Entity"])
+    rt.faults.after_create()
     return JSONResponse({"task": task_rest(task)}, status_code=201)
 
 
@@ -164,8 +163,7 @@ async def create_note(contactId: str, caller: Writer, request: Request) -> JSONR
     contact_for(rt.state, caller, contactId)
     body = await read_body(request, NoteIn)
     note = rt.state.create_note(caller.location.id, contactId, body.model_dump(exclude_unset=True))
-    if rt.faults.trap_create():
-        raise ApiError(422, ["Unprocessable Entity"])
+    rt.faults.after_create()
     return JSONResponse({"note": note_rest(note)}, status_code=201)
 
 
