@@ -22,6 +22,7 @@ from services.ghl import (
     GhlSettings,
     InMemoryRateLimiter,
     OAuthClient,
+    OAuthTokenProvider,
     PostgresTokenStore,
     TokenCipher,
     TokenGrant,
@@ -35,6 +36,7 @@ from services.installs import (
     install_status,
     is_installed,
 )
+from services.installs.agency import Emit
 from tests.unit.installs.fake_agency import CLIENT_ID, SECRET, FakeAgencyGhl, location_id
 
 pytestmark = pytest.mark.integration
@@ -62,16 +64,36 @@ def settings() -> GhlSettings:
     )
 
 
+def _company_limiter() -> InMemoryRateLimiter:
+    return InMemoryRateLimiter(requests=100_000, interval=1.0)
+
+
 def _agency(
-    fake: FakeAgencyGhl, settings: GhlSettings, pool: asyncpg.Pool, **installs: Any
+    fake: FakeAgencyGhl,
+    settings: GhlSettings,
+    pool: asyncpg.Pool,
+    *,
+    emit: Emit | None = None,
+    **installs: Any,
 ) -> Agency:
     return build_agency(
         settings,
         InstallSettings(**installs),
         pool=pool,
         transport=httpx.MockTransport(fake),
-        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
+        company_limiter=_company_limiter(),
+        emit=emit,
     )
+
+
+def _providers(
+    fake: FakeAgencyGhl, settings: GhlSettings, pool: asyncpg.Pool
+) -> tuple[OAuthTokenProvider, OAuthTokenProvider]:
+    """The location and the company token providers on `fake`, as a process builds them."""
+    tokens, companies, _ = build_oauth_providers(
+        settings, pool=pool, transport=httpx.MockTransport(fake), company_limiter=_company_limiter()
+    )
+    return tokens, companies
 
 
 async def _consent(fake: FakeAgencyGhl, settings: GhlSettings, agency: Agency) -> Any:
@@ -81,6 +103,13 @@ async def _consent(fake: FakeAgencyGhl, settings: GhlSettings, agency: Agency) -
     finally:
         await oauth.aclose()
     return await agency.authorise(grant)
+
+
+async def _consented(fake: FakeAgencyGhl, settings: GhlSettings, pool: asyncpg.Pool) -> Agency:
+    """The agency after the one consent: every location of `fake` onboarded."""
+    agency = _agency(fake, settings, pool)
+    await _consent(fake, settings, agency)
+    return agency
 
 
 def hook(kind: str, at: datetime, **fields: str) -> dict[str, Any]:
@@ -162,8 +191,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = _agency(fake, settings, await new_pool())
-    await _consent(fake, settings, agency)
+    agency = await _consented(fake, settings, await new_pool())
     gone = location_id(2)
     fake.installed.discard(gone)
     await agency.handle(hook("UNINSTALL", t0 + timedelta(minutes=1), locationId=gone))
@@ -174,12 +202,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     assert (status.installed, status.state) == (False, "uninstalled")
     assert "uninstalled the app" in status.reason
     # The token provider refuses it too: nothing is minted for an uninstalled location.
-    tokens = build_oauth_providers(
-        settings,
-        pool=await new_pool(),
-        transport=httpx.MockTransport(fake),
-        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
-    )[0]
+    tokens = _providers(fake, settings, await new_pool())[0]
     with pytest.raises(AuthError, match="uninstalled the app"):
         await tokens.access_token(gone)
     # The others are untouched.
@@ -202,8 +225,7 @@ async def test_future_location_with_an_install_that_names_no_company(
     new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
-    agency = _agency(fake, settings, await new_pool())
-    await _consent(fake, settings, agency)
+    agency = await _consented(fake, settings, await new_pool())
     # A new sub-account; GHL installs the app on it (installToFutureLocations) and sends an
     # INSTALL without companyId before the LocationCreate.
     new = fake.add_location(3)
@@ -233,8 +255,7 @@ async def test_reconcile_applies_missed_webhooks(
     new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = _agency(fake, settings, await new_pool())
-    await _consent(fake, settings, agency)
+    agency = await _consented(fake, settings, await new_pool())
     fake.installed.discard(location_id(1))  # its UNINSTALL was lost
     fake.installed.add(fake.add_location(9))  # its INSTALL was lost
     [found] = await agency.reconcile()
@@ -249,20 +270,11 @@ async def test_concurrent_company_refreshers_refresh_exactly_once(
 ) -> None:
     fake = FakeAgencyGhl(locations=1)
     fake.delay = 0.02  # widen the window a second refresh could slip into
-    agency = _agency(fake, settings, await new_pool())
-    await _consent(fake, settings, agency)
+    agency = await _consented(fake, settings, await new_pool())
     await agency.aclose()
     # Make the company token due: inside the refresh margin.
     await pg.execute("UPDATE ghl_company_tokens SET expires_at = now() + interval '30 seconds'")
-    companies = [
-        build_oauth_providers(
-            settings,
-            pool=await new_pool(),
-            transport=httpx.MockTransport(fake),
-            company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
-        )[1]
-        for _ in range(4)
-    ]
+    companies = [_providers(fake, settings, await new_pool())[1] for _ in range(4)]
     tokens = await asyncio.gather(*(companies[i % 4].access_token(fake.company) for i in range(40)))
     assert fake.calls["company_refresh"] == 1
     assert fake.rejected["company_refresh"] == 0
@@ -280,18 +292,12 @@ async def test_a_refused_location_refresh_falls_back_to_minting(
     new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
-    agency = _agency(fake, settings, await new_pool())
-    await _consent(fake, settings, agency)
+    agency = await _consented(fake, settings, await new_pool())
     await agency.aclose()
     where = location_id(1)
     fake.refuse_location_refresh.add(where)
     await pg.execute("UPDATE ghl_tokens SET expires_at = now() WHERE location_id = $1", where)
-    tokens = build_oauth_providers(
-        settings,
-        pool=await new_pool(),
-        transport=httpx.MockTransport(fake),
-        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
-    )[0]
+    tokens = _providers(fake, settings, await new_pool())[0]
     minted = fake.calls["location_token"]
     token = await tokens.access_token(where)
     assert fake.rejected["location_refresh"] == 1
@@ -307,8 +313,7 @@ async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
     new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = _agency(fake, settings, await new_pool())
-    await _consent(fake, settings, agency)
+    agency = await _consented(fake, settings, await new_pool())
     before = await _states(pg), await _active(pg)
     later = t0 + timedelta(hours=1)
 
@@ -355,12 +360,7 @@ async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
     assert current.refresh_token is not None
     fake.company_refresh.discard(current.refresh_token.get_secret_value())  # spent elsewhere
     await pg.execute("UPDATE ghl_company_tokens SET expires_at = now()")
-    companies = build_oauth_providers(
-        settings,
-        pool=await new_pool(),
-        transport=httpx.MockTransport(fake),
-        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
-    )[1]
+    companies = _providers(fake, settings, await new_pool())[1]
     with pytest.raises(AuthError) as refused:
         await companies.access_token(fake.company)
     assert "refresh token is invalid" in str(refused.value)
@@ -373,8 +373,7 @@ async def test_agency_level_uninstall_stops_every_location_and_drops_the_company
     new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = _agency(fake, settings, await new_pool())
-    await _consent(fake, settings, agency)
+    agency = await _consented(fake, settings, await new_pool())
     await agency.handle(hook("UNINSTALL", t0 + timedelta(hours=1), companyId=fake.company))
     assert await _active(pg) == set()
     assert set((await _states(pg)).values()) == {"uninstalled"}
@@ -449,14 +448,7 @@ async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
         emitted.extend(events)
         return len(events)
 
-    agency = build_agency(
-        settings,
-        InstallSettings(on_uninstall="tombstone"),
-        pool=await new_pool(),
-        transport=httpx.MockTransport(fake),
-        company_limiter=InMemoryRateLimiter(requests=100_000, interval=1.0),
-        emit=emit,
-    )
+    agency = _agency(fake, settings, await new_pool(), emit=emit, on_uninstall="tombstone")
     await _consent(fake, settings, agency)
     gone, kept = location_id(1), location_id(2)
     for loc, cid in ((gone, "c1"), (gone, "c2"), (kept, "c3")):

@@ -66,6 +66,10 @@ async def test_every_command_type_applies_and_publishes(world_factory: WorldFact
     cid = data["contacts"][0]["id"]
     calendar = next(iter(data["calendars"]))
     due = datetime(2026, 5, 1, 15, tzinfo=UTC)
+
+    def on_contact(kind: type[CommandBase], **fields: Any) -> CommandBase:
+        return kind(command_id=_id(), location_id=loc, contact_id=cid, **fields)
+
     created = await _apply(
         world,
         [
@@ -74,19 +78,10 @@ async def test_every_command_type_applies_and_publishes(world_factory: WorldFact
                 location_id=loc,
                 payload={"firstName": "Ada", "email": "ada.wb@example.com"},
             ),
-            CreateTask(
-                command_id=_id(),
-                location_id=loc,
-                contact_id=cid,
-                payload={"title": "Call", "dueDate": due},
-            ),
-            CreateNote(
-                command_id=_id(), location_id=loc, contact_id=cid, payload={"body": "Met at expo"}
-            ),
-            CreateAppointment(
-                command_id=_id(),
-                location_id=loc,
-                contact_id=cid,
+            on_contact(CreateTask, payload={"title": "Call", "dueDate": due}),
+            on_contact(CreateNote, payload={"body": "Met at expo"}),
+            on_contact(
+                CreateAppointment,
                 payload={
                     "calendarId": calendar,
                     "startTime": due,
@@ -99,58 +94,25 @@ async def test_every_command_type_applies_and_publishes(world_factory: WorldFact
     assert {r["state"] for r in created.values()} == {"succeeded"}, created
     new_contact, task, note, appt = (r["entity_id"] for r in created.values())
     commands: list[CommandBase] = [
-        UpdateContact(
-            command_id=_id(), location_id=loc, contact_id=cid, payload={"city": "Springfield"}
-        ),
-        AddContactTags(
-            command_id=_id(), location_id=loc, contact_id=cid, payload={"tags": ["vip", "wb"]}
-        ),
-        RemoveContactTags(
-            command_id=_id(), location_id=loc, contact_id=cid, payload={"tags": ["vip"]}
-        ),
-        AddContactFollowers(
-            command_id=_id(),
-            location_id=loc,
-            contact_id=cid,
-            payload={"followers": [data["users"][0]]},
-        ),
-        AddContactToCampaign(
-            command_id=_id(), location_id=loc, contact_id=cid, campaign_id="camp1"
-        ),
-        RemoveContactFromCampaign(
-            command_id=_id(), location_id=loc, contact_id=cid, campaign_id="camp1"
-        ),
-        AddContactToWorkflow(command_id=_id(), location_id=loc, contact_id=cid, workflow_id="wf1"),
-        UpdateTask(
-            command_id=_id(),
-            location_id=loc,
-            contact_id=cid,
-            task_id=task,
-            payload={"title": "Call back"},
-        ),
-        CompleteTask(command_id=_id(), location_id=loc, contact_id=cid, task_id=task),
-        UpdateNote(
-            command_id=_id(),
-            location_id=loc,
-            contact_id=cid,
-            note_id=note,
-            payload={"body": "Met twice"},
-        ),
-        UpdateAppointment(
-            command_id=_id(),
-            location_id=loc,
-            contact_id=cid,
-            appointment_id=appt,
-            payload={"title": "Demo 2"},
-        ),
+        on_contact(UpdateContact, payload={"city": "Springfield"}),
+        on_contact(AddContactTags, payload={"tags": ["vip", "wb"]}),
+        on_contact(RemoveContactTags, payload={"tags": ["vip"]}),
+        on_contact(AddContactFollowers, payload={"followers": [data["users"][0]]}),
+        on_contact(AddContactToCampaign, campaign_id="camp1"),
+        on_contact(RemoveContactFromCampaign, campaign_id="camp1"),
+        on_contact(AddContactToWorkflow, workflow_id="wf1"),
+        on_contact(UpdateTask, task_id=task, payload={"title": "Call back"}),
+        on_contact(CompleteTask, task_id=task),
+        on_contact(UpdateNote, note_id=note, payload={"body": "Met twice"}),
+        on_contact(UpdateAppointment, appointment_id=appt, payload={"title": "Demo 2"}),
         UpsertContact(
             command_id=_id(),
             location_id=loc,
             payload={"email": "ada.wb@example.com", "lastName": "Lovelace"},
         ),
-        DeleteNote(command_id=_id(), location_id=loc, contact_id=cid, note_id=note),
-        DeleteTask(command_id=_id(), location_id=loc, contact_id=cid, task_id=task),
-        DeleteAppointment(command_id=_id(), location_id=loc, contact_id=cid, appointment_id=appt),
+        on_contact(DeleteNote, note_id=note),
+        on_contact(DeleteTask, task_id=task),
+        on_contact(DeleteAppointment, appointment_id=appt),
         DeleteContact(command_id=_id(), location_id=loc, contact_id=new_contact),
     ]
     results = await _apply(world, commands)
