@@ -10,7 +10,6 @@ the stack's cached jars): the shared stack's broker is never touched.
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import os
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import time
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,24 +27,16 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from bench.outage import free_port
-from services.stack import StackSettings
-from services.stack.kafka import KafkaServer
+from bench.outage import PrivateBroker, free_port
 from streams.admin import partitions_of
+from tests.unit.ingest.ingest_helpers import ED_KEY, ed_sign, pem
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 GHL_SYNC = str(Path(sys.executable).parent / "ghl-sync")
-KEY = ed25519.Ed25519PrivateKey.generate()
-PEM = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
+PEM = pem(ED_KEY)
 PATH = "/webhooks/ghl"
 
 
@@ -69,7 +59,7 @@ def _delivery(n: int) -> tuple[str, bytes, dict[str, str]]:
     raw = json.dumps(data, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
-        "X-GHL-Signature": base64.b64encode(KEY.sign(raw)).decode(),
+        **ed_sign(raw),
     }
     return webhook_id, raw, headers
 
@@ -231,19 +221,29 @@ def receivers() -> Iterator[list[_Receiver]]:
         receiver.stop()
 
 
-async def test_receiver_killed_mid_stream_loses_no_acknowledged_delivery(
-    kafka_bootstrap: str, pg_schema: str, test_settings: Any, tmp_path: Path, receivers: Any
-) -> None:
+async def _ready_receiver(
+    receivers: list[_Receiver], bootstrap: str, database_url: str, schema: str, log: Path
+) -> tuple[_Receiver, str]:
+    """A receiver process on a free port under a fresh topic prefix, ready to take deliveries
+    (stopped when the test ends); and that prefix."""
     prefix = f"test-{uuid.uuid4().hex[:10]}."
     port = _free_port()
     env = _receiver_env(
-        port=port, bootstrap=kafka_bootstrap, prefix=prefix,
-        database_url=test_settings.database_url, schema=pg_schema,
-    )  # fmt: skip
-    receiver = _Receiver(env, port, tmp_path / "receiver.log")
+        port=port, bootstrap=bootstrap, prefix=prefix, database_url=database_url, schema=schema
+    )
+    receiver = _Receiver(env, port, log)
     receivers.append(receiver)
     receiver.start()
     await receiver.ready()
+    return receiver, prefix
+
+
+async def test_receiver_killed_mid_stream_loses_no_acknowledged_delivery(
+    kafka_bootstrap: str, pg_schema: str, test_settings: Any, tmp_path: Path, receivers: Any
+) -> None:
+    receiver, prefix = await _ready_receiver(
+        receivers, kafka_bootstrap, test_settings.database_url, pg_schema, tmp_path / "receiver.log"
+    )
     ghl = _Ghl(receiver.url)
     total = 600
 
@@ -266,59 +266,41 @@ async def test_receiver_killed_mid_stream_loses_no_acknowledged_delivery(
     assert ghl.accepted <= set(on_topic), "acknowledged deliveries missing from ghl.raw.v1"
 
 
-def _start_broker(broker: KafkaServer) -> None:
-    # The broker outlives the Popen object `start` drops on return, which warns by design.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        broker.start()
-
-
 @pytest.fixture
-async def private_broker(tmp_path: Path) -> AsyncIterator[tuple[KafkaServer, str]]:
-    # Free ports rather than fixed ones: two runs of the suite on one machine must not collide.
-    settings = StackSettings(
-        state_dir=tmp_path / "stack", kafka_port=_free_port(), kafka_controller_port=_free_port()
-    )
-    broker = KafkaServer(settings)
-    # Reuse the shared stack's cached jars instead of resolving them again.
-    broker.libs.parent.mkdir(parents=True)
-    broker.libs.symlink_to(ROOT / ".stack" / "kafka" / broker.libs.name)
-    await asyncio.to_thread(_start_broker, broker)
+async def private_broker(tmp_path: Path) -> AsyncIterator[PrivateBroker]:
+    # On free ports rather than fixed ones (two runs of the suite on one machine must not
+    # collide), with the shared stack's cached jars.
+    broker = PrivateBroker(tmp_path / "stack")
+    await broker.start()
     try:
-        yield broker, settings.kafka_bootstrap
+        yield broker
     finally:
-        await asyncio.to_thread(broker.stop)
+        await broker.stop()
 
 
 async def test_broker_restart_mid_stream_loses_no_acknowledged_delivery(
-    private_broker: tuple[KafkaServer, str], pg_schema: str, test_settings: Any, tmp_path: Path,
+    private_broker: PrivateBroker, pg_schema: str, test_settings: Any, tmp_path: Path,
     receivers: Any,
 ) -> None:  # fmt: skip
-    broker, bootstrap = private_broker
-    prefix = f"test-{uuid.uuid4().hex[:10]}."
-    port = _free_port()
-    env = _receiver_env(
-        port=port, bootstrap=bootstrap, prefix=prefix,
-        database_url=test_settings.database_url, schema=pg_schema,
-    )  # fmt: skip
-    receiver = _Receiver(env, port, tmp_path / "receiver.log")
-    receivers.append(receiver)
-    receiver.start()
-    await receiver.ready()
+    broker = private_broker
+    bootstrap = broker.bootstrap
+    receiver, prefix = await _ready_receiver(
+        receivers, bootstrap, test_settings.database_url, pg_schema, tmp_path / "receiver.log"
+    )
     ghl = _Ghl(receiver.url)
     loop = asyncio.get_running_loop()
     outage: list[float] = []
 
     async def restart_mid_stream() -> None:
         await ghl.reached(100).wait()
-        await asyncio.to_thread(broker.stop)
+        await broker.stop()
         outage.append(loop.time())
         # The broker is down: every answer now must be non-2xx. Long enough that answers come
         # back within it: a write may spend the produce timeout (2 s) starting a producer and
         # as much again sending, and a loaded machine adds to both.
         await asyncio.sleep(8.0)
         outage.append(loop.time())
-        await asyncio.to_thread(_start_broker, broker)
+        await broker.start()
 
     # Paced, so the stream outlasts the restart: ~8 deliveries in flight, 40 ms apart each.
     async with asyncio.timeout(90):

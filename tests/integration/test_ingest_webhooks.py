@@ -5,7 +5,6 @@ by a crashed receiver does not swallow the redelivery."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
 from collections import Counter
@@ -19,8 +18,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from services.webhooks import (
     Claim,
@@ -30,15 +27,11 @@ from services.webhooks import (
     create_app,
 )
 from streams.admin import ensure_topics, partitions_of
+from tests.unit.ingest.ingest_helpers import ED_KEY, ed_sign, pem
 
 pytestmark = pytest.mark.integration
 
-KEY = ed25519.Ed25519PrivateKey.generate()
-PEM = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
+PEM = pem(ED_KEY)
 URL = "/webhooks/ghl"
 
 
@@ -52,7 +45,7 @@ def _signed(**fields: Any) -> tuple[bytes, dict[str, str]]:
         **fields,
     }
     raw = json.dumps(data).encode()
-    return raw, {"X-GHL-Signature": base64.b64encode(KEY.sign(raw)).decode()}
+    return raw, ed_sign(raw)
 
 
 @pytest.fixture
