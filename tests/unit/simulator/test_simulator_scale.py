@@ -52,6 +52,16 @@ class _World:
             self.tokens[location] = minted.json()["access_token"]
         return {"Authorization": f"Bearer {self.tokens[location]}", **CONTACTS_V}
 
+    async def tag_all_delivered(self, count: int, tag: str) -> None:
+        """Add `tag` to the first location's first `count` contacts in bulk, and wait until
+        their webhooks are delivered (or dropped)."""
+        loc = self.locations[0]
+        await self.client.post(
+            f"/_admin/locations/{loc}/bulk",
+            json={"action": "addTags", "count": count, "tags": [tag]},
+        )
+        await self.rt.webhooks.drain()
+
 
 @pytest.fixture
 async def world_factory() -> AsyncIterator[Any]:
@@ -180,11 +190,7 @@ async def test_one_locations_bulk_does_not_queue_another_locations_webhook_behin
 
 async def test_a_full_queue_drops_and_logs_instead_of_growing(world_factory: Any) -> None:
     world = await world_factory(contacts=300, webhook_queue_max=50)
-    loc = world.locations[0]
-    await world.client.post(
-        f"/_admin/locations/{loc}/bulk", json={"action": "addTags", "count": 300, "tags": ["x"]}
-    )
-    await world.rt.webhooks.drain()
+    await world.tag_all_delivered(300, "x")
     stats = world.rt.webhooks.stats()
     assert stats["delivered"] + stats["dropped"] == 300
     assert stats["dropped"] > 0
@@ -196,11 +202,7 @@ async def test_a_full_queue_drops_and_logs_instead_of_growing(world_factory: Any
 
 async def test_pacing_spaces_deliveries_at_the_configured_rate(world_factory: Any) -> None:
     world = await world_factory(contacts=41, webhook_deliveries_per_second=200.0)
-    loc = world.locations[0]
-    await world.client.post(
-        f"/_admin/locations/{loc}/bulk", json={"action": "addTags", "count": 41, "tags": ["p"]}
-    )
-    await world.rt.webhooks.drain()
+    await world.tag_all_delivered(41, "p")
     times = sorted(r.last_sent_at for r in world.rt.webhooks.log if r.last_sent_at)
     assert len(times) == 41
     # 41 sends at 200/s cannot start within less than 40 intervals of 5 ms (a slow machine
@@ -221,11 +223,7 @@ async def test_retries_still_happen_through_the_queue(world_factory: Any) -> Non
         return await original(request)
 
     world.receiver.handle_async_request = flaky  # type: ignore[method-assign]
-    loc = world.locations[0]
-    await world.client.post(
-        f"/_admin/locations/{loc}/bulk", json={"action": "addTags", "count": 1, "tags": ["r"]}
-    )
-    await world.rt.webhooks.drain()
+    await world.tag_all_delivered(1, "r")
     [record] = world.rt.webhooks.log
     assert (record.status, record.attempts) == ("delivered", 4)
     assert len(world.receiver.bodies) == 1
