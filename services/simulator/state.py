@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from schemas.ghl import Appointment, Contact, GhlEntity, Note, Task
 from services.simulator.render import (
@@ -57,6 +57,7 @@ __all__ = [
 
 Kind: TypeAlias = Literal["contacts", "tasks", "notes", "appointments"]
 Listener: TypeAlias = Callable[[str, str, GhlEntity], None]
+_E = TypeVar("_E", Contact, Task, Note, Appointment)
 """Called with (GHL event name, location id, entity snapshot) after each change."""
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -297,19 +298,26 @@ class SimulatorState:
                     return contact, field_name
         return None
 
+    def _new(self, model: type[_E], fields: dict[str, Any], **owner: str) -> _E:
+        """A new `model` of `fields` under `owner` (its contactId or locationId), with a new
+        id, added and updated now."""
+        now = self.now()
+        return model.model_validate(
+            {**fields, "id": self.new_id(), **owner, "dateAdded": now, "dateUpdated": now}
+        )
+
+    def _edited(self, old: _E, changes: dict[str, Any]) -> _E | None:
+        """`old` with `changes`, updated now; None when they change nothing."""
+        before = old.model_dump()
+        after = {**before, **changes}
+        if after == before:
+            return None
+        return type(old).model_validate({**after, "dateUpdated": self.now()})
+
     def create_contact(self, location_id: str, fields: dict[str, Any]) -> Contact:
         """Create a contact from already validated GHL fields; emits `ContactCreate`."""
-        now = self.now()
         data = with_derived_names({"tags": [], **fields})
-        contact = Contact.model_validate(
-            {
-                **data,
-                "id": self.new_id(),
-                "locationId": location_id,
-                "dateAdded": now,
-                "dateUpdated": now,
-            }
-        )
+        contact = self._new(Contact, data, locationId=location_id)
         self._contact_changed(location_id, contact.id, None)
         self.insert(location_id, "contacts", contact)
         self._emit("ContactCreate", location_id, contact)
@@ -359,17 +367,7 @@ class SimulatorState:
 
     def create_task(self, location_id: str, contact_id: str, fields: dict[str, Any]) -> Task:
         """Create a task on a contact; emits `TaskCreate`."""
-        now = self.now()
-        task = Task.model_validate(
-            {
-                "completed": False,
-                **fields,
-                "id": self.new_id(),
-                "contactId": contact_id,
-                "dateAdded": now,
-                "dateUpdated": now,
-            }
-        )
+        task = self._new(Task, {"completed": False, **fields}, contactId=contact_id)
         self.insert(location_id, "tasks", task)
         self._emit("TaskCreate", location_id, task)
         return task
@@ -378,12 +376,9 @@ class SimulatorState:
         """Edit a task; only a completion (false -> true) emits anything (`TaskComplete`)."""
         loc = self.locations[location_id]
         old = loc.tasks[task_id]
-        before = old.model_dump()
-        after = {**before, **changes}
-        if after == before:
+        new = self._edited(old, changes)
+        if new is None:
             return old
-        after["dateUpdated"] = self.now()
-        new = Task.model_validate(after)
         loc.tasks[task_id] = new
         if new.completed and not old.completed:
             self._emit("TaskComplete", location_id, new)
@@ -400,16 +395,7 @@ class SimulatorState:
 
     def create_note(self, location_id: str, contact_id: str, fields: dict[str, Any]) -> Note:
         """Create a note on a contact; emits `NoteCreate`."""
-        now = self.now()
-        note = Note.model_validate(
-            {
-                **fields,
-                "id": self.new_id(),
-                "contactId": contact_id,
-                "dateAdded": now,
-                "dateUpdated": now,
-            }
-        )
+        note = self._new(Note, fields, contactId=contact_id)
         self.insert(location_id, "notes", note)
         self._emit("NoteCreate", location_id, note)
         return note
@@ -418,12 +404,9 @@ class SimulatorState:
         """Edit a note; emits `NoteUpdate` when something changed."""
         loc = self.locations[location_id]
         old = loc.notes[note_id]
-        before = old.model_dump()
-        after = {**before, **changes}
-        if after == before:
+        new = self._edited(old, changes)
+        if new is None:
             return old
-        after["dateUpdated"] = self.now()
-        new = Note.model_validate(after)
         loc.notes[note_id] = new
         self._emit("NoteUpdate", location_id, new)
         return new
@@ -439,16 +422,7 @@ class SimulatorState:
 
     def create_appointment(self, location_id: str, fields: dict[str, Any]) -> Appointment:
         """Book an appointment; emits `AppointmentCreate`."""
-        now = self.now()
-        appt = Appointment.model_validate(
-            {
-                **fields,
-                "id": self.new_id(),
-                "locationId": location_id,
-                "dateAdded": now,
-                "dateUpdated": now,
-            }
-        )
+        appt = self._new(Appointment, fields, locationId=location_id)
         self.insert(location_id, "appointments", appt)
         self._emit("AppointmentCreate", location_id, appt)
         return appt
@@ -459,12 +433,9 @@ class SimulatorState:
         """Edit an appointment; emits `AppointmentUpdate` when something changed."""
         loc = self.locations[location_id]
         old = loc.appointments[appointment_id]
-        before = old.model_dump()
-        after = {**before, **changes}
-        if after == before:
+        new = self._edited(old, changes)
+        if new is None:
             return old
-        after["dateUpdated"] = self.now()
-        new = Appointment.model_validate(after)
         loc.appointments[appointment_id] = new
         self._emit("AppointmentUpdate", location_id, new)
         return new
