@@ -7,33 +7,24 @@ import base64
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.factories.processes import GHL_SYNC, clean_env, run_ghl_sync
+
 pytestmark = pytest.mark.integration
 
-GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
 NOBODY = "127.0.0.1:1"
 """An address where nothing listens (port 1 needs root to bind): connection refused."""
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
-    return subprocess.run(
-        [GHL_SYNC, *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    return run_ghl_sync(*args, env=env, timeout=90)
 
 
 def error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -189,10 +180,9 @@ def test_every_command_reports_servers_that_are_down_in_one_line(command: list[s
 def test_a_service_stays_up_with_servers_down_and_says_so_once(command: list[str]) -> None:
     """The poller and the worker are long-running services: their outage policy is to wait,
     not to exit (the one-shot commands above exit with one line)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
     proc = subprocess.Popen(
         [GHL_SYNC, *command],
-        env={**base, **_DOWN},
+        env=clean_env(_DOWN),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -4,37 +4,26 @@ only at DEBUG, faust's worker without its colours. Real processes, started as us
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.factories.processes import GHL_SYNC, clean_env, free_port
+
 pytestmark = pytest.mark.integration
-
-GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(*args: str, **env: str) -> subprocess.Popen[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
     return subprocess.Popen(
         [GHL_SYNC, *args],
-        env={**base, **env},
+        env=clean_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -64,7 +53,7 @@ def _wait_http(url: str) -> None:
 
 
 def _simulator_log(level: str) -> list[dict[str, Any]]:
-    port = _free_port()
+    port = free_port()
     process = _start(
         "simulator",
         "--port",

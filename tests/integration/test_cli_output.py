@@ -8,32 +8,21 @@ prefix.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-pytestmark = pytest.mark.integration
+from tests.factories.processes import run_ghl_sync
 
-GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
+pytestmark = pytest.mark.integration
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
-    return subprocess.run(
-        [GHL_SYNC, *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_ghl_sync(*args, env=env, timeout=120)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,16 +30,9 @@ from services.platform.supervise import (
     Supervisor,
 )
 from tests.conftest import TestSettings
+from tests.factories.processes import GHL_SYNC, clean_env, free_port
 
 pytestmark = pytest.mark.integration
-
-GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(parent: int) -> dict[int, str]:
@@ -126,8 +118,7 @@ class _Run:
 
 
 def _env(**settings: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GHL_SYNC_")}
-    return {**base, **settings}
+    return clean_env(settings)
 
 
 @pytest.fixture
@@ -141,7 +132,7 @@ def runs() -> Iterator[list[_Run]]:
 def test_run_supervises_restarts_and_stops_its_services(
     test_settings: TestSettings, pg_schema: str, runs: list[_Run]
 ) -> None:
-    api_port, receiver_port = _free_port(), _free_port()
+    api_port, receiver_port = free_port(), free_port()
     prefix = f"run-{os.getpid()}-{time.monotonic_ns()}."
     env = _env(
         GHL_SYNC_DATABASE_URL=test_settings.database_url,
