@@ -21,9 +21,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from schemas import CommandBase, Event, command_key, encode_command, encode_event
-from services.api import ApiSettings, create_app
-from services.ghl import GhlClient, GhlSettings, InMemoryRateLimiter, StaticTokenProvider
-from services.ghl import build_client as build_ghl_client
+from services.api import ApiSettings
+from services.ghl import GhlClient
 from services.simulator import SimulatorSettings
 from services.simulator import create_app as create_simulator
 from services.writer import Writer, WriterSettings, writer_topics
@@ -31,6 +30,9 @@ from streams.admin import ensure_topics
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import TopicNames
+from tests.factories.api import api_http
+from tests.factories.ghl import SIM, mint_tokens, simulator_client
+from tests.factories.streams import streams_settings
 
 __all__ = [
     "API_KEY",
@@ -45,7 +47,6 @@ __all__ = [
     "world_factory",
 ]
 
-SIM = "http://simulator.test"
 API_KEY = "test-key-" + uuid.uuid4().hex
 PARTITIONS = 3
 
@@ -79,18 +80,21 @@ class World:
         response = await self.admin.post("/_admin/faults?reset=true", json=faults)
         assert response.status_code == 200, response.text
 
-    def start_projections(self) -> ProjectionConsumer:
-        """Run the projection consumer on this world's events topic until the test ends."""
-        streams = StreamsSettings(
-            kafka_bootstrap_servers=self.bootstrap,
+    def consumer_settings(self) -> StreamsSettings:
+        """Streams settings on this world's topics and schema, with a consumer app id of their
+        own."""
+        return streams_settings(
+            self.bootstrap,
+            self.database_url,
+            self.schema,
             topic_prefix=self.writer_settings.topic_prefix,
-            app_id=f"test-{uuid.uuid4().hex[:8]}",
             topic_partitions=PARTITIONS,
-            database_url=SecretStr(self.database_url),
-            database_schema=self.schema,
             batch_wait=0.05,
         )
-        consumer = ProjectionConsumer(streams)
+
+    def start_projections(self) -> ProjectionConsumer:
+        """Run the projection consumer on this world's events topic until the test ends."""
+        consumer = ProjectionConsumer(self.consumer_settings())
         self.tasks.append(asyncio.create_task(consumer.run()))
         self.projections = consumer
         return consumer
@@ -224,23 +228,13 @@ async def world_factory(
         admin = httpx.AsyncClient(transport=transport, base_url=SIM, timeout=120)
         closers.append(admin.aclose)
         locations = (await admin.get("/_admin/state")).json()["locations"]
-        tokens = {}
-        for location_id in locations:
-            minted = (await admin.post("/_admin/tokens", json={"locationId": location_id})).json()
-            tokens[location_id] = SecretStr(minted["access_token"])
-        ghl = GhlSettings(
-            base_url=SIM,
-            rate_limit_requests=100_000,
-            rate_limit_interval=1.0,
+        tokens = await mint_tokens(admin, locations)
+        client, _ = simulator_client(
+            transport,
+            tokens,
             retry_backoff=0.01,
             retry_backoff_max=0.05,
             default_retry_after=0.05,
-        )
-        client = build_ghl_client(
-            ghl,
-            token_provider=StaticTokenProvider(tokens),
-            rate_limiter=InMemoryRateLimiter.from_settings(ghl),
-            transport=transport,
         )
         closers.append(client.aclose)
         pool = await asyncpg.create_pool(
@@ -292,14 +286,5 @@ async def world_factory(
 async def api_client(world_factory: WorldFactory) -> AsyncIterator[tuple[World, httpx.AsyncClient]]:
     """A world and an HTTP client of the API app running in process (lifespan entered)."""
     world = await world_factory()
-    app = create_app(world.api_settings)
-    async with app.router.lifespan_context(app):
-        http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://api.test",
-            headers={"X-API-Key": API_KEY},
-        )
-        try:
-            yield world, http
-        finally:
-            await http.aclose()
+    async with api_http(world.api_settings, API_KEY) as http:
+        yield world, http

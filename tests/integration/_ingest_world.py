@@ -34,15 +34,14 @@ from services.ghl import (
 )
 from services.simulator import SimulatorSettings, seed_state
 from services.simulator import create_app as create_simulator
-from streams.admin import ensure_topics
 from streams.ghl_fetcher import ClientFetcher
 from streams.normalize import NormalizeConsumer
 from streams.normalize.parked import ParkedStore
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
-
-SIM = "http://simulator.test"
+from tests.factories.ghl import SIM, mint_tokens
+from tests.factories.streams import ensure_all_topics, streams_settings
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
@@ -147,18 +146,10 @@ async def open_world(
     seed: int = 7, rate_limit: int = 1_000_000, ghl_requests: int = 100_000,
     ghl_interval: float = 1.0, sim_overrides: dict[str, Any] | None = None, **streams: Any,
 ) -> AsyncIterator[World]:  # fmt: skip
-    prefix = f"test-{uuid.uuid4().hex[:10]}."
-    settings = StreamsSettings(
-        kafka_bootstrap_servers=bootstrap,
-        topic_prefix=prefix,
-        app_id=f"test-{uuid.uuid4().hex[:8]}",
-        topic_partitions=3,
-        database_url=SecretStr(database_url),
-        database_schema=schema,
-        batch_wait=0.05,
-        **streams,
+    settings = streams_settings(
+        bootstrap, database_url, schema, topic_partitions=3, batch_wait=0.05, **streams
     )
-    await ensure_topics(bootstrap, topic_names(settings).all(), partitions=3)
+    await ensure_all_topics(settings, partitions=3)
     sim_settings = SimulatorSettings(
         seed=seed,
         locations=locations,
@@ -174,10 +165,7 @@ async def open_world(
         transport=httpx.ASGITransport(app=simulator), base_url=SIM, timeout=60
     )
     ids = list(state.locations)
-    tokens: dict[str, SecretStr] = {}
-    for location_id in ids:
-        minted = (await admin.post("/_admin/tokens", json={"locationId": location_id})).json()
-        tokens[location_id] = SecretStr(minted["access_token"])
+    tokens = await mint_tokens(admin, ids)
     ghl = GhlSettings(base_url=SIM, rate_limit_requests=ghl_requests,
                       rate_limit_interval=ghl_interval)  # fmt: skip
     limiter = InMemoryRateLimiter.from_settings(ghl)

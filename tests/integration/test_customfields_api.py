@@ -17,18 +17,16 @@ from pydantic import SecretStr
 
 from schemas import Contact
 from schemas.canonical import canonical_contact
-from services.api.app import create_app
 from services.api.settings import ApiSettings
 from services.customfields import DefinitionSync, read_values
 from services.customfields.store import load_definitions
-from services.ghl import GhlSettings, InMemoryRateLimiter, StaticTokenProvider, build_client
 from services.simulator import SimulatorSettings, seed_state
 from services.simulator import create_app as create_simulator
 from tests.conftest import TestSettings
+from tests.factories.api import api_http
+from tests.factories.ghl import SIM, mint_tokens, simulator_client
 
 pytestmark = pytest.mark.integration
-
-SIM = "http://simulator.test"
 
 
 async def _project(conn: asyncpg.Connection, location_id: str, contacts: list[Any]) -> None:
@@ -62,14 +60,8 @@ async def world(
     data = state.locations[loc]
     sim = httpx.ASGITransport(app=create_simulator(SimulatorSettings(seed=11), state=state))
     async with httpx.AsyncClient(transport=sim, base_url=SIM) as admin:
-        token = (await admin.post("/_admin/tokens", json={"locationId": loc})).json()
-    ghl = GhlSettings(base_url=SIM, rate_limit_requests=100_000, rate_limit_interval=1.0)
-    client = build_client(
-        ghl,
-        token_provider=StaticTokenProvider(SecretStr(token["access_token"])),
-        rate_limiter=InMemoryRateLimiter.from_settings(ghl),
-        transport=sim,
-    )
+        tokens = await mint_tokens(admin, [loc])
+    client, _ = simulator_client(sim, tokens[loc])
     pool = await asyncpg.create_pool(
         test_settings.database_url, server_settings={"search_path": pg_schema}
     )
@@ -93,7 +85,6 @@ async def world(
         database_url=SecretStr(test_settings.database_url),
         database_schema=pg_schema,
     )
-    app = create_app(api)
     try:
         sync = DefinitionSync(pool, client.list_custom_fields)
         outcome = await sync.sync(loc, reason="onboarding")
@@ -101,17 +92,11 @@ async def world(
         async with pool.acquire() as conn:
             await _project(conn, loc, contacts)
         definitions = await load_definitions(pool, loc)
-        async with app.router.lifespan_context(app):
-            http = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://api.test",
-                headers={"X-API-Key": "k"},
-            )
-            async with http:
-                yield {
-                    "http": http, "loc": loc, "pool": pool, "contacts": contacts,
-                    "definitions": definitions, "ids": data.custom_fields,
-                }  # fmt: skip
+        async with api_http(api, "k") as http:
+            yield {
+                "http": http, "loc": loc, "pool": pool, "contacts": contacts,
+                "definitions": definitions, "ids": data.custom_fields,
+            }  # fmt: skip
     finally:
         await client.aclose()
         await pool.close()

@@ -12,27 +12,22 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from services.customfields import DefinitionSync
 from services.customfields.store import load_definitions
 from services.ghl import (
     GhlError,
-    GhlSettings,
     InMemoryRateLimiter,
     RequestClass,
-    StaticTokenProvider,
-    build_client,
 )
 from services.poller import EventSink, Poller, PollerSettings, PollerStore
 from services.simulator import SimulatorSettings
 from services.simulator import create_app as create_simulator
 from streams.admin import ensure_topics
 from tests.conftest import TestSettings
+from tests.factories.ghl import SIM, mint_tokens, simulator_client
 
 pytestmark = pytest.mark.integration
-
-SIM = "http://simulator.test"
 
 
 class Clock:
@@ -54,22 +49,15 @@ async def world(test_settings: TestSettings, pg_schema: str) -> AsyncIterator[di
     )
     admin = httpx.AsyncClient(transport=sim, base_url=SIM)
     [loc] = (await admin.get("/_admin/state")).json()["locations"]
-    token = (await admin.post("/_admin/tokens", json={"locationId": loc})).json()["access_token"]
-    ghl = GhlSettings(base_url=SIM, rate_limit_requests=100_000, rate_limit_interval=1.0)
-    limiter = InMemoryRateLimiter.from_settings(ghl)
-    client = build_client(
-        ghl,
-        token_provider=StaticTokenProvider(SecretStr(token)),
-        rate_limiter=limiter,
-        transport=sim,
-    )
+    tokens = await mint_tokens(admin, [loc])
+    client, limiter = simulator_client(sim, tokens[loc])
     pool = await asyncpg.create_pool(
         test_settings.database_url, server_settings={"search_path": pg_schema}
     )
     try:
         yield {
             "client": client, "limiter": limiter, "pool": pool, "loc": loc,
-            "admin": admin, "headers": {"Authorization": f"Bearer {token}",
+            "admin": admin, "headers": {"Authorization": f"Bearer {tokens[loc].get_secret_value()}",
                                         "Version": "2021-07-28"},
         }  # fmt: skip
     finally:

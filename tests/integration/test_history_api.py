@@ -20,7 +20,6 @@ import pytest
 from pydantic import SecretStr
 
 from schemas import Contact, ContactDeleted, ContactUpserted, Task, TaskUpserted
-from services.api.app import create_app
 from services.api.settings import ApiSettings
 from streams.admin import ensure_topics
 from streams.history.consumer import HistoryConsumer
@@ -28,6 +27,7 @@ from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.conftest import TestSettings
 from tests.factories import T0, encoded, produce
+from tests.factories.api import api_http
 
 pytestmark = pytest.mark.integration
 
@@ -122,15 +122,8 @@ async def http(loaded: StreamsSettings, kafka_bootstrap: str) -> AsyncIterator[h
         database_url=loaded.database_url,
         database_schema=loaded.database_schema,
     )
-    app = create_app(api)
-    async with app.router.lifespan_context(app):
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://api.test",
-            headers={"X-API-Key": "k"},
-        )
-        async with client:
-            yield client
+    async with api_http(api, "k") as client:
+        yield client
 
 
 async def test_history_lists_every_change_in_version_order_with_times_and_sources(

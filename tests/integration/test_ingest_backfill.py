@@ -10,19 +10,16 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from pydantic import SecretStr
 
-from schemas import Event, EventDecodeError, decode_event
-from services.ghl import GhlSettings, InMemoryRateLimiter, StaticTokenProvider, build_client
+from schemas import Event
 from services.poller import EventSink
 from services.poller.backfill import Backfill
 from services.simulator import SimulatorSettings, create_app
 from streams.admin import ensure_topics
+from tests.factories.ghl import SIM, mint_tokens, simulator_client
+from tests.integration._ground_truth import read_events
 
 pytestmark = pytest.mark.integration
-
-SIM = "http://simulator.test"
 
 
 class _Killed(Exception):
@@ -43,24 +40,6 @@ class _DiesAfter(EventSink):
         return await super().emit(events)
 
 
-async def _events(bootstrap: str, topic: str) -> list[Event]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    out: list[Event] = []
-    try:
-        while batch := await consumer.getmany(timeout_ms=1500):
-            for records in batch.values():
-                for r in records:
-                    event = decode_event(r.value)
-                    assert not isinstance(event, EventDecodeError)
-                    out.append(event)
-    finally:
-        await consumer.stop()
-    return out
-
-
 async def test_backfill_resumes_after_a_kill_without_gaps(
     kafka_bootstrap: str, pg: asyncpg.Connection, pg_schema: str, test_settings: Any
 ) -> None:
@@ -74,14 +53,8 @@ async def test_backfill_resumes_after_a_kill_without_gaps(
     async with httpx.AsyncClient(transport=sim, base_url=SIM) as admin:
         state = (await admin.get("/_admin/state")).json()["locations"]
         [(location_id, truth)] = state.items()
-        token = (await admin.post("/_admin/tokens", json={"locationId": location_id})).json()
-    ghl = GhlSettings(base_url=SIM, rate_limit_requests=100_000, rate_limit_interval=1.0)
-    client = build_client(
-        ghl,
-        token_provider=StaticTokenProvider(SecretStr(token["access_token"])),
-        rate_limiter=InMemoryRateLimiter.from_settings(ghl),
-        transport=sim,
-    )
+        tokens = await mint_tokens(admin, [location_id])
+    client, _ = simulator_client(sim, tokens[location_id])
     pool = await asyncpg.create_pool(
         test_settings.database_url, server_settings={"search_path": pg_schema}
     )
@@ -115,7 +88,7 @@ async def test_backfill_resumes_after_a_kill_without_gaps(
     assert reports[-1] == 0
     assert reports == sorted(reports, reverse=True)
 
-    events = await _events(kafka_bootstrap, topic)
+    events = await read_events(kafka_bootstrap, topic)
     assert {e.source for e in events} == {"backfill"}
     for kind, key in (
         ("contact", "contacts"), ("task", "tasks"), ("note", "notes"),

@@ -15,22 +15,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
-from pydantic import SecretStr
 
-from streams.admin import ensure_topics
 from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
 from streams.projections.consumer import ProjectionConsumer
 from streams.projections.lag import projection_lag
-from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.conftest import TestSettings
 from tests.factories import encoded, event_stream, produce
+from tests.factories.streams import ensure_all_topics, streams_settings
 
 pytestmark = pytest.mark.integration
 
@@ -59,15 +56,13 @@ async def test_members_killed_and_added_never_crash_never_stall_and_the_tables_a
     pg: asyncpg.Connection,
     tmp_path: Path,
 ) -> None:
-    settings = StreamsSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        app_id=f"test-{uuid.uuid4().hex[:8]}",
-        database_url=SecretStr(test_settings.database_url),
-        database_schema=pg_schema,
+    settings = streams_settings(
+        kafka_bootstrap,
+        test_settings.database_url,
+        pg_schema,
         batch_size=500,  # small batches: many applies in flight when partitions move
     )
-    await ensure_topics(kafka_bootstrap, topic_names(settings).all(), partitions=PARTITIONS)
+    await ensure_all_topics(settings, partitions=PARTITIONS)
     topic = topic_names(settings).events
     env = {
         **os.environ,

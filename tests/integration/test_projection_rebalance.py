@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import asyncpg
 import pytest
-from pydantic import SecretStr
 
-from streams.admin import ensure_topics
 from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
 from streams.projections.consumer import ProjectionConsumer
 from streams.projections.lag import projection_lag
-from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.conftest import TestSettings
 from tests.factories import encoded, event_stream, produce
+from tests.factories.streams import ensure_all_topics, streams_settings
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +24,13 @@ pytestmark = pytest.mark.integration
 async def test_members_joining_and_leaving_never_crash_and_the_tables_are_exact(
     test_settings: TestSettings, pg_schema: str, kafka_bootstrap: str, pg: asyncpg.Connection
 ) -> None:
-    settings = StreamsSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        app_id=f"test-{uuid.uuid4().hex[:8]}",
-        database_url=SecretStr(test_settings.database_url),
-        database_schema=pg_schema,
+    settings = streams_settings(
+        kafka_bootstrap,
+        test_settings.database_url,
+        pg_schema,
         batch_size=500,  # small batches: many applies in flight when partitions move
     )
-    await ensure_topics(kafka_bootstrap, topic_names(settings).all(), partitions=6)
+    await ensure_all_topics(settings, partitions=6)
     events = list(event_stream(30_000, seed=21))
     values, keys = encoded(events)
     topic = topic_names(settings).events

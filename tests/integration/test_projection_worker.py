@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import IO
 
@@ -17,9 +16,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
-from streams.admin import ensure_topics
 from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
 from streams.projections.consumer import ProjectionConsumer
 from streams.projections.lag import projection_lag
@@ -28,6 +25,8 @@ from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.conftest import TestSettings
 from tests.factories import encoded, event_stream, produce
+from tests.factories.streams import ensure_all_topics
+from tests.factories.streams import streams_settings as fresh_streams_settings
 
 pytestmark = pytest.mark.integration
 
@@ -38,17 +37,10 @@ GHL_SYNC = Path(sys.executable).with_name("ghl-sync")
 async def streams_settings(
     test_settings: TestSettings, pg_schema: str, kafka_bootstrap: str
 ) -> StreamsSettings:
-    settings = StreamsSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        app_id=f"test-{uuid.uuid4().hex[:8]}",
-        database_url=SecretStr(test_settings.database_url),
-        database_schema=pg_schema,
-        batch_size=3000,
+    settings = fresh_streams_settings(
+        kafka_bootstrap, test_settings.database_url, pg_schema, batch_size=3000
     )
-    await ensure_topics(
-        kafka_bootstrap, topic_names(settings).all(), partitions=settings.topic_partitions
-    )
+    await ensure_all_topics(settings)
     return settings
 
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -21,12 +20,11 @@ from services.db.settings import DatabaseSettings
 from services.ghl.settings import GhlSettings
 from services.poller.settings import PollerSettings
 from services.status import StatusReport, StatusSources, collect_status, normalize_group
-from streams.admin import ensure_topics
 from streams.projections import ConsumedRecord, ProjectionStore
-from streams.settings import StreamsSettings
 from streams.topics import TopicNames, topic_names
 from tests.conftest import TestSettings
 from tests.factories import encoded, event_stream, produce
+from tests.factories.streams import ensure_all_topics, streams_settings
 
 pytestmark = pytest.mark.integration
 
@@ -49,16 +47,11 @@ async def sources(
     kafka_bootstrap: str,
     kafka_admin: AIOKafkaAdminClient,
 ) -> AsyncIterator[StatusSources]:
-    streams = StreamsSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        app_id=f"test-{uuid.uuid4().hex[:8]}",
-        topic_partitions=PARTITIONS,
-        database_url=SecretStr(test_settings.database_url),
-        database_schema=pg_schema,
+    streams = streams_settings(
+        kafka_bootstrap, test_settings.database_url, pg_schema, topic_partitions=PARTITIONS
     )
     names = topic_names(streams).all()
-    await ensure_topics(kafka_bootstrap, names, partitions=PARTITIONS)
+    await ensure_all_topics(streams)
     yield StatusSources(
         streams=streams,
         database=DatabaseSettings.model_validate(

@@ -32,7 +32,6 @@ from services.webhooks import create_app as create_receiver
 from services.writer import Writer
 from streams.ghl_fetcher import ClientFetcher
 from streams.normalize import NormalizeConsumer
-from streams.settings import StreamsSettings
 
 pytestmark = pytest.mark.integration
 __all__ = ["world_factory"]
@@ -92,16 +91,7 @@ async def test_a_change_its_echo_and_a_poll_leave_one_version(
             rate_limiter=InMemoryRateLimiter.from_settings(ghl),
             transport=counting,
         )
-        streams = StreamsSettings(
-            kafka_bootstrap_servers=world.bootstrap,
-            topic_prefix=world.writer_settings.topic_prefix,
-            app_id=f"test-{uuid.uuid4().hex[:8]}",
-            topic_partitions=PARTITIONS,
-            database_url=SecretStr(world.database_url),
-            database_schema=world.schema,
-            batch_wait=0.05,
-        )
-        normalize = NormalizeConsumer(streams, ClientFetcher(world.client))
+        normalize = NormalizeConsumer(world.consumer_settings(), ClientFetcher(world.client))
         world.tasks.append(asyncio.create_task(normalize.run()))
         world.start_projections()
         writer = Writer(world.writer_settings, client=writer_client, pool=world.pool)

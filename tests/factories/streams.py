@@ -1,0 +1,42 @@
+"""Streams settings for a test: a fresh topic prefix and consumer app id, the test's database
+schema, and the topics created."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import SecretStr
+
+from streams.admin import ensure_topics
+from streams.settings import StreamsSettings
+from streams.topics import topic_names
+
+__all__ = ["ensure_all_topics", "streams_settings"]
+
+
+def streams_settings(
+    bootstrap: str, database_url: str, schema: str, **fields: Any
+) -> StreamsSettings:
+    """`StreamsSettings` on `bootstrap` and `schema`, under a topic prefix and an app id no
+    other test uses (`fields` may name them, or any other field)."""
+    values = {
+        "topic_prefix": f"test-{uuid.uuid4().hex[:10]}.",
+        "app_id": f"test-{uuid.uuid4().hex[:8]}",
+        **fields,
+    }
+    return StreamsSettings(
+        kafka_bootstrap_servers=bootstrap,
+        database_url=SecretStr(database_url),
+        database_schema=schema,
+        **values,
+    )
+
+
+async def ensure_all_topics(settings: StreamsSettings, partitions: int | None = None) -> None:
+    """Create every topic of `settings` (`partitions` each, default its `topic_partitions`)."""
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        topic_names(settings).all(),
+        partitions=partitions or settings.topic_partitions,
+    )
