@@ -2,6 +2,10 @@
 
 - `events`: synthetic GHL histories as canonical events, and producing them to Kafka;
 - `clock`: `FakeClock`, the clock a test moves;
+- `ghl`: the GHL client on the simulator in process, with tokens minted through its admin API;
+- `streams`: streams settings on a fresh topic prefix and the test's schema, their topics;
+- `api`: the command API in process and a keyed HTTP client of it;
+- `processes`: `ghl-sync` as a child process (its path, a clean environment, a free port);
 - `writeback`: the write-back world (simulator, PostgreSQL, Kafka, writer) and command helpers;
 - `receipts`: `InMemoryReceiptStore`, the webhook receipt store's in-memory implementation.
 
@@ -20,6 +24,7 @@ from tests.factories.events import (
     histories,
     history,
     produce,
+    redelivered,
 )
 
 __all__ = [
@@ -32,4 +37,5 @@ __all__ = [
     "histories",
     "history",
     "produce",
+    "redelivered",
 ]

@@ -48,21 +48,18 @@ def _contact(cid: str, loc: str, n: int, at: datetime, tags: list[str]) -> Conta
 
 def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> list[Observed]:
     """A contact's snapshots, its tasks, notes and appointment, maybe its deletion."""
-    out: list[Observed] = []
+    events: list[Event] = []
     t = start
     for n in range(rng.randint(1, 3)):
         t += timedelta(minutes=rng.randint(1, 30))
         contact = _contact(cid, loc, n, t, rng.sample(["vip", "lead", "customer", "new"], 2))
         for source in rng.sample(["webhook", "poll"], rng.randint(1, 2)):
             seen = t + timedelta(seconds=rng.randint(1, 90))
-            out.append(
-                Observed(
-                    seen,
-                    ContactUpserted.build(
-                        location_id=loc, contact=contact, source=source, observed_at=seen
-                    ),
-                )
-            )  # type: ignore[arg-type]
+            events.append(
+                ContactUpserted.build(
+                    location_id=loc, contact=contact, source=source, observed_at=seen
+                )  # type: ignore[arg-type]
+            )
     for k in range(rng.randint(0, 2)):
         tid, tt = f"{cid}-task{k}", start
         for n in range(rng.randint(1, 3)):
@@ -77,48 +74,32 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
                 dateUpdated=tt,
             )
             seen = tt + timedelta(seconds=rng.randint(1, 90))
-            out.append(
-                Observed(
-                    seen,
-                    TaskUpserted.build(location_id=loc, task=task, source="poll", observed_at=seen),
-                )
+            events.append(
+                TaskUpserted.build(location_id=loc, task=task, source="poll", observed_at=seen)
             )
         if rng.random() < 0.3:
             seen = tt + timedelta(minutes=5)
-            out.append(
-                Observed(
-                    seen,
-                    TaskDeleted.build(
-                        location_id=loc,
-                        task_id=tid,
-                        contact_id=cid,
-                        source="webhook",
-                        observed_at=seen,
-                    ),
+            events.append(
+                TaskDeleted.build(
+                    location_id=loc, task_id=tid, contact_id=cid, source="webhook", observed_at=seen
                 )
             )
     for k in range(rng.randint(0, 2)):
         nid = f"{cid}-note{k}"
         seen = start + timedelta(minutes=rng.randint(1, 60))
         note = Note(id=nid, body=f"note {k}", contactId=cid, dateAdded=start)
-        out.append(
-            Observed(
-                seen,
-                NoteUpserted.build(location_id=loc, note=note, source="webhook", observed_at=seen),
-            )
+        events.append(
+            NoteUpserted.build(location_id=loc, note=note, source="webhook", observed_at=seen)
         )
         if rng.random() < 0.3:
             later = seen + timedelta(minutes=1)
-            out.append(
-                Observed(
-                    later,
-                    NoteDeleted.build(
-                        location_id=loc,
-                        note_id=nid,
-                        contact_id=cid,
-                        source="webhook",
-                        observed_at=later,
-                    ),
+            events.append(
+                NoteDeleted.build(
+                    location_id=loc,
+                    note_id=nid,
+                    contact_id=cid,
+                    source="webhook",
+                    observed_at=later,
                 )
             )
     if rng.random() < 0.5:
@@ -133,45 +114,36 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
             endTime=T0 + timedelta(minutes=30),
             dateUpdated=at,
         )
-        out.append(
-            Observed(
-                at,
-                AppointmentUpserted.build(
-                    location_id=loc, appointment=appt, source="webhook", observed_at=at
-                ),
+        events.append(
+            AppointmentUpserted.build(
+                location_id=loc, appointment=appt, source="webhook", observed_at=at
             )
         )
         if rng.random() < 0.2:
-            out.append(
-                Observed(
-                    at + timedelta(seconds=1),
-                    AppointmentDeleted.build(
-                        location_id=loc,
-                        appointment_id=f"{cid}-appt",
-                        contact_id=cid,
-                        source="webhook",
-                        observed_at=at + timedelta(seconds=1),
-                    ),
+            events.append(
+                AppointmentDeleted.build(
+                    location_id=loc,
+                    appointment_id=f"{cid}-appt",
+                    contact_id=cid,
+                    source="webhook",
+                    observed_at=at + timedelta(seconds=1),
                 )
             )
     if rng.random() < 0.3:
         # Deletion is final in GHL: it comes after everything else known of the contact.
-        last = max(o.at for o in out)
-        gone = last + timedelta(minutes=1)
+        gone = max(e.observed_at for e in events) + timedelta(minutes=1)
         deleted_at = gone if rng.random() < 0.5 else None
-        out.append(
-            Observed(
-                gone,
-                ContactDeleted.build(
-                    location_id=loc,
-                    contact_id=cid,
-                    source="webhook",
-                    observed_at=gone,
-                    deleted_at=deleted_at,
-                ),
+        events.append(
+            ContactDeleted.build(
+                location_id=loc,
+                contact_id=cid,
+                source="webhook",
+                observed_at=gone,
+                deleted_at=deleted_at,
             )
         )
-    return out
+    # Each event reaches us when it was observed.
+    return [Observed(e.observed_at, e) for e in events]
 
 
 def history(seed: int, contacts: int = 4, locations: int = 2, prefix: str = "") -> list[Event]:
@@ -186,6 +158,14 @@ def history(seed: int, contacts: int = 4, locations: int = 2, prefix: str = "") 
         observed.extend(contact_history(rng, loc, f"c{c}", T0 + timedelta(hours=c)))
     observed.sort(key=lambda o: (o.at, o.event.event_id))
     return [o.event for o in observed]
+
+
+def redelivered(events: list[Event], rnd: random.Random) -> list[Event]:
+    """`events` as an at-least-once source may deliver them: half of them again, and all in an
+    order `rnd` chooses."""
+    delivered = events + rnd.sample(events, k=len(events) // 2)
+    rnd.shuffle(delivered)
+    return delivered
 
 
 histories = st.builds(history, st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 2))

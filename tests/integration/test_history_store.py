@@ -19,7 +19,7 @@ from streams.history.store import (
     read_as_of,
     read_history,
 )
-from tests.factories import histories
+from tests.factories import histories, redelivered
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +52,7 @@ async def test_duplicated_reordered_batches_read_back_as_the_in_order_history(
     pg: asyncpg.Connection, events: list, rnd: random.Random, limit: int
 ) -> None:
     await pg.execute("TRUNCATE history_snapshots, history_offsets")
-    shuffled = events + rnd.sample(events, k=len(events) // 2)
-    rnd.shuffle(shuffled)
+    shuffled = redelivered(events, rnd)
     records = _records(shuffled)
     store = HistoryStore("test")
     i = 0

@@ -18,7 +18,7 @@ from streams.projections import (
     reference_tables,
     rows_from_images,
 )
-from tests.factories import histories, history
+from tests.factories import histories, history, redelivered
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +64,7 @@ async def test_any_duplication_and_reordering_yields_the_in_order_tables(
     in_order = await dump_tables(pg)
     assert diff_tables(in_order, expected, left_name="in order", right_name="spec") == []
 
-    delivered = events + rnd.sample(events, k=len(events) // 2)
-    rnd.shuffle(delivered)
+    delivered = redelivered(events, rnd)
     await pg.execute(f"TRUNCATE {_TABLES}")
     await _apply_all(pg, _batches(_records(delivered), rnd))
     assert (
