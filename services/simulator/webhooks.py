@@ -397,7 +397,6 @@ class WebhookDispatcher:
                 continue
             self._counts.in_flight += 1
             try:
-                await self._pace()
                 await self._attempt(delivery, connections)
             finally:
                 self._counts.in_flight -= 1
@@ -457,6 +456,9 @@ class WebhookDispatcher:
     async def _attempt(self, delivery: _Delivery, connections: Http1Connections) -> None:
         record = delivery.record
         body, headers = delivery.change.wire(self._signer)
+        # Paced after signing, so the pace spaces the sends themselves (a slow first
+        # signature would otherwise shorten the first interval).
+        await self._pace()
         record.attempts += 1
         record.last_sent_at = datetime.now(UTC)
         try:
