@@ -6,93 +6,37 @@ projection consumer keeps the tables reconciliation diffs against), GHL simulate
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import SecretStr
 
-from schemas import Appointment, Contact, Event, EventDecodeError, Note, Task, decode_event
-from services.ghl import GhlSettings, InMemoryRateLimiter, StaticTokenProvider, build_client
-from services.poller import EventSink, Poller, PollerSettings, PollerStore
+from services.poller import Poller, PollerSettings, PollerStore
 from services.poller.backfill import Backfill
 from services.simulator import SimulatorSettings, create_app
-from streams.admin import ensure_topics
 from streams.projections.consumer import ProjectionConsumer
-from streams.projections.rows import reference_tables
-from streams.settings import StreamsSettings
 from streams.topics import topic_names
+from tests.factories.ghl import SIM, mint_tokens, simulator_client
+from tests.factories.poller import poller_io
+from tests.factories.streams import ensure_all_topics, streams_settings
+from tests.integration._ground_truth import assert_events_match_truth, read_events, until
 
 pytestmark = pytest.mark.integration
 
-SIM = "http://simulator.test"
 CONTACTS = 5_000
-_APPOINTMENT_FIELDS = (
-    "id", "calendarId", "status", "title", "assignedUserId", "notes", "startTime", "endTime",
-    "address", "locationId", "contactId", "groupId", "appointmentStatus", "users", "dateAdded",
-    "dateUpdated", "assignedResources",
-)  # fmt: skip
-
-
-def _canonical(kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    if kind == "contacts":
-        return Contact.model_validate(data).model_dump(mode="json", exclude_none=True)
-    if kind == "tasks":
-        data = {k: v for k, v in data.items() if k not in ("dateAdded", "dateUpdated")}
-        return Task.model_validate(data).model_dump(mode="json", exclude_none=True)
-    if kind == "notes":
-        data = {k: v for k, v in data.items() if k != "dateUpdated"}
-        return Note.model_validate(data).model_dump(mode="json", exclude_none=True)
-    data = {k: v for k, v in data.items() if k in _APPOINTMENT_FIELDS}
-    return Appointment.model_validate(data).model_dump(mode="json", exclude_none=True)
-
-
-async def _read_events(bootstrap: str, topic: str) -> list[Event]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    events: list[Event] = []
-    try:
-        while batch := await consumer.getmany(timeout_ms=2000, max_records=10_000):
-            for records in batch.values():
-                for r in records:
-                    event = decode_event(r.value)
-                    assert not isinstance(event, EventDecodeError), event.reason
-                    events.append(event)
-    finally:
-        await consumer.stop()
-    return events
-
-
-async def _until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        for _ in iter(int, 1):  # polls Kafka offsets: there is no event to wait on
-            if await check():
-                return
-            await asyncio.sleep(0.2)
 
 
 @pytest.fixture
 async def world(
     kafka_bootstrap: str, pg_schema: str, test_settings: Any
 ) -> AsyncIterator[dict[str, Any]]:
-    streams = StreamsSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"test-{uuid.uuid4().hex[:10]}.",
-        app_id=f"test-{uuid.uuid4().hex[:8]}",
-        topic_partitions=3,
-        database_url=SecretStr(test_settings.database_url),
-        database_schema=pg_schema,
-        batch_wait=0.1,
+    streams = streams_settings(
+        kafka_bootstrap, test_settings.database_url, pg_schema, topic_partitions=3, batch_wait=0.1
     )
-    await ensure_topics(kafka_bootstrap, topic_names(streams).all(), partitions=3)
+    await ensure_all_topics(streams)
     sim = httpx.ASGITransport(
         app=create_app(
             SimulatorSettings(
@@ -103,33 +47,25 @@ async def world(
     admin = httpx.AsyncClient(transport=sim, base_url=SIM, timeout=120)
     state = (await admin.get("/_admin/state")).json()["locations"]
     [location_id] = state
-    minted = (await admin.post("/_admin/tokens", json={"locationId": location_id})).json()
-    ghl = GhlSettings(base_url=SIM, rate_limit_requests=10**6, rate_limit_interval=1.0)
-    limiter = InMemoryRateLimiter.from_settings(ghl)
-    client = build_client(
-        ghl,
-        token_provider=StaticTokenProvider(SecretStr(minted["access_token"])),
-        rate_limiter=limiter,
-        transport=sim,
-    )
+    tokens = await mint_tokens(admin, [location_id])
+    client, limiter = simulator_client(sim, tokens[location_id], rate_limit_requests=10**6)
     projections = ProjectionConsumer(streams)
     running = asyncio.create_task(projections.run())
-    pool = await asyncpg.create_pool(
-        test_settings.database_url, server_settings={"search_path": pg_schema}
+    io = poller_io(
+        test_settings.database_url, pg_schema, kafka_bootstrap, topic_names(streams).events
     )
-    sink = EventSink(kafka_bootstrap, topic_names(streams).events)
-    await sink.start()
     try:
-        yield {
-            "admin": admin, "client": client, "limiter": limiter, "streams": streams,
-            "projections": projections, "running": running, "pool": pool, "sink": sink,
-            "location": location_id, "bootstrap": kafka_bootstrap,
-        }  # fmt: skip
+        async with io as (pool, sink):
+            try:
+                yield {
+                    "admin": admin, "client": client, "limiter": limiter, "streams": streams,
+                    "projections": projections, "running": running, "pool": pool, "sink": sink,
+                    "location": location_id, "bootstrap": kafka_bootstrap,
+                }  # fmt: skip
+            finally:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
     finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await sink.stop()
-        await pool.close()
         await client.aclose()
         await admin.aclose()
 
@@ -149,7 +85,7 @@ async def _projected(world: dict[str, Any]) -> None:
             world["running"].result()
         return sum(world["projections"].stats.next_offsets.values()) >= end
 
-    await _until(caught_up, 120)
+    await until(caught_up, 120)
 
 
 async def test_a_large_location_converges_through_the_poller_within_its_plan(
@@ -191,15 +127,5 @@ async def test_a_large_location_converges_through_the_poller_within_its_plan(
 
     await _projected(world)
     truth = (await admin.get("/_admin/state")).json()["locations"][location_id]
-    events = await _read_events(world["bootstrap"], topic_names(world["streams"]).events)
-    rows = reference_tables(events)
-    for table in ("contacts", "tasks", "notes", "appointments"):
-        expected = {item["id"]: _canonical(table, item) for item in truth[table]}
-        live = {
-            row.id: _canonical(table, json.loads(row.data))
-            for (t, loc_id, _), row in rows.items()
-            if t == table and loc_id == location_id and not row.stamp.deleted
-        }
-        assert sorted(live) == sorted(expected), f"{table} ids differ"
-        for entity_id, data in expected.items():
-            assert live[entity_id] == data, f"{table} {entity_id} differs"
+    events = await read_events(world["bootstrap"], topic_names(world["streams"]).events)
+    assert_events_match_truth(events, {location_id: truth})

@@ -9,24 +9,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from schemas import AppointmentUpserted, payload_digest
 from services.ghl import (
-    GhlSettings,
     InMemoryRateLimiter,
     Priority,
     RequestClass,
-    StaticTokenProvider,
-    build_client,
     supported_operations,
 )
 from services.ghl.requests import ContactUpdate
 from services.poller import (
-    EventSink,
     Poller,
     PollerSettings,
     PollerStore,
@@ -37,10 +31,10 @@ from services.poller._calendars import read_appointments
 from services.poller.backfill import Backfill
 from services.simulator import SimulatorSettings, create_app
 from streams.admin import ensure_topics
+from tests.factories.ghl import SIM, mint_tokens, simulator_client
+from tests.factories.poller import poller_io
 
 pytestmark = pytest.mark.integration
-
-SIM = "http://simulator.test"
 
 
 @pytest.fixture
@@ -56,28 +50,15 @@ async def world(
     )
     admin = httpx.AsyncClient(transport=sim, base_url=SIM, timeout=60)
     state = (await admin.get("/_admin/state")).json()["locations"]
-    tokens = {}
-    for location_id in state:
-        minted = (await admin.post("/_admin/tokens", json={"locationId": location_id})).json()
-        tokens[location_id] = SecretStr(minted["access_token"])
-    ghl = GhlSettings(base_url=SIM, rate_limit_requests=100_000, rate_limit_interval=1.0)
-    limiter = InMemoryRateLimiter.from_settings(ghl)
-    client = build_client(
-        ghl, token_provider=StaticTokenProvider(tokens), rate_limiter=limiter, transport=sim
-    )
-    pool = await asyncpg.create_pool(
-        test_settings.database_url, server_settings={"search_path": pg_schema}
-    )
-    sink = EventSink(kafka_bootstrap, topic)
-    await sink.start()
+    client, limiter = simulator_client(sim, await mint_tokens(admin, state))
     try:
-        yield {
-            "client": client, "limiter": limiter, "pool": pool, "sink": sink,
-            "locations": sorted(state), "state": state, "admin": admin,
-        }  # fmt: skip
+        io = poller_io(test_settings.database_url, pg_schema, kafka_bootstrap, topic)
+        async with io as (pool, sink):
+            yield {
+                "client": client, "limiter": limiter, "pool": pool, "sink": sink,
+                "locations": sorted(state), "state": state, "admin": admin,
+            }  # fmt: skip
     finally:
-        await sink.stop()
-        await pool.close()
         await client.aclose()
         await admin.aclose()
 
