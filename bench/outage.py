@@ -613,20 +613,41 @@ def _print(report: Report) -> None:
     print("command states after the recovery:", finals)
 
 
-async def _main(args: argparse.Namespace) -> None:
-    print("load before:", _loadavg())
-    folder = Path(tempfile.mkdtemp(prefix="ghl-sync-outage-bench-"))
-    if args.broker_seconds:
-        _print(await broker_outage(folder / "broker", args.broker_seconds))
-        print("load:", _loadavg())
-    if args.postgres_seconds:
-        _print(await postgres_outage(folder / "postgres", args.postgres_seconds))
-        print("load:", _loadavg())
-    shutil.rmtree(folder, ignore_errors=True)
+def outage_main(
+    doc: str,
+    folder_prefix: str,
+    outages: dict[str, Callable[[Path, float], Awaitable[_R]]],
+    show: Callable[[_R], None],
+    *,
+    before: Callable[[], None] | None = None,
+) -> None:
+    """An outage bench's command line: `--broker-seconds` and `--postgres-seconds` (0 skips
+    one), each outage (`outages["broker"]`, `outages["postgres"]`) run in a folder of its own
+    and its report shown, with the load average before and after each."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--broker-seconds", type=float, default=60.0)
+    parser.add_argument("--postgres-seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    seconds = {"broker": args.broker_seconds, "postgres": args.postgres_seconds}
+
+    async def run() -> None:
+        if before is not None:
+            before()
+        print("load before:", _loadavg())
+        folder = Path(tempfile.mkdtemp(prefix=folder_prefix))
+        for name, outage in outages.items():
+            if seconds[name]:
+                show(await outage(folder / name, seconds[name]))
+                print("load:", _loadavg())
+        shutil.rmtree(folder, ignore_errors=True)
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--broker-seconds", type=float, default=60.0)
-    parser.add_argument("--postgres-seconds", type=float, default=30.0)
-    asyncio.run(_main(parser.parse_args()))
+    outage_main(
+        __doc__,
+        "ghl-sync-outage-bench-",
+        {"broker": broker_outage, "postgres": postgres_outage},
+        _print,
+    )

@@ -24,15 +24,12 @@ can find them). For each service it reports:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -47,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.outage import _KEY, Service, _loadavg, _wait_status, free_port, under_outage
+from bench.outage import _KEY, Service, _wait_status, free_port, outage_main, under_outage
 from schemas import Event, EventDecodeError, decode_event
 from schemas.raw import RawDelivery
 from services.platform.outage import kafka_client_options, quiet_kafka_logs, stop_quietly
@@ -409,21 +406,11 @@ def print_report(report: PipelineReport) -> None:
             print(f"  {name}: {line[:160]}")
 
 
-async def _main(args: argparse.Namespace) -> None:
-    quiet_kafka_logs()
-    print("load before:", _loadavg())
-    folder = Path(tempfile.mkdtemp(prefix="ghl-sync-outage-pipeline-"))
-    if args.broker_seconds:
-        print_report(await pipeline_broker_outage(folder / "broker", args.broker_seconds))
-        print("load:", _loadavg())
-    if args.postgres_seconds:
-        print_report(await pipeline_postgres_outage(folder / "postgres", args.postgres_seconds))
-        print("load:", _loadavg())
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--broker-seconds", type=float, default=60.0)
-    parser.add_argument("--postgres-seconds", type=float, default=30.0)
-    asyncio.run(_main(parser.parse_args()))
+    outage_main(
+        __doc__,
+        "ghl-sync-outage-pipeline-",
+        {"broker": pipeline_broker_outage, "postgres": pipeline_postgres_outage},
+        print_report,
+        before=quiet_kafka_logs,
+    )
