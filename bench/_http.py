@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["exchange", "post"]
+__all__ = ["exchange", "post", "read_message"]
 
 
 def post(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -15,17 +15,23 @@ def post(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    """Send one request on a kept-alive connection and read its answer; the status code."""
-    writer.write(request)
+async def read_message(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP/1.1 message, its head and the `Content-Length` bytes of its body; the
+    head."""
     head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
     length = 0
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
     if length:
         await reader.readexactly(length)
-    return status
+    return head
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    """Send one request on a kept-alive connection and read its answer; the status code."""
+    writer.write(request)
+    head = await read_message(reader)
+    return int(head[9:12])
