@@ -50,6 +50,7 @@ from services.platform.outage import (
     kafka_client_options,
 )
 from streams.projections import metrics
+from streams.projections._gc import collect_batch_garbage, pace_collector
 from streams.projections.store import (
     BatchOutcome,
     DeadLetter,
@@ -106,6 +107,7 @@ class ProjectionConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
+        pace_collector()
         self._pool = await self.postgres.wait_for(
             lambda: asyncpg.create_pool(
                 self._s.database_url.get_secret_value(),
@@ -230,6 +232,7 @@ class ProjectionConsumer:
             tp = TopicPartition(topic, partition)
             self._confirmed[tp] = max(offset, self._confirmed.get(tp, 0))
         self._account(outcome, time.perf_counter() - started)
+        collect_batch_garbage()
         return outcome
 
     def _account(self, outcome: BatchOutcome, seconds: float) -> None:

@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.db.migrate import apply_migrations
 from services.platform.connections import kafka_options
 from streams.admin import partitions_of
+from streams.projections._gc import collect_batch_garbage, pace_collector
 from streams.projections.rows import COLUMNS
 from streams.projections.store import BatchOutcome, ProjectionStore, Record
 from streams.settings import StreamsSettings
@@ -187,6 +188,7 @@ async def _rebuild_partitions(
     batch_size: int,
 ) -> tuple[int, int]:
     """(events applied, dead letters) of rebuilding `partitions` (None: all) into `target`."""
+    pace_collector()
     reader = _Reader(settings, partitions)
     await reader.start()
     conn = await _connect(settings, target, rebuilding=True)
@@ -227,6 +229,7 @@ async def _apply_until(
 def _account(report: RebuildReport, outcome: BatchOutcome) -> None:
     report.events += outcome.applied
     report.dead_letters += len(outcome.dead_letters)
+    collect_batch_garbage()
 
 
 async def replay(
