@@ -10,7 +10,7 @@ __all__ = ["GhlSettings"]
 _DEFAULT_SCOPES = (
     "contacts.readonly contacts.write locations/tasks.readonly "
     "calendars.readonly calendars/events.readonly calendars/events.write "
-    "locations/customFields.readonly"
+    "locations/customFields.readonly locations.readonly"
 )
 
 

@@ -37,10 +37,11 @@ ALL_SCOPES: tuple[str, ...] = (
     "calendars/events.write",
     "locations/customFields.readonly",
     "locations/customFields.write",
+    "locations.readonly",
 )
 """Every scope the simulator knows; tokens minted without a scope list get all of them."""
 
-AGENCY_SCOPES: tuple[str, ...] = ("oauth.readonly", "oauth.write", "locations.readonly")
+AGENCY_SCOPES: tuple[str, ...] = ("oauth.readonly", "oauth.write")
 """Scopes only Company tokens use (installed locations, minting location tokens), added to
 `ALL_SCOPES` for a company consent that names no scope."""
 

@@ -218,6 +218,8 @@ async def test_every_operation_against_the_simulator(
     fields = await client.list_custom_fields(loc)  # the seeded definitions
     assert fields
     assert all({"id", "fieldKey", "dataType"} <= set(f) for f in fields)
+    # A location token sees its own sub-account (how a Private Integration Token's is found).
+    assert [found["id"] for found in await client.search_locations(loc)] == [loc]
 
     assert await client.delete_contact(loc, cid)
     with pytest.raises(NotFound):

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
 BLIND = "pit-0f8e7d6c-secret"
+WITHOUT_LOCATIONS = tuple(s for s in ALL_SCOPES if s != "locations.readonly")
 READER = "pit-5b2e91aa-reads-locations"
 
 
@@ -43,11 +44,13 @@ async def simulator() -> AsyncIterator[tuple[str, str]]:
         seed=5,
         webhook_urls=(),
         private_integration_tokens=(
-            PrivateIntegrationToken(token=SecretStr(BLIND), location_id=location),
+            PrivateIntegrationToken(
+                token=SecretStr(BLIND), location_id=location, scopes=WITHOUT_LOCATIONS
+            ),
             PrivateIntegrationToken(
                 token=SecretStr(READER),
                 location_id=location,
-                scopes=(*ALL_SCOPES, "locations.readonly"),
+                scopes=ALL_SCOPES,
             ),
         ),
     )

@@ -20,6 +20,7 @@ from services.simulator.settings import ALL_SCOPES
 
 READER = "pit-3c1d0a9e-reads-locations"
 BLIND = "pit-77aa01f2-no-locations-scope"
+WITHOUT_LOCATIONS = tuple(s for s in ALL_SCOPES if s != "locations.readonly")
 
 
 @pytest.fixture
@@ -34,9 +35,11 @@ def simulator() -> tuple[httpx.ASGITransport, list[str]]:
             PrivateIntegrationToken(
                 token=SecretStr(READER),
                 location_id=locations[1],
-                scopes=(*ALL_SCOPES, "locations.readonly"),
+                scopes=ALL_SCOPES,
             ),
-            PrivateIntegrationToken(token=SecretStr(BLIND), location_id=locations[2]),
+            PrivateIntegrationToken(
+                token=SecretStr(BLIND), location_id=locations[2], scopes=WITHOUT_LOCATIONS
+            ),
         ),
     )
     return httpx.ASGITransport(app=create_app(settings, state=state)), locations
