@@ -27,13 +27,12 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import drop_schema, free_port, fresh_schema, percentile, wait_http
 from bench._http import exchange, post
 from streams.admin import ensure_topics
+from tests.factories.streams import end_offsets
 
 KEY = "bench-" + uuid.uuid4().hex
 
@@ -93,16 +92,6 @@ def _client_process(
     out.put(result)  # type: ignore[attr-defined]
 
 
-async def _count(bootstrap: str, topic: str, partitions: int) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        return sum((await consumer.end_offsets(tps)).values())
-    finally:
-        await consumer.stop()
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=4)
@@ -151,7 +140,7 @@ async def main() -> None:
             )
             for i in range(args.clients)
         ]
-        before = await _count(args.bootstrap, topic, 6)
+        before = await end_offsets(args.bootstrap, topic, 6)
         started = time.monotonic()
         for p in procs:
             p.start()
@@ -165,7 +154,7 @@ async def main() -> None:
         for r in results:
             for status, count in r["other"].items():  # type: ignore[attr-defined]
                 other[status] = other.get(status, 0) + count
-        on_topic = await _count(args.bootstrap, topic, 6) - before
+        on_topic = await end_offsets(args.bootstrap, topic, 6) - before
         print(
             f"{accepted} commands accepted in {elapsed:.1f} s: {accepted / elapsed:,.0f}/s "
             f"({args.workers} API workers, {args.clients}x{args.concurrency} requests in flight, "

@@ -1,18 +1,20 @@
 """Streams settings for a test: a fresh topic prefix and consumer app id, the test's database
-schema, and the topics created."""
+schema, the topics created; how many records a topic holds."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from streams.admin import ensure_topics
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
-__all__ = ["ensure_all_topics", "streams_settings"]
+__all__ = ["empty_projections", "end_offsets", "ensure_all_topics", "streams_settings"]
 
 
 def streams_settings(
@@ -39,4 +41,23 @@ async def ensure_all_topics(settings: StreamsSettings, partitions: int | None = 
         settings.kafka_bootstrap_servers,
         topic_names(settings).all(),
         partitions=partitions or settings.topic_partitions,
+    )
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> int:
+    """Records ever written to `topic` (its `partitions` partitions' end offsets, summed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def empty_projections(conn: asyncpg.Connection) -> None:
+    """Empty every table the projection store writes: the four entity tables, the stored
+    offsets and the applied batches."""
+    await conn.execute(
+        "TRUNCATE contacts, tasks, notes, appointments, consumer_offsets, applied_batches"
     )

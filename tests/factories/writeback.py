@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
 from schemas import CommandBase, Event, command_key, encode_command, encode_event
@@ -32,7 +32,7 @@ from streams.settings import StreamsSettings
 from streams.topics import TopicNames
 from tests.factories.api import api_http
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
-from tests.factories.streams import streams_settings
+from tests.factories.streams import end_offsets, streams_settings
 
 __all__ = [
     "API_KEY",
@@ -186,17 +186,6 @@ async def read_topic(bootstrap: str, topic: str, *, settle: float = 1.5) -> list
                 return records
             for part in batch.values():
                 records.extend(part)
-    finally:
-        await consumer.stop()
-
-
-async def end_offsets(bootstrap: str, topic: str) -> int:
-    """Records ever written to `topic`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await consumer.end_offsets(tps)).values())
     finally:
         await consumer.stop()
 

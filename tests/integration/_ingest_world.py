@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
 from schemas import Event, EventDecodeError, decode_event
@@ -41,7 +41,7 @@ from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.factories.ghl import SIM, mint_tokens
-from tests.factories.streams import ensure_all_topics, streams_settings
+from tests.factories.streams import end_offsets, ensure_all_topics, streams_settings
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
@@ -208,17 +208,6 @@ async def read_events(
                     event = decode_event(r.value)
                     assert not isinstance(event, EventDecodeError), event.reason
                     out.append((event, r.timestamp))
-    finally:
-        await consumer.stop()
-
-
-async def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    await asyncio.sleep(0)
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        return sum((await consumer.end_offsets(tps)).values())
     finally:
         await consumer.stop()
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from services.poller import Poller, PollerSettings, PollerStore
@@ -30,23 +29,13 @@ from streams.projections.consumer import ProjectionConsumer
 from streams.topics import topic_names
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
 from tests.factories.poller import poller_io
-from tests.factories.streams import ensure_all_topics, streams_settings
+from tests.factories.streams import end_offsets, ensure_all_topics, streams_settings
 from tests.integration._ground_truth import assert_events_match_truth, read_events, until
 
 pytestmark = pytest.mark.integration
 
 RECEIVER = "http://receiver.test"
 _PARTITIONS = 3
-
-
-async def _end_offsets(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(_PARTITIONS)]
-        return sum((await consumer.end_offsets(partitions)).values())
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture
@@ -127,11 +116,13 @@ async def _settle(world: dict[str, Any]) -> None:
         for task in world["tasks"]:
             if task.done():
                 task.result()
-        return world["normalize"].stats.records >= await _end_offsets(bootstrap, topics.raw)
+        return world["normalize"].stats.records >= await end_offsets(
+            bootstrap, topics.raw, _PARTITIONS
+        )
 
     async def projected() -> bool:
         done = sum(world["projections"].stats.next_offsets.values())
-        return done >= await _end_offsets(bootstrap, topics.events)
+        return done >= await end_offsets(bootstrap, topics.events, _PARTITIONS)
 
     await until(normalized)
     await until(projected)

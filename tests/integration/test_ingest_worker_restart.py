@@ -29,7 +29,8 @@ from services.simulator import SimulatorSettings
 from services.simulator import create_app as create_simulator
 from services.simulator.settings import PrivateIntegrationToken
 from streams.topics import topic_names
-from tests.integration._ingest_world import World, end_offsets, open_world, read_events
+from tests.factories.streams import end_offsets
+from tests.integration._ingest_world import World, open_world, read_events
 
 pytestmark = pytest.mark.integration
 

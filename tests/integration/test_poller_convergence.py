@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.poller import Poller, PollerSettings, PollerStore
 from services.poller.backfill import Backfill
@@ -21,7 +20,7 @@ from streams.projections.consumer import ProjectionConsumer
 from streams.topics import topic_names
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
 from tests.factories.poller import poller_io
-from tests.factories.streams import ensure_all_topics, streams_settings
+from tests.factories.streams import end_offsets, ensure_all_topics, streams_settings
 from tests.integration._ground_truth import assert_events_match_truth, read_events, until
 
 pytestmark = pytest.mark.integration
@@ -71,14 +70,7 @@ async def world(
 
 
 async def _projected(world: dict[str, Any]) -> None:
-    topic = topic_names(world["streams"]).events
-    consumer = AIOKafkaConsumer(bootstrap_servers=world["bootstrap"])
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(3)]
-        end = sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
+    end = await end_offsets(world["bootstrap"], topic_names(world["streams"]).events, 3)
 
     async def caught_up() -> bool:
         if world["running"].done():

@@ -20,11 +20,10 @@ from streams.projections import (
     rows_from_images,
 )
 from tests.factories import histories
+from tests.factories.streams import empty_projections
 from tests.unit.projections.test_projection_fastpath import mutated  # a strategy
 
 pytestmark = pytest.mark.integration
-
-_TABLES = "contacts, tasks, notes, appointments, consumer_offsets, applied_batches"
 
 
 @settings(
@@ -46,7 +45,7 @@ async def test_the_store_dead_letters_exactly_the_models_rejections_and_writes_t
     rejected = {i: m.reason for i, m in enumerate(models) if isinstance(m, EventDecodeError)}
     accepted = [m for m in models if not isinstance(m, EventDecodeError)]
 
-    await pg.execute(f"TRUNCATE {_TABLES}")
+    await empty_projections(pg)
     store = ProjectionStore("test", write=write)
     handed: list = []
 
@@ -68,7 +67,7 @@ async def test_copy_and_unnest_write_the_same_tables(pg: asyncpg.Connection) -> 
     values = [encode_event(e) for e in event_stream(4000, seed=5)]
     dumps = []
     for write in ("copy", "unnest"):
-        await pg.execute(f"TRUNCATE {_TABLES}")
+        await empty_projections(pg)
         store = ProjectionStore("test", write=write)
         for start in range(0, len(values), 700):
             chunk = values[start : start + 700]

@@ -19,10 +19,9 @@ from streams.projections import (
     rows_from_images,
 )
 from tests.factories import histories, history, redelivered
+from tests.factories.streams import empty_projections
 
 pytestmark = pytest.mark.integration
-
-_TABLES = "contacts, tasks, notes, appointments, consumer_offsets, applied_batches"
 
 
 def _records(events: list, topic: str = "events", partitions: int = 3) -> list[ConsumedRecord]:
@@ -59,13 +58,13 @@ async def test_any_duplication_and_reordering_yields_the_in_order_tables(
 ) -> None:
     expected = rows_from_images(reference_tables(events).values())
 
-    await pg.execute(f"TRUNCATE {_TABLES}")
+    await empty_projections(pg)
     await _apply_all(pg, [[r] for r in _records(events)])
     in_order = await dump_tables(pg)
     assert diff_tables(in_order, expected, left_name="in order", right_name="spec") == []
 
     delivered = redelivered(events, rnd)
-    await pg.execute(f"TRUNCATE {_TABLES}")
+    await empty_projections(pg)
     await _apply_all(pg, _batches(_records(delivered), rnd))
     assert (
         diff_tables(await dump_tables(pg), in_order, left_name="shuffled", right_name="in order")
