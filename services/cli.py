@@ -314,8 +314,15 @@ def worker(
     from streams.worker import run_worker
 
     logs = LogSettings(level=loglevel.upper()) if loglevel else LogSettings()
+    settings = StreamsSettings()
+    if "normalize" in settings.processors:
+        from services.ghl import GhlSettings, check_token_settings
+
+        # Normalize reads GHL with the stored tokens: a bad key is one line now, not a
+        # processor's traceback once the worker is up.
+        check_token_settings(GhlSettings())
     run_worker(
-        StreamsSettings(),
+        settings,
         loglevel=logs.level.lower(),
         logging_config=worker_logging_config(logs),
     )

@@ -32,7 +32,7 @@ from services.ghl._ratelimit import (
 )
 from services.ghl._ratelimit_pg import PostgresRateLimiter
 from services.ghl._tokens_pg import PostgresTokenStore
-from services.ghl._wiring import build_rate_limiter, build_token_provider
+from services.ghl._wiring import build_rate_limiter, build_token_provider, check_token_settings
 from services.ghl.settings import GhlSettings
 from services.ghl.tokens import (
     InMemoryTokenStore,
@@ -78,6 +78,7 @@ __all__ = [
     "build_rate_limiter",
     "build_token_provider",
     "charged_to",
+    "check_token_settings",
     "generate_key",
     "supported_operations",
 ]

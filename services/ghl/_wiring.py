@@ -28,6 +28,7 @@ __all__ = [
     "build_oauth_providers",
     "build_rate_limiter",
     "build_token_provider",
+    "check_token_settings",
     "installed_company",
 ]
 
@@ -87,6 +88,13 @@ def build_oauth_providers(
         minter=CompanyMinter(companies, oauth, company_of),
     )
     return locations, companies, oauth
+
+
+def check_token_settings(settings: GhlSettings) -> None:
+    """Raise the `ValueError` that `build_token_provider` would, before anything starts: a
+    service reading OAuth tokens needs a valid `GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY`."""
+    if settings.private_integration_token is None:
+        TokenCipher(settings.token_encryption_key)
 
 
 def build_token_provider(

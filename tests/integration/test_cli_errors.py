@@ -22,6 +22,10 @@ pytestmark = pytest.mark.integration
 NOBODY = "127.0.0.1:1"
 """An address where nothing listens (port 1 needs root to bind): connection refused."""
 
+A_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+"""A well-formed token key, for commands that must get as far as their servers (a missing key
+is an error of its own, reported first)."""
+
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return run_ghl_sync(*args, env=env, timeout=90)
@@ -62,16 +66,13 @@ def test_postgres_down_hides_the_password() -> None:
 
 def test_postgres_down_for_the_poller_backfill() -> None:
     url = f"postgresql://ghl_sync@{NOBODY}/ghl_sync"
-    # A well-formed key, so the command gets as far as the database (a missing key is an
-    # error of its own, reported first).
-    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     line = error_line(
         run(
             "backfill",
             "--location",
             "x",
             GHL_SYNC_POLLER_DATABASE_URL=url,
-            GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY=key,
+            GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY=A_KEY,
         )
     )
     assert "cannot reach PostgreSQL" in line
@@ -125,6 +126,18 @@ def test_malformed_token_key(test_settings: Any) -> None:
     assert "ghl-sync auth --new-key" in line
 
 
+def test_the_worker_refuses_a_missing_token_key_before_it_starts(test_settings: Any) -> None:
+    result = run(
+        "worker",
+        GHL_SYNC_STREAMS_DATABASE_URL=test_settings.database_url,
+        GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=NOBODY,  # refused before any server is tried
+        GHL_SYNC_STREAMS_METRICS_PORT="0",
+    )
+    line = error_line(result)
+    assert "bad setting GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY" in line
+    assert "ghl-sync auth --new-key" in line
+
+
 def test_debug_shows_the_traceback() -> None:
     result = run("--debug", "lag", GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=NOBODY)
     assert result.returncode == 1
@@ -152,6 +165,7 @@ _DOWN = {
         for s in ("STREAMS", "WEBHOOKS", "POLLER", "API", "WRITER")
     },
     "GHL_SYNC_STREAMS_METRICS_PORT": "0",
+    "GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY": A_KEY,  # only the servers are wrong
 }
 
 
@@ -222,6 +236,7 @@ def test_busy_metrics_port_of_the_worker(
             GHL_SYNC_STREAMS_TOPIC_PARTITIONS="1",
             GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=test_settings.kafka_bootstrap_servers,
             GHL_SYNC_STREAMS_DATABASE_URL=test_settings.database_url,
+            GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY=A_KEY,
         )
     )
     assert f"cannot listen on port {busy_port}" in line
