@@ -185,7 +185,9 @@ class ClientCore:
                 return self._decode(op, response)
             if status == 401 and not refreshed:
                 refreshed = True
-                _log.info("401 from %s for location %s; refreshing token", op.label, location_id)
+                _log.info(
+                    "401 from %s for location %s; asking for a newer token", op.label, location_id
+                )
                 token = await self._tokens.refresh(location_id, rejected=token)
                 continue
             if status == 429:
