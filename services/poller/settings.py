@@ -17,7 +17,9 @@ class PollerSettings(ServiceSettings, TopicFields):
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_POLLER_", frozen=True)
 
     locations: tuple[str, ...] = Field(
-        default=(), description="Locations to poll; empty: every location with a stored token."
+        default=(),
+        description="Locations to poll; empty: every location with a stored token (with a "
+        "Private Integration Token: the one location GHL lists for it).",
     )
     cycle_seconds: float = Field(default=60.0, gt=0, description="Incremental contact polls.")
     overlap_seconds: float = Field(
