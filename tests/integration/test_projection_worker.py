@@ -1,16 +1,10 @@
-"""The projection worker on the real broker and database: crashes, dead letters, replay."""
+"""The projection worker on the real broker and database: dead letters, replay (workers
+SIGKILLed during 100,000 events: `test_outage_rebalance_workers.py`)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import random
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
-from typing import IO
 
 import asyncpg
 import pytest
@@ -30,8 +24,6 @@ from tests.factories.streams import streams_settings as fresh_streams_settings
 
 pytestmark = pytest.mark.integration
 
-GHL_SYNC = Path(sys.executable).with_name("ghl-sync")
-
 
 @pytest.fixture
 async def streams_settings(
@@ -42,26 +34,6 @@ async def streams_settings(
     )
     await ensure_all_topics(settings)
     return settings
-
-
-def _start_worker(settings: StreamsSettings, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "GHL_SYNC_STREAMS_TOPIC_PREFIX": settings.topic_prefix,
-        "GHL_SYNC_STREAMS_APP_ID": settings.app_id,
-        "GHL_SYNC_STREAMS_DATABASE_URL": settings.database_url.get_secret_value(),
-        "GHL_SYNC_STREAMS_DATABASE_SCHEMA": settings.database_schema,
-        "GHL_SYNC_STREAMS_BATCH_SIZE": str(settings.batch_size),
-        "GHL_SYNC_STREAMS_PROCESSORS": '["projections"]',
-        "GHL_SYNC_STREAMS_METRICS_PORT": "0",
-    }
-    return subprocess.Popen(
-        [str(GHL_SYNC), "worker", "--loglevel", "warning"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _sample(name: str, **labels: str) -> float:
@@ -76,61 +48,6 @@ async def _wait_caught_up(settings: StreamsSettings, within: float) -> None:
             return
         assert time.monotonic() < deadline, f"not caught up after {within}s: {lags}"
         await asyncio.sleep(0.5)
-
-
-async def test_sigkilled_repeatedly_during_100000_events_the_tables_are_exact(
-    streams_settings: StreamsSettings, pg: asyncpg.Connection, tmp_path: Path
-) -> None:
-    settings = streams_settings
-    events = list(event_stream(100_000, seed=42))
-    values, keys = encoded(events)
-    topic = topic_names(settings).events
-    rnd = random.Random(5)
-    log = (tmp_path / "worker.log").open("ab")
-    worker = _start_worker(settings, log)
-    kills = 0
-    try:
-        # Produce in slices while the worker runs, killing it at random moments.
-        step = len(values) // 4
-        for i in range(0, len(values), step):
-            await produce(settings.kafka_bootstrap_servers, topic, values[i : i + step],
-                          keys[i : i + step])  # fmt: skip
-            await asyncio.sleep(rnd.uniform(2.0, 5.0))
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
-            kills += 1
-            worker = _start_worker(settings, log)
-        await _wait_caught_up(settings, within=180)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
-    assert kills >= 4
-
-    expected = rows_from_images(reference_tables(events).values())
-    assert diff_tables(await dump_tables(pg), expected, left_name="tables", right_name="spec") == []
-
-    # The applied ranges tile every partition exactly: no event twice, none skipped.
-    spans = await pg.fetch(
-        "SELECT partition, from_offset, to_offset, events FROM applied_batches"
-        " WHERE topic = $1 ORDER BY partition, from_offset",
-        topic,
-    )
-    ends = {lag.partition: lag.end_offset for lag in await projection_lag(settings)}
-    by_partition: dict[int, list[asyncpg.Record]] = {}
-    for span in spans:
-        by_partition.setdefault(span["partition"], []).append(span)
-    for partition, end in ends.items():
-        expected_from = 0
-        for span in by_partition.get(partition, []):
-            assert span["from_offset"] == expected_from, (partition, span)
-            assert span["events"] == span["to_offset"] - span["from_offset"] + 1
-            expected_from = span["to_offset"] + 1
-        assert expected_from == end, (partition, expected_from, end)
-    assert sum(s["events"] for s in spans) == len(events)
 
 
 async def test_poison_events_are_dead_lettered_and_the_rest_applied(
