@@ -90,8 +90,13 @@ async def test_the_poller_refuses_a_pit_that_cannot_list_its_location_in_one_lin
     simulator: tuple[str, str],
 ) -> None:
     child = await _poller(simulator[0], BLIND)
-    async with asyncio.timeout(90):
-        out, err = await child.communicate()
+    try:
+        async with asyncio.timeout(90):
+            out, err = await child.communicate()
+    finally:
+        if child.returncode is None:  # it did not refuse: never leave it running
+            child.kill()
+            await child.wait()
     stdout, stderr = out.decode(), err.decode()
     assert child.returncode == 1, stdout + stderr
     # Before it, the client's own log line of the 401; no traceback.
