@@ -77,12 +77,17 @@ class _Instance:
     errors: Path
     cycles: list[dict[str, Any]] = field(default_factory=list)
     ready: float | None = None
+    other: list[str] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
 
     async def read(self) -> None:
         assert self.process.stdout is not None
         while line := await self.process.stdout.readline():
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except ValueError:  # not one of ours (a library's print): shown on failure
+                self.other.append(line.decode(errors="replace").rstrip())
+                continue
             if "loc" in record:
                 self.cycles.append(record)
             elif "ready" in record:
@@ -94,7 +99,7 @@ class _Instance:
         return (
             f"instance {self.name}: exit {self.process.returncode}, ready {self.ready is not None},"
             f" {len(self.cycles)} cycles of {sorted({c['loc'] for c in self.cycles})};"
-            f" its stderr ends:\n{tail}"
+            f" other output {self.other[-5:]}; its stderr ends:\n{tail}"
         )
 
 
