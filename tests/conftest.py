@@ -8,6 +8,9 @@ starts it: the suite never skips what it cannot reach.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -30,6 +33,37 @@ class TestSettings(BaseSettings):
 
 
 _HOW_TO_START = "start the local stack with `ghl-sync stack up` (or `make stack`)"
+
+
+def _children() -> set[int]:
+    """The live direct child processes of this test process (Linux /proc)."""
+    me, found = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """A process a test started and left running (a failed wait skipped its cleanup) is
+    killed when the test ends, so it cannot load the machine for the rest of the suite."""
+    before = _children()
+    yield
+    for pid in _children() - before:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")[:200]
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue
+        print(f"\na test left process {pid} running ({command}): killed", file=sys.stderr)
 
 
 @pytest.fixture(scope="session")
