@@ -190,8 +190,9 @@ class Outcome:
 
 
 @dataclass
-class Fleet:
-    """The simulator, the receiver, the API and the writer, wired to one broker and database."""
+class Wired:
+    """The processes of one outage run, wired to one broker and database: the GHL simulator
+    (one location of five contacts) and the services under test, under a fresh topic prefix."""
 
     folder: Path
     bootstrap: str
@@ -200,8 +201,34 @@ class Fleet:
     prefix: str = field(default_factory=lambda: f"outage-{uuid.uuid4().hex[:8]}.")
     services: dict[str, Service] = field(default_factory=dict)
     sim: Service | None = None
+    sim_url: str = ""
     location: str = ""
     contacts: list[str] = field(default_factory=list)
+
+    async def _start_simulator(self, seed: int) -> str:
+        """Start the simulator and learn its location and contacts; a token of the location."""
+        sim_port = free_port()
+        self.sim_url = f"http://127.0.0.1:{sim_port}"
+        self.sim = Service(
+            "simulator",
+            ["simulator", "--port", str(sim_port), "--seed", str(seed), "--locations", "1",
+             "--contacts", "5"],
+            {**os.environ}, self.folder / "simulator.log", f"{self.sim_url}/_admin/state",
+        )  # fmt: skip
+        self.sim.start()
+        await _wait_status(self.sim, 200, within=60)
+        async with httpx.AsyncClient(base_url=self.sim_url, timeout=10) as http:
+            state = (await http.get("/_admin/state")).json()
+            self.location = next(iter(state["locations"]))
+            self.contacts = [c["id"] for c in state["locations"][self.location]["contacts"]]
+            grant = (await http.post("/_admin/tokens", json={"locationId": self.location})).json()
+        return str(grant["access_token"])
+
+
+@dataclass
+class Fleet(Wired):
+    """The simulator, the receiver, the API and the writer, wired to one broker and database."""
+
     webhooks: list[Outcome] = field(default_factory=list)
     commands: list[tuple[str, Outcome]] = field(default_factory=list)
     reads: list[Outcome] = field(default_factory=list)
@@ -217,22 +244,7 @@ class Fleet:
         return env
 
     async def start(self) -> None:
-        sim_port = free_port()
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        self.sim = Service(
-            "simulator",
-            ["simulator", "--port", str(sim_port), "--seed", "11", "--locations", "1",
-             "--contacts", "5"],
-            {**os.environ}, self.folder / "simulator.log", f"{sim_url}/_admin/state",
-        )  # fmt: skip
-        self.sim.start()
-        await _wait_status(self.sim, 200, within=60)
-        async with httpx.AsyncClient(base_url=sim_url, timeout=10) as http:
-            state = (await http.get("/_admin/state")).json()
-            location = next(iter(state["locations"]))
-            self.location = location
-            self.contacts = [c["id"] for c in state["locations"][location]["contacts"]]
-            grant = (await http.post("/_admin/tokens", json={"locationId": location})).json()
+        token = await self._start_simulator(seed=11)
         ports = {name: free_port() for name in ("webhooks", "api", "writer")}
         env = self._env(
             GHL_SYNC_WEBHOOKS_PORT=str(ports["webhooks"]),
@@ -248,8 +260,8 @@ class Fleet:
             GHL_SYNC_WRITER_PUBLISH_TIMEOUT_SECONDS="10",
             GHL_SYNC_WRITER_STALL_SECONDS="10",
             GHL_SYNC_WRITER_METRICS_PORT=str(ports["writer"]),
-            GHL_SYNC_WRITER_LOCATION_TOKENS=json.dumps({location: grant["access_token"]}),
-            GHL_SYNC_GHL_BASE_URL=sim_url,
+            GHL_SYNC_WRITER_LOCATION_TOKENS=json.dumps({self.location: token}),
+            GHL_SYNC_GHL_BASE_URL=self.sim_url,
         )
         for name, argv in (("webhooks", ["webhooks"]), ("api", ["api"]), ("writer", ["writer"])):
             self.services[name] = Service(
@@ -351,8 +363,10 @@ async def _wait_status(service: Service, status: int, *, within: float) -> float
 
 
 @dataclass
-class Report:
-    """What one outage did to each service."""
+class OutageReport:
+    """What one outage did to each service: when it noticed (a `/readyz` 503), when it was
+    ready and at work again after the dependency came back (seconds), what it logged, whether
+    it exited."""
 
     dependency: str
     seconds: float
@@ -361,6 +375,12 @@ class Report:
     work_after: dict[str, float]
     log_lines: dict[str, list[str]]
     exited: dict[str, bool]
+
+
+@dataclass
+class Report(OutageReport):
+    """What one outage did to the receiver, the API and the writer, and to their traffic."""
+
     statuses_during: dict[str, set[int | None]]
     routes_during: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     """Late in the outage: every API route's status and Retry-After."""

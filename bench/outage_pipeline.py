@@ -44,7 +44,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.outage import _KEY, Service, _wait_status, free_port, outage_main, under_outage
+from bench.outage import (
+    _KEY,
+    OutageReport,
+    Service,
+    Wired,
+    _wait_status,
+    free_port,
+    outage_main,
+    under_outage,
+)
 from schemas import Event, EventDecodeError, decode_event
 from schemas.raw import RawDelivery
 from services.platform.outage import kafka_client_options, quiet_kafka_logs, stop_quietly
@@ -65,19 +74,9 @@ class Seen:
 
 
 @dataclass
-class Pipeline:
+class Pipeline(Wired):
     """The simulator, the poller and the worker, wired to one broker and database."""
 
-    folder: Path
-    bootstrap: str
-    database_url: str
-    schema: str
-    prefix: str = field(default_factory=lambda: f"outage-{uuid.uuid4().hex[:8]}.")
-    services: dict[str, Service] = field(default_factory=dict)
-    sim: Service | None = None
-    sim_url: str = ""
-    location: str = ""
-    contacts: list[str] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
 
     @property
@@ -89,27 +88,13 @@ class Pipeline:
         return f"{self.prefix}ghl.raw.v1"
 
     async def start(self) -> None:
-        sim_port = free_port()
-        self.sim_url = f"http://127.0.0.1:{sim_port}"
-        self.sim = Service(
-            "simulator",
-            ["simulator", "--port", str(sim_port), "--seed", "7", "--locations", "1",
-             "--contacts", "5"],
-            {**os.environ}, self.folder / "simulator.log", f"{self.sim_url}/_admin/state",
-        )  # fmt: skip
-        self.sim.start()
-        await _wait_status(self.sim, 200, within=60)
-        async with httpx.AsyncClient(base_url=self.sim_url, timeout=10) as http:
-            state = (await http.get("/_admin/state")).json()
-            self.location = next(iter(state["locations"]))
-            self.contacts = [c["id"] for c in state["locations"][self.location]["contacts"]]
-            grant = (await http.post("/_admin/tokens", json={"locationId": self.location})).json()
+        token = await self._start_simulator(seed=7)
         ports = {name: free_port() for name in SERVICES}
         env = {
             **os.environ,
             "GHL_SYNC_LOG_LEVEL": "INFO",
             "GHL_SYNC_GHL_BASE_URL": self.sim_url,
-            "GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN": grant["access_token"],
+            "GHL_SYNC_GHL_PRIVATE_INTEGRATION_TOKEN": token,
             "GHL_SYNC_POLLER_LOCATIONS": json.dumps([self.location]),
             "GHL_SYNC_POLLER_CYCLE_SECONDS": "1",
             "GHL_SYNC_POLLER_LEASE_SECONDS": "6",
@@ -272,16 +257,9 @@ async def until(check: Callable[[], Awaitable[bool]], *, within: float) -> float
 
 
 @dataclass
-class PipelineReport:
-    """What one outage did to the poller and the worker."""
+class PipelineReport(OutageReport):
+    """What one outage did to the poller and the worker, and to what they produce."""
 
-    dependency: str
-    seconds: float
-    down_seen: dict[str, float]
-    ready_after: dict[str, float]
-    work_after: dict[str, float]
-    log_lines: dict[str, list[str]]
-    exited: dict[str, bool]
     readyz_during: dict[str, Any]
     created: list[str]
     webhook_seen: bool
