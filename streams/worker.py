@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from services.platform.connections import KafkaSettings, kafka_options
+from services.platform.health import HealthServer, Heartbeat, Readiness
 from services.platform.outage import (
     Backoff,
     Dependency,
@@ -36,7 +37,6 @@ from services.platform.outage import (
     quiet_kafka_logs,
     watch,
 )
-from services.status.health import HealthServer, Heartbeat, Readiness
 from streams.admin import ensure_topics
 from streams.app import create_app
 from streams.ghl_fetcher import default_fetcher_factory

@@ -6,8 +6,8 @@
 - `health`: `/metrics`, `/livez`, `/readyz` for processes that are not web apps.
 """
 
+from services.platform.health import HealthServer, Heartbeat, Readiness
 from services.status.collect import StatusSources, assemble, collect_status, normalize_group
-from services.status.health import HealthServer, Heartbeat, Readiness
 from services.status.render import render_json, render_tables
 from services.status.report import (
     BackfillState,

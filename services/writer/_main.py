@@ -17,6 +17,7 @@ from services.ghl import (
     build_rate_limiter,
     build_token_provider,
 )
+from services.platform.health import Readiness, serving_health
 from services.platform.outage import (
     Dependency,
     keep_running,
@@ -24,7 +25,6 @@ from services.platform.outage import (
     quiet_kafka_logs,
 )
 from services.platform.pools import wait_for_pool
-from services.status.health import Readiness, serving_health
 from services.writer._runtime import Writer
 from services.writer.settings import WriterSettings
 

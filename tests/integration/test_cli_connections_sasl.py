@@ -330,8 +330,8 @@ async def test_the_faust_app_s_producer_sends_over_scram(scram_broker: str, tmp_
 
 async def test_the_worker_s_broker_probe_logs_in_over_scram(scram_broker: str) -> None:
     """The worker is ready only while its probe reaches the broker; over SCRAM too."""
+    from services.platform.health import Readiness
     from services.platform.outage import Dependency
-    from services.status.health import Readiness
     from streams.worker import _watch_kafka
 
     ready = Readiness()

@@ -78,9 +78,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the API reads command results from the writer's store; the results store belongs "
         "in `services.platform` or `services.db`"
     ),
-    ("services.writer._main", "services.status.health"): (
-        "the health endpoints live in `services.status`; they belong in `services.platform`"
-    ),
 }
 """(importer, imported module) -> why this import still runs up or sideways. The importer is a
 module or a package (then any module in it); the imported module is named exactly."""

@@ -1,4 +1,4 @@
-"""Liveness, readiness and /metrics of the worker and the poller (`services.status.health`)."""
+"""Liveness, readiness and /metrics of the worker and the poller (`services.platform.health`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from services.platform.health import serving_health
 from services.status import HealthServer, Heartbeat, Readiness
-from services.status.health import serving_health
 from streams.normalize import GhlFetcher
 from streams.worker import _marking
 
