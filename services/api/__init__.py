@@ -5,16 +5,23 @@
 `client` holds the helper apps use (HTTP or Kafka); `openapi` the committed document.
 """
 
-from services.api.app import (
-    Accepted,
-    ApiProblem,
-    CommandStatus,
-    ContactPage,
-    ContactView,
-    create_app,
-)
-from services.api.client import CommandClient, CommandRefused, KafkaCommandProducer
-from services.api.settings import ApiSettings
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.api.app import (
+        Accepted,
+        ApiProblem,
+        CommandStatus,
+        ContactPage,
+        ContactView,
+        create_app,
+    )
+    from services.api.client import CommandClient, CommandRefused, KafkaCommandProducer
+    from services.api.settings import ApiSettings
 
 __all__ = [
     "Accepted",
@@ -28,3 +35,19 @@ __all__ = [
     "KafkaCommandProducer",
     "create_app",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.api.app": (
+            "Accepted",
+            "ApiProblem",
+            "CommandStatus",
+            "ContactPage",
+            "ContactView",
+            "create_app",
+        ),
+        "services.api.client": ("CommandClient", "CommandRefused", "KafkaCommandProducer"),
+        "services.api.settings": ("ApiSettings",),
+    },
+)

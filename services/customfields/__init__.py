@@ -10,17 +10,22 @@ of APPNAME's `{key: value}` writes into GHL's `[{id, field_value}]`.
 
 from __future__ import annotations
 
-from services.customfields.filters import CustomFilter, parse_custom_filters
-from services.customfields.sync import DefinitionSync, SyncOutcome
-from services.customfields.types import (
-    CustomFieldError,
-    CustomValues,
-    Definition,
-    read_values,
-    to_ghl_writes,
-    typed_value,
-    values_by_key,
-)
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.customfields.filters import CustomFilter, parse_custom_filters
+    from services.customfields.sync import DefinitionSync, SyncOutcome
+    from services.customfields.types import (
+        CustomFieldError,
+        CustomValues,
+        Definition,
+        read_values,
+        to_ghl_writes,
+        typed_value,
+        values_by_key,
+    )
 
 __all__ = [
     "CustomFieldError",
@@ -35,3 +40,20 @@ __all__ = [
     "typed_value",
     "values_by_key",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.customfields.filters": ("CustomFilter", "parse_custom_filters"),
+        "services.customfields.sync": ("DefinitionSync", "SyncOutcome"),
+        "services.customfields.types": (
+            "CustomFieldError",
+            "CustomValues",
+            "Definition",
+            "read_values",
+            "to_ghl_writes",
+            "typed_value",
+            "values_by_key",
+        ),
+    },
+)

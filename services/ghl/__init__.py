@@ -7,41 +7,48 @@ per-location rate limits shared across processes, safe retries.
         contact = await client.get_contact(location_id, contact_id)
 """
 
-from schemas.ghl_errors import (
-    AuthError,
-    GhlError,
-    NotFound,
-    OutcomeUnknown,
-    RateLimited,
-    ServerError,
-    TransportError,
-    ValidationFailed,
-)
-from services.ghl._client import GhlClient, build_client, supported_operations
-from services.ghl._crypto import TokenCipher, generate_key
-from services.ghl._oauth import OAuthClient, TokenGrant
-from services.ghl._operations import OPERATIONS, Operation, Safety
-from services.ghl._ratelimit import (
-    InMemoryRateLimiter,
-    Permit,
-    Priority,
-    RateLimiter,
-    RateLimitHeaders,
-    RequestClass,
-    charged_to,
-)
-from services.ghl._ratelimit_pg import PostgresRateLimiter
-from services.ghl._tokens_pg import PostgresTokenStore
-from services.ghl._wiring import build_rate_limiter, build_token_provider, check_token_settings
-from services.ghl.settings import GhlSettings
-from services.ghl.tokens import (
-    InMemoryTokenStore,
-    OAuthTokenProvider,
-    StaticTokenProvider,
-    StoredToken,
-    TokenProvider,
-    TokenStore,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from schemas.ghl_errors import (
+        AuthError,
+        GhlError,
+        NotFound,
+        OutcomeUnknown,
+        RateLimited,
+        ServerError,
+        TransportError,
+        ValidationFailed,
+    )
+    from services.ghl._client import GhlClient, build_client, supported_operations
+    from services.ghl._crypto import TokenCipher, generate_key
+    from services.ghl._oauth import OAuthClient, TokenGrant
+    from services.ghl._operations import OPERATIONS, Operation, Safety
+    from services.ghl._ratelimit import (
+        InMemoryRateLimiter,
+        Permit,
+        Priority,
+        RateLimiter,
+        RateLimitHeaders,
+        RequestClass,
+        charged_to,
+    )
+    from services.ghl._ratelimit_pg import PostgresRateLimiter
+    from services.ghl._tokens_pg import PostgresTokenStore
+    from services.ghl._wiring import build_rate_limiter, build_token_provider, check_token_settings
+    from services.ghl.settings import GhlSettings
+    from services.ghl.tokens import (
+        InMemoryTokenStore,
+        OAuthTokenProvider,
+        StaticTokenProvider,
+        StoredToken,
+        TokenProvider,
+        TokenStore,
+    )
 
 __all__ = [
     "OPERATIONS",
@@ -82,3 +89,48 @@ __all__ = [
     "generate_key",
     "supported_operations",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "schemas.ghl_errors": (
+            "AuthError",
+            "GhlError",
+            "NotFound",
+            "OutcomeUnknown",
+            "RateLimited",
+            "ServerError",
+            "TransportError",
+            "ValidationFailed",
+        ),
+        "services.ghl._client": ("GhlClient", "build_client", "supported_operations"),
+        "services.ghl._crypto": ("TokenCipher", "generate_key"),
+        "services.ghl._oauth": ("OAuthClient", "TokenGrant"),
+        "services.ghl._operations": ("OPERATIONS", "Operation", "Safety"),
+        "services.ghl._ratelimit": (
+            "InMemoryRateLimiter",
+            "Permit",
+            "Priority",
+            "RateLimiter",
+            "RateLimitHeaders",
+            "RequestClass",
+            "charged_to",
+        ),
+        "services.ghl._ratelimit_pg": ("PostgresRateLimiter",),
+        "services.ghl._tokens_pg": ("PostgresTokenStore",),
+        "services.ghl._wiring": (
+            "build_rate_limiter",
+            "build_token_provider",
+            "check_token_settings",
+        ),
+        "services.ghl.settings": ("GhlSettings",),
+        "services.ghl.tokens": (
+            "InMemoryTokenStore",
+            "OAuthTokenProvider",
+            "StaticTokenProvider",
+            "StoredToken",
+            "TokenProvider",
+            "TokenStore",
+        ),
+    },
+)

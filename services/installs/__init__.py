@@ -8,24 +8,31 @@ reconciliation, and `is_installed` for everything acting for a location.
     await agency.reconcile()             # installedLocations of every company, periodically
 """
 
-from services.installs.agency import APP_EVENT_TYPES, Agency, Discovery
-from services.installs.handler import InstallHandler
-from services.installs.lookup import InstallStatus, install_status, is_installed
-from services.installs.machine import (
-    Action,
-    CompanyAuthorised,
-    Decision,
-    Install,
-    Installation,
-    Listed,
-    Outcome,
-    State,
-    Uninstall,
-    decide,
-)
-from services.installs.settings import InstallSettings
-from services.installs.store import InstallStore
-from services.installs.wiring import build_agency
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.installs.agency import APP_EVENT_TYPES, Agency, Discovery
+    from services.installs.handler import InstallHandler
+    from services.installs.lookup import InstallStatus, install_status, is_installed
+    from services.installs.machine import (
+        Action,
+        CompanyAuthorised,
+        Decision,
+        Install,
+        Installation,
+        Listed,
+        Outcome,
+        State,
+        Uninstall,
+        decide,
+    )
+    from services.installs.settings import InstallSettings
+    from services.installs.store import InstallStore
+    from services.installs.wiring import build_agency
 
 __all__ = [
     "APP_EVENT_TYPES",
@@ -49,3 +56,27 @@ __all__ = [
     "install_status",
     "is_installed",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.installs.agency": ("APP_EVENT_TYPES", "Agency", "Discovery"),
+        "services.installs.handler": ("InstallHandler",),
+        "services.installs.lookup": ("InstallStatus", "install_status", "is_installed"),
+        "services.installs.machine": (
+            "Action",
+            "CompanyAuthorised",
+            "Decision",
+            "Install",
+            "Installation",
+            "Listed",
+            "Outcome",
+            "State",
+            "Uninstall",
+            "decide",
+        ),
+        "services.installs.settings": ("InstallSettings",),
+        "services.installs.store": ("InstallStore",),
+        "services.installs.wiring": ("build_agency",),
+    },
+)

@@ -8,13 +8,20 @@
 - `targets`: the onboarding contract (`register_location`, `remove_location`), see README.md.
 """
 
-from services.poller._location import CycleReport
-from services.poller._sink import EventSink
-from services.poller._store import LocationState, PollerStore
-from services.poller.plan import PlanInputs, QuotaPlan, plan_location
-from services.poller.poller import Poller
-from services.poller.settings import PollerSettings
-from services.poller.targets import register_location, remove_location
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.poller._location import CycleReport
+    from services.poller._sink import EventSink
+    from services.poller._store import LocationState, PollerStore
+    from services.poller.plan import PlanInputs, QuotaPlan, plan_location
+    from services.poller.poller import Poller
+    from services.poller.settings import PollerSettings
+    from services.poller.targets import register_location, remove_location
 
 __all__ = [
     "CycleReport",
@@ -29,3 +36,16 @@ __all__ = [
     "register_location",
     "remove_location",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.poller._location": ("CycleReport",),
+        "services.poller._sink": ("EventSink",),
+        "services.poller._store": ("LocationState", "PollerStore"),
+        "services.poller.plan": ("PlanInputs", "QuotaPlan", "plan_location"),
+        "services.poller.poller": ("Poller",),
+        "services.poller.settings": ("PollerSettings",),
+        "services.poller.targets": ("register_location", "remove_location"),
+    },
+)

@@ -9,10 +9,19 @@ generator and fault injection, in one FastAPI app.
 
 from __future__ import annotations
 
-from services.simulator.app import create_app
-from services.simulator.seed import seed_state
-from services.simulator.settings import FaultSettings, PrivateIntegrationToken, SimulatorSettings
-from services.simulator.state import SimulatorState
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.simulator.app import create_app
+    from services.simulator.seed import seed_state
+    from services.simulator.settings import (
+        FaultSettings,
+        PrivateIntegrationToken,
+        SimulatorSettings,
+    )
+    from services.simulator.state import SimulatorState
 
 __all__ = [
     "FaultSettings",
@@ -22,3 +31,17 @@ __all__ = [
     "create_app",
     "seed_state",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.simulator.app": ("create_app",),
+        "services.simulator.seed": ("seed_state",),
+        "services.simulator.settings": (
+            "FaultSettings",
+            "PrivateIntegrationToken",
+            "SimulatorSettings",
+        ),
+        "services.simulator.state": ("SimulatorState",),
+    },
+)

@@ -6,21 +6,28 @@
 - `health`: `/metrics`, `/livez`, `/readyz` for processes that are not web apps.
 """
 
-from services.platform.health import HealthServer, Heartbeat, Readiness
-from services.status.collect import StatusSources, assemble, collect_status, normalize_group
-from services.status.render import render_json, render_tables
-from services.status.report import (
-    BackfillState,
-    BudgetState,
-    DeadLetters,
-    LocationStatus,
-    PartitionLag,
-    PollerState,
-    StatusReport,
-    TableCount,
-    TokenState,
-    WebhookReceipts,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.platform.health import HealthServer, Heartbeat, Readiness
+    from services.status.collect import StatusSources, assemble, collect_status, normalize_group
+    from services.status.render import render_json, render_tables
+    from services.status.report import (
+        BackfillState,
+        BudgetState,
+        DeadLetters,
+        LocationStatus,
+        PartitionLag,
+        PollerState,
+        StatusReport,
+        TableCount,
+        TokenState,
+        WebhookReceipts,
+    )
 
 __all__ = [
     "BackfillState",
@@ -43,3 +50,29 @@ __all__ = [
     "render_json",
     "render_tables",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.platform.health": ("HealthServer", "Heartbeat", "Readiness"),
+        "services.status.collect": (
+            "StatusSources",
+            "assemble",
+            "collect_status",
+            "normalize_group",
+        ),
+        "services.status.render": ("render_json", "render_tables"),
+        "services.status.report": (
+            "BackfillState",
+            "BudgetState",
+            "DeadLetters",
+            "LocationStatus",
+            "PartitionLag",
+            "PollerState",
+            "StatusReport",
+            "TableCount",
+            "TokenState",
+            "WebhookReceipts",
+        ),
+    },
+)

@@ -6,6 +6,18 @@
 
 from __future__ import annotations
 
-from services.tail.reader import EventFilter, TailedRecord, format_text, tail_events
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.tail.reader import EventFilter, TailedRecord, format_text, tail_events
 
 __all__ = ["EventFilter", "TailedRecord", "format_text", "tail_events"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.tail.reader": ("EventFilter", "TailedRecord", "format_text", "tail_events"),
+    },
+)

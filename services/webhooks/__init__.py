@@ -5,17 +5,24 @@
 See `app.py` for the answers and the failure policy, `raw.py` for the raw record format.
 """
 
-from schemas.raw import RawDelivery, RawRecordError, raw_key, webhook_id_of
-from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
-from services.webhooks._signature import SignatureCheck, SignatureVerifier
-from services.webhooks._sink import KafkaRawSink, RawSink, Written
-from services.webhooks.app import create_app
-from services.webhooks.exceptions import ReceiptStoreError, SinkUnavailable, WebhookError
-from services.webhooks.settings import (
-    GHL_ED25519_PUBLIC_KEY,
-    GHL_RSA_PUBLIC_KEY,
-    WebhookSettings,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from schemas.raw import RawDelivery, RawRecordError, raw_key, webhook_id_of
+    from services.webhooks._receipts import Claim, PostgresReceiptStore, ReceiptStore
+    from services.webhooks._signature import SignatureCheck, SignatureVerifier
+    from services.webhooks._sink import KafkaRawSink, RawSink, Written
+    from services.webhooks.app import create_app
+    from services.webhooks.exceptions import ReceiptStoreError, SinkUnavailable, WebhookError
+    from services.webhooks.settings import (
+        GHL_ED25519_PUBLIC_KEY,
+        GHL_RSA_PUBLIC_KEY,
+        WebhookSettings,
+    )
 
 __all__ = [
     "GHL_ED25519_PUBLIC_KEY",
@@ -38,3 +45,20 @@ __all__ = [
     "raw_key",
     "webhook_id_of",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "schemas.raw": ("RawDelivery", "RawRecordError", "raw_key", "webhook_id_of"),
+        "services.webhooks._receipts": ("Claim", "PostgresReceiptStore", "ReceiptStore"),
+        "services.webhooks._signature": ("SignatureCheck", "SignatureVerifier"),
+        "services.webhooks._sink": ("KafkaRawSink", "RawSink", "Written"),
+        "services.webhooks.app": ("create_app",),
+        "services.webhooks.exceptions": ("ReceiptStoreError", "SinkUnavailable", "WebhookError"),
+        "services.webhooks.settings": (
+            "GHL_ED25519_PUBLIC_KEY",
+            "GHL_RSA_PUBLIC_KEY",
+            "WebhookSettings",
+        ),
+    },
+)

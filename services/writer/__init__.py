@@ -8,14 +8,21 @@ command type), `_conflicts` for the conflict policies and `_runtime` for orderin
 the failure policy.
 """
 
-from services.writer._apply import Applier
-from services.writer._conflicts import ConflictCheck, check_conflict
-from services.writer._main import SUPPORTED_OPERATIONS, run_writer
-from services.writer._outcome import Outcome
-from services.writer._runtime import Writer, WriterStats, writer_topics
-from services.writer.exceptions import PartitionBusy, Retry, WriterError
-from services.writer.settings import ConflictPolicy, WriterSettings
-from services.writer.store import AcceptedRow, CommandRow, WriterStore
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from services.writer._apply import Applier
+    from services.writer._conflicts import ConflictCheck, check_conflict
+    from services.writer._main import SUPPORTED_OPERATIONS, run_writer
+    from services.writer._outcome import Outcome
+    from services.writer._runtime import Writer, WriterStats, writer_topics
+    from services.writer.exceptions import PartitionBusy, Retry, WriterError
+    from services.writer.settings import ConflictPolicy, WriterSettings
+    from services.writer.store import AcceptedRow, CommandRow, WriterStore
 
 __all__ = [
     "SUPPORTED_OPERATIONS",
@@ -36,3 +43,17 @@ __all__ = [
     "run_writer",
     "writer_topics",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "services.writer._apply": ("Applier",),
+        "services.writer._conflicts": ("ConflictCheck", "check_conflict"),
+        "services.writer._main": ("SUPPORTED_OPERATIONS", "run_writer"),
+        "services.writer._outcome": ("Outcome",),
+        "services.writer._runtime": ("Writer", "WriterStats", "writer_topics"),
+        "services.writer.exceptions": ("PartitionBusy", "Retry", "WriterError"),
+        "services.writer.settings": ("ConflictPolicy", "WriterSettings"),
+        "services.writer.store": ("AcceptedRow", "CommandRow", "WriterStore"),
+    },
+)
