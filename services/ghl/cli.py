@@ -17,17 +17,16 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, TextIO
 
-import httpx
 import typer
-from rich.table import Table
 
-from schemas.ghl_errors import GhlError
-from services.db.settings import DatabaseSettings
-from services.ghl._oauth import TokenGrant
-from services.ghl.settings import GhlSettings
 from services.platform.terminal import output_console
 
 if TYPE_CHECKING:
+    import httpx
+
+    from services.db.settings import DatabaseSettings
+    from services.ghl._oauth import TokenGrant
+    from services.ghl.settings import GhlSettings
     from services.installs import InstallSettings
 
 __all__ = ["Authorised", "authorise", "register", "store_grant"]
@@ -44,6 +43,8 @@ def catalog(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Every GHL action and trigger the sync touches, and who supports it."""
+    from rich.table import Table
+
     from services.catalog import build_catalog
 
     entries = build_catalog()
@@ -91,7 +92,10 @@ def auth(
     redirect on the local port of GHL_SYNC_GHL_REDIRECT_URI (or, with --paste, reads the
     redirected address from stdin), exchanges the code, stores the tokens. An agency (Company)
     grant also onboards every location the app is installed on."""
+    from schemas.ghl_errors import GhlError
+    from services.db.settings import DatabaseSettings
     from services.ghl._crypto import generate_key
+    from services.ghl.settings import GhlSettings
 
     if new_key:
         typer.echo(generate_key())
@@ -197,6 +201,7 @@ async def store_grant(
     installs: InstallSettings | None = None,
 ) -> Authorised:
     """Store a code exchange's grant; a Company grant discovers and onboards its locations."""
+    from schemas.ghl_errors import GhlError
     from services.installs import InstallSettings, build_agency
     from services.platform.pools import open_pool
 

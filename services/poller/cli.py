@@ -16,33 +16,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import asyncpg
 import typer
 
-from services.customfields import DefinitionSync
-from services.ghl import (
-    GhlClient,
-    GhlSettings,
-    RequestClass,
-    build_client,
-    build_rate_limiter,
-    build_token_provider,
-    charged_to,
-)
-from services.platform.outage import (
-    Dependency,
-    database_outage,
-    kafka_outage,
-    keep_running,
-    quiet_kafka_logs,
-)
-from services.platform.pools import open_pool
-from services.poller._pit import PitLocationUnknown, discover_pit_location
-from services.poller._sink import EventSink
-from services.poller._store import reset_if_dirty
-from services.poller.settings import PollerSettings
+if TYPE_CHECKING:
+    import asyncpg
+
+    from services.ghl import GhlClient, GhlSettings
+    from services.platform.outage import Dependency
+    from services.poller._sink import EventSink
+    from services.poller.settings import PollerSettings
 
 __all__ = ["register"]
 
@@ -64,6 +48,13 @@ async def _wiring(
 ) -> AsyncIterator[_Wired]:
     """Pool, sink and client; with `postgres` / `kafka` given, waits for each to answer
     (the outage policy) instead of failing at once."""
+    from services.ghl import GhlSettings, build_client, build_rate_limiter, build_token_provider
+    from services.platform.outage import database_outage, kafka_outage
+    from services.platform.pools import open_pool
+    from services.poller._sink import EventSink
+    from services.poller._store import reset_if_dirty
+    from services.poller.settings import PollerSettings
+
     settings, ghl = PollerSettings(), GhlSettings()
 
     def connect() -> Awaitable[asyncpg.Pool]:
@@ -113,8 +104,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Poll every location: contacts by dateUpdated, task sweeps, notes, appointments,
         deletion reconciliation; events go straight to ghl.events."""
+        from services.customfields import DefinitionSync
+        from services.ghl import GhlSettings
+        from services.platform.outage import Dependency, keep_running, quiet_kafka_logs
+        from services.poller._pit import PitLocationUnknown, discover_pit_location
         from services.poller._store import PollerStore
         from services.poller.poller import Poller
+        from services.poller.settings import PollerSettings
         from services.status.health import serving_health
 
         settings, ghl = PollerSettings(), GhlSettings()
@@ -170,6 +166,8 @@ def register(app: typer.Typer) -> None:
         resumable (progress in PostgreSQL), with an ETA from the location's request budget."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        from services.customfields import DefinitionSync
+        from services.ghl import RequestClass, charged_to
         from services.poller.backfill import Backfill, BackfillProgress
 
         async def main() -> None:
