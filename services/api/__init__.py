@@ -36,18 +36,4 @@ __all__ = [
     "create_app",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.api.app": (
-            "Accepted",
-            "ApiProblem",
-            "CommandStatus",
-            "ContactPage",
-            "ContactView",
-            "create_app",
-        ),
-        "services.api.client": ("CommandClient", "CommandRefused", "KafkaCommandProducer"),
-        "services.api.settings": ("ApiSettings",),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -41,19 +41,4 @@ __all__ = [
     "values_by_key",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.customfields.filters": ("CustomFilter", "parse_custom_filters"),
-        "services.customfields.sync": ("DefinitionSync", "SyncOutcome"),
-        "services.customfields.types": (
-            "CustomFieldError",
-            "CustomValues",
-            "Definition",
-            "read_values",
-            "to_ghl_writes",
-            "typed_value",
-            "values_by_key",
-        ),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

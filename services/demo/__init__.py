@@ -12,10 +12,4 @@ if TYPE_CHECKING:
 
 __all__ = ["DemoReport", "DemoSettings", "print_report", "run_demo"]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.demo.run": ("DemoReport", "print_report", "run_demo"),
-        "services.demo.settings": ("DemoSettings",),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

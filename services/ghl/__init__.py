@@ -90,47 +90,4 @@ __all__ = [
     "supported_operations",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "schemas.ghl_errors": (
-            "AuthError",
-            "GhlError",
-            "NotFound",
-            "OutcomeUnknown",
-            "RateLimited",
-            "ServerError",
-            "TransportError",
-            "ValidationFailed",
-        ),
-        "services.ghl._client": ("GhlClient", "build_client", "supported_operations"),
-        "services.ghl._crypto": ("TokenCipher", "generate_key"),
-        "services.ghl._oauth": ("OAuthClient", "TokenGrant"),
-        "services.ghl._operations": ("OPERATIONS", "Operation", "Safety"),
-        "services.ghl._ratelimit": (
-            "InMemoryRateLimiter",
-            "Permit",
-            "Priority",
-            "RateLimiter",
-            "RateLimitHeaders",
-            "RequestClass",
-            "charged_to",
-        ),
-        "services.ghl._ratelimit_pg": ("PostgresRateLimiter",),
-        "services.ghl._tokens_pg": ("PostgresTokenStore",),
-        "services.ghl._wiring": (
-            "build_rate_limiter",
-            "build_token_provider",
-            "check_token_settings",
-        ),
-        "services.ghl.settings": ("GhlSettings",),
-        "services.ghl.tokens": (
-            "InMemoryTokenStore",
-            "OAuthTokenProvider",
-            "StaticTokenProvider",
-            "StoredToken",
-            "TokenProvider",
-            "TokenStore",
-        ),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

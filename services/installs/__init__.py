@@ -57,26 +57,4 @@ __all__ = [
     "is_installed",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.installs.agency": ("APP_EVENT_TYPES", "Agency", "Discovery"),
-        "services.installs.handler": ("InstallHandler",),
-        "services.installs.lookup": ("InstallStatus", "install_status", "is_installed"),
-        "services.installs.machine": (
-            "Action",
-            "CompanyAuthorised",
-            "Decision",
-            "Install",
-            "Installation",
-            "Listed",
-            "Outcome",
-            "State",
-            "Uninstall",
-            "decide",
-        ),
-        "services.installs.settings": ("InstallSettings",),
-        "services.installs.store": ("InstallStore",),
-        "services.installs.wiring": ("build_agency",),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -37,15 +37,4 @@ __all__ = [
     "remove_location",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.poller._location": ("CycleReport",),
-        "services.poller._sink": ("EventSink",),
-        "services.poller._store": ("LocationState", "PollerStore"),
-        "services.poller.plan": ("PlanInputs", "QuotaPlan", "plan_location"),
-        "services.poller.poller": ("Poller",),
-        "services.poller.settings": ("PollerSettings",),
-        "services.poller.targets": ("register_location", "remove_location"),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -32,16 +32,4 @@ __all__ = [
     "seed_state",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.simulator.app": ("create_app",),
-        "services.simulator.seed": ("seed_state",),
-        "services.simulator.settings": (
-            "FaultSettings",
-            "PrivateIntegrationToken",
-            "SimulatorSettings",
-        ),
-        "services.simulator.state": ("SimulatorState",),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -37,20 +37,4 @@ __all__ = [
     "UpReport",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.stack._stack": ("Stack", "StackStatus", "UpReport"),
-        "services.stack.exceptions": (
-            "EphemeralPort",
-            "MissingDependency",
-            "MovedPort",
-            "PortBusy",
-            "StackError",
-            "StartFailed",
-        ),
-        "services.stack.kafka": ("KafkaServer", "KafkaStatus"),
-        "services.stack.postgres": ("PostgresServer", "PostgresStatus"),
-        "services.stack.settings": ("StackSettings",),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

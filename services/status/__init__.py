@@ -51,28 +51,4 @@ __all__ = [
     "render_tables",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.platform.health": ("HealthServer", "Heartbeat", "Readiness"),
-        "services.status.collect": (
-            "StatusSources",
-            "assemble",
-            "collect_status",
-            "normalize_group",
-        ),
-        "services.status.render": ("render_json", "render_tables"),
-        "services.status.report": (
-            "BackfillState",
-            "BudgetState",
-            "DeadLetters",
-            "LocationStatus",
-            "PartitionLag",
-            "PollerState",
-            "StatusReport",
-            "TableCount",
-            "TokenState",
-            "WebhookReceipts",
-        ),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -15,9 +15,4 @@ if TYPE_CHECKING:
 
 __all__ = ["EventFilter", "TailedRecord", "format_text", "tail_events"]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.tail.reader": ("EventFilter", "TailedRecord", "format_text", "tail_events"),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

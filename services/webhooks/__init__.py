@@ -46,19 +46,4 @@ __all__ = [
     "webhook_id_of",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "schemas.raw": ("RawDelivery", "RawRecordError", "raw_key", "webhook_id_of"),
-        "services.webhooks._receipts": ("Claim", "PostgresReceiptStore", "ReceiptStore"),
-        "services.webhooks._signature": ("SignatureCheck", "SignatureVerifier"),
-        "services.webhooks._sink": ("KafkaRawSink", "RawSink", "Written"),
-        "services.webhooks.app": ("create_app",),
-        "services.webhooks.exceptions": ("ReceiptStoreError", "SinkUnavailable", "WebhookError"),
-        "services.webhooks.settings": (
-            "GHL_ED25519_PUBLIC_KEY",
-            "GHL_RSA_PUBLIC_KEY",
-            "WebhookSettings",
-        ),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -44,16 +44,4 @@ __all__ = [
     "writer_topics",
 ]
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "services.writer._apply": ("Applier",),
-        "services.writer._conflicts": ("ConflictCheck", "check_conflict"),
-        "services.writer._main": ("SUPPORTED_OPERATIONS", "run_writer"),
-        "services.writer._outcome": ("Outcome",),
-        "services.writer._runtime": ("Writer", "WriterStats", "writer_topics"),
-        "services.writer.exceptions": ("PartitionBusy", "Retry", "WriterError"),
-        "services.writer.settings": ("ConflictPolicy", "WriterSettings"),
-        "services.writer.store": ("AcceptedRow", "CommandRow", "WriterStore"),
-    },
-)
+__getattr__, __dir__ = lazy_exports(__name__)
