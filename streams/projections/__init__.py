@@ -1,18 +1,25 @@
 """Projections: the tables APPNAME reads, built from `ghl.events`."""
 
-from streams.projections.rows import (
-    CHILD_TABLES,
-    TABLES,
-    Key,
-    RowImage,
-    Stamp,
-    hidden_by_contact,
-    newest_rows,
-    reference_tables,
-    row_for,
-)
-from streams.projections.store import BatchOutcome, ConsumedRecord, DeadLetter, ProjectionStore
-from streams.projections.verify import TableRows, diff_tables, dump_tables, rows_from_images
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from streams.projections.rows import (
+        CHILD_TABLES,
+        TABLES,
+        Key,
+        RowImage,
+        Stamp,
+        hidden_by_contact,
+        newest_rows,
+        reference_tables,
+        row_for,
+    )
+    from streams.projections.store import BatchOutcome, ConsumedRecord, DeadLetter, ProjectionStore
+    from streams.projections.verify import TableRows, diff_tables, dump_tables, rows_from_images
 
 __all__ = [
     "CHILD_TABLES",
@@ -33,3 +40,5 @@ __all__ = [
     "row_for",
     "rows_from_images",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import asyncpg
-import httpx
 import typer
 from rich.console import Console
 
-from streams.projections.lag import projection_lag
-from streams.projections.replay import rebuild, replay
-from streams.projections.verify import diff_against_ground_truth, diff_tables, dump_tables
-from streams.settings import StreamsSettings
+if TYPE_CHECKING:
+    from streams.settings import StreamsSettings
+
+# The Kafka, PostgreSQL and HTTP clients and the projection modules are imported where a
+# command runs: `ghl-sync replay --help` must not pay for them.
 
 __all__ = ["register", "verify_against_ground_truth", "verify_against_rebuild"]
 
@@ -28,6 +27,11 @@ def _print_json(value: object) -> None:
 
 async def verify_against_rebuild(settings: StreamsSettings) -> list[str]:
     """Rebuild the projections into a scratch schema and diff them with the live tables."""
+    import asyncpg
+
+    from streams.projections.replay import rebuild
+    from streams.projections.verify import diff_tables, dump_tables
+
     report = await rebuild(settings)
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
@@ -43,6 +47,11 @@ async def verify_against_rebuild(settings: StreamsSettings) -> list[str]:
 
 async def verify_against_ground_truth(settings: StreamsSettings, simulator_url: str) -> list[str]:
     """Diff the live tables with the simulator's ground truth (`/_admin/state`)."""
+    import asyncpg
+    import httpx
+
+    from streams.projections.verify import diff_against_ground_truth, dump_tables
+
     async with httpx.AsyncClient(base_url=simulator_url, timeout=60) as client:
         response = await client.get("/_admin/state")
         response.raise_for_status()
@@ -74,6 +83,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rebuild every projection (the contact history included) from the start of ghl.events
         and swap it in atomically."""
+        from streams.projections.replay import replay
+        from streams.settings import StreamsSettings
+
         settings = StreamsSettings()
         report = asyncio.run(replay(settings))
         rebuilt = None
@@ -118,6 +130,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Compare the projections with a rebuild from the log (or the simulator); exit 1 on any
         difference."""
+        from streams.settings import StreamsSettings
+
         settings = StreamsSettings()
         if simulator:
             differences = asyncio.run(verify_against_ground_truth(settings, simulator))
@@ -138,6 +152,9 @@ def register(app: typer.Typer) -> None:
     @app.command("lag")
     def lag_command(as_json: _JsonOption = False) -> None:
         """Events in ghl.events not yet in the projection tables, per partition."""
+        from streams.projections.lag import projection_lag
+        from streams.settings import StreamsSettings
+
         lags = asyncio.run(projection_lag(StreamsSettings()))
         if as_json:
             rows = [

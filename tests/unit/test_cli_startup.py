@@ -29,14 +29,10 @@ except SystemExit:
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
-_NOT_YET_LAZY = frozenset({"streams.projections.cli"})
-"""Command modules whose --help still imports service libraries."""
-
 _FIRST_COMMAND: dict[str, str] = {}
 """Command module -> its first command in `COMMANDS`."""
 for _name, _module, _ in COMMANDS:
-    if _module not in _NOT_YET_LAZY:
-        _FIRST_COMMAND.setdefault(_module, _name)
+    _FIRST_COMMAND.setdefault(_module, _name)
 
 
 def _imported(*args: str) -> set[str]:

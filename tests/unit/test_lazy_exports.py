@@ -15,13 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAZY = sorted(
     ".".join(path.relative_to(ROOT).parent.parts)
-    for path in (ROOT / "services").glob("*/__init__.py")
+    for top in ("services", "streams")
+    for path in (ROOT / top).glob("*/__init__.py")
     if "lazy_exports(__name__)" in path.read_text(encoding="utf-8")
 )
 
 
 def test_the_service_packages_are_lazy() -> None:
     assert {"services.ghl", "services.poller", "services.writer", "services.api"} <= set(LAZY)
+    assert "streams.projections" in LAZY
 
 
 @pytest.mark.parametrize("package", LAZY)
