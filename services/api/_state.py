@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
 from services.api.settings import ApiSettings
+from services.db.commands import AcceptedRow, WriterStore
 from services.platform.batcher import Batcher
 from services.platform.connections import kafka_options
 from services.platform.outage import (
@@ -28,7 +29,6 @@ from services.platform.outage import (
     kafka_client_options,
     stop_quietly,
 )
-from services.writer.store import AcceptedRow, WriterStore
 from streams.admin import ensure_topics
 
 __all__ = ["NOT_ON_TOPIC", "ApiState", "TooDeep", "parse_json", "problem"]

@@ -59,13 +59,13 @@ from services.api._reads import CursorError, get_contact_view, list_contacts
 from services.api._state import ApiState, TooDeep, parse_json, problem
 from services.api.settings import ApiSettings
 from services.customfields import CustomFieldError
+from services.db.commands import AcceptedRow, WriterStore
 from services.platform.outage import (
     DATABASE_ERRORS,
     probe_pool,
     watch,
 )
 from services.platform.pools import open_pool
-from services.writer.store import AcceptedRow, WriterStore
 
 __all__ = ["Accepted", "ApiProblem", "CommandStatus", "ContactPage", "ContactView", "create_app"]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from services.platform.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from services.db.commands import AcceptedRow, CommandRow, WriterStore
     from services.writer._apply import Applier
     from services.writer._conflicts import ConflictCheck, check_conflict
     from services.writer._main import SUPPORTED_OPERATIONS, run_writer
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from services.writer._runtime import Writer, WriterStats, writer_topics
     from services.writer.exceptions import PartitionBusy, Retry, WriterError
     from services.writer.settings import ConflictPolicy, WriterSettings
-    from services.writer.store import AcceptedRow, CommandRow, WriterStore
 
 __all__ = [
     "SUPPORTED_OPERATIONS",

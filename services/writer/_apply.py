@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from schemas import CommandBase
+from services.db.commands import CommandRow, WriterStore
 from services.ghl import GhlClient, GhlError
 from services.writer._conflicts import check_conflict
 from services.writer._context import ApplyContext
@@ -23,7 +24,6 @@ from services.writer._exactly_once import error_outcome
 from services.writer._handlers import HANDLERS
 from services.writer._outcome import Outcome
 from services.writer.settings import WriterSettings
-from services.writer.store import CommandRow, WriterStore
 
 __all__ = ["Applier", "Outcome"]
 

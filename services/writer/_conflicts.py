@@ -33,10 +33,10 @@ from schemas import (
     UpdateAppointment,
     UpdateContact,
 )
+from services.db.commands import CommandRow, WriterStore
 from services.ghl import GhlClient, Priority
 from services.writer._outcome import EntityKind, Outcome
 from services.writer.settings import WriterSettings
-from services.writer.store import CommandRow, WriterStore
 
 __all__ = ["ConflictCheck", "check_conflict"]
 

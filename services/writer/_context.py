@@ -24,11 +24,11 @@ from schemas import (
     Task,
     TaskUpserted,
 )
+from services.db.commands import CommandRow, WriterStore
 from services.ghl import GhlClient, Priority
 from services.writer._conflicts import ConflictCheck
 from services.writer._outcome import EntityKind, Outcome
 from services.writer.settings import WriterSettings
-from services.writer.store import CommandRow, WriterStore
 
 __all__ = ["WRITE", "ApplyContext", "Entity", "HandlerEntry", "handler"]
 

@@ -61,6 +61,7 @@ from schemas import (
     encode_event,
 )
 from schemas.topics import TopicNames
+from services.db.commands import CommandRow, WriterStore
 from services.ghl import GhlClient
 from services.platform.batch_consumer import (
     Backpressure,
@@ -75,7 +76,6 @@ from services.writer._apply import Applier
 from services.writer._outcome import Outcome
 from services.writer.exceptions import Retry
 from services.writer.settings import WriterSettings
-from services.writer.store import CommandRow, WriterStore
 from streams.admin import ensure_topics, partitions_of
 
 __all__ = ["Writer", "WriterStats", "writer_topics"]

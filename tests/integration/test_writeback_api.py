@@ -28,7 +28,7 @@ from schemas import (
 )
 from services.api import CommandClient
 from services.api._state import NOT_ON_TOPIC
-from services.writer.store import AcceptedRow, WriterStore
+from services.db.commands import AcceptedRow, WriterStore
 
 pytestmark = pytest.mark.integration
 __all__ = ["api_client", "world_factory"]

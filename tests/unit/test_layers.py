@@ -74,10 +74,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the API's history route reads the history projection through the projection's own "
         "query module; to move into a shared read module of `streams.history`"
     ),
-    ("services.api", "services.writer.store"): (
-        "the API reads command results from the writer's store; the results store belongs "
-        "in `services.platform` or `services.db`"
-    ),
 }
 """(importer, imported module) -> why this import still runs up or sideways. The importer is a
 module or a package (then any module in it); the imported module is named exactly."""

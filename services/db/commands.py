@@ -1,4 +1,5 @@
-"""`WriterStore`: command state, the intent log and conflicts in PostgreSQL (`writer_commands`).
+"""`WriterStore`: command state, the intent log and conflicts in PostgreSQL (`writer_commands`);
+the writer keeps them and the API reads the accepted records and results through it.
 
 Every method is one statement or one transaction, so a crash between two of them leaves a
 state the writer resumes from: `received` with `phase = 'sent'` means "a create may have
