@@ -8,8 +8,10 @@ with fewer copies than asked: when the cluster has fewer brokers than the replic
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -71,6 +73,7 @@ async def ensure_topics(
                         for n in missing
                     ]
                 )
+            await _leaders_elected(admin, missing)
         kept = [n for n in names if n in existing]
         if kept and replicas > 1:
             for described in await admin.describe_topics(kept):
@@ -100,3 +103,24 @@ async def partitions_of(kafka: KafkaSettings | str, topic: str) -> list[int]:
     return sorted(
         p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]
     )
+
+
+async def _leaders_elected(
+    admin: AIOKafkaAdminClient, names: list[str], *, within: float = 30.0
+) -> None:
+    """Wait until every partition of `names` has a leader (a created topic's leaders are
+    elected a moment later): a consumer that asks for offsets sooner gets
+    `NotLeaderForPartitionError`, which aiokafka logs as an error. Bounded: past `within`
+    the topics are used as they are, and clients retry."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(names)
+        if all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.1)
+    log.warning("topics %s still have partitions without a leader after %.0fs", names, within)
