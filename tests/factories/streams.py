@@ -14,7 +14,13 @@ from streams.admin import ensure_topics
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
-__all__ = ["empty_projections", "end_offsets", "ensure_all_topics", "streams_settings"]
+__all__ = [
+    "empty_projections",
+    "end_offsets",
+    "ensure_all_topics",
+    "streams_env",
+    "streams_settings",
+]
 
 
 def streams_settings(
@@ -33,6 +39,18 @@ def streams_settings(
         database_schema=schema,
         **values,
     )
+
+
+def streams_env(settings: StreamsSettings) -> dict[str, str]:
+    """The `GHL_SYNC_STREAMS_*` variables that point a child process (a `ghl-sync worker`, a
+    projection consumer) at `settings`' broker, topics, consumer group and schema."""
+    return {
+        "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "GHL_SYNC_STREAMS_TOPIC_PREFIX": settings.topic_prefix,
+        "GHL_SYNC_STREAMS_APP_ID": settings.app_id,
+        "GHL_SYNC_STREAMS_DATABASE_URL": settings.database_url.get_secret_value(),
+        "GHL_SYNC_STREAMS_DATABASE_SCHEMA": settings.database_schema,
+    }
 
 
 async def ensure_all_topics(settings: StreamsSettings, partitions: int | None = None) -> None:

@@ -29,7 +29,7 @@ from services.simulator import SimulatorSettings
 from services.simulator import create_app as create_simulator
 from services.simulator.settings import PrivateIntegrationToken
 from streams.topics import topic_names
-from tests.factories.streams import end_offsets
+from tests.factories.streams import end_offsets, streams_env
 from tests.integration._ingest_world import World, open_world, read_events
 
 pytestmark = pytest.mark.integration
@@ -85,12 +85,8 @@ class _Worker:
         s = served.world.streams
         self.env = {
             "PATH": os.environ.get("PATH", ""),
-            "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
-            "GHL_SYNC_STREAMS_TOPIC_PREFIX": s.topic_prefix,
+            **streams_env(s),
             "GHL_SYNC_STREAMS_TOPIC_PARTITIONS": str(s.topic_partitions),
-            "GHL_SYNC_STREAMS_APP_ID": s.app_id,
-            "GHL_SYNC_STREAMS_DATABASE_URL": s.database_url.get_secret_value(),
-            "GHL_SYNC_STREAMS_DATABASE_SCHEMA": s.database_schema,
             "GHL_SYNC_STREAMS_PROCESSORS": processors,
             "GHL_SYNC_STREAMS_METRICS_PORT": "0",
             "GHL_SYNC_STREAMS_BURST_SETTLE_SECONDS": "0.2",

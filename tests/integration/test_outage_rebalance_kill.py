@@ -27,7 +27,7 @@ from streams.projections.lag import projection_lag
 from streams.topics import topic_names
 from tests.conftest import TestSettings
 from tests.factories import encoded, event_stream, produce
-from tests.factories.streams import ensure_all_topics, streams_settings
+from tests.factories.streams import ensure_all_topics, streams_env, streams_settings
 
 pytestmark = pytest.mark.integration
 
@@ -66,11 +66,7 @@ async def test_members_killed_and_added_never_crash_never_stall_and_the_tables_a
     topic = topic_names(settings).events
     env = {
         **os.environ,
-        "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "GHL_SYNC_STREAMS_TOPIC_PREFIX": settings.topic_prefix,
-        "GHL_SYNC_STREAMS_APP_ID": settings.app_id,
-        "GHL_SYNC_STREAMS_DATABASE_URL": test_settings.database_url,
-        "GHL_SYNC_STREAMS_DATABASE_SCHEMA": pg_schema,
+        **streams_env(settings),
         "GHL_SYNC_STREAMS_BATCH_SIZE": "500",
     }
     children: list[subprocess.Popen[bytes]] = []

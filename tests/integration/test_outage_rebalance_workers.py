@@ -27,7 +27,7 @@ from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.conftest import TestSettings
 from tests.factories import encoded, event_stream, produce
-from tests.factories.streams import ensure_all_topics, streams_settings
+from tests.factories.streams import ensure_all_topics, streams_env, streams_settings
 
 pytestmark = pytest.mark.integration
 
@@ -50,11 +50,7 @@ class _Members:
         s = self.settings
         env = {
             "PATH": os.environ.get("PATH", ""),
-            "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
-            "GHL_SYNC_STREAMS_TOPIC_PREFIX": s.topic_prefix,
-            "GHL_SYNC_STREAMS_APP_ID": s.app_id,
-            "GHL_SYNC_STREAMS_DATABASE_URL": s.database_url.get_secret_value(),
-            "GHL_SYNC_STREAMS_DATABASE_SCHEMA": s.database_schema,
+            **streams_env(s),
             "GHL_SYNC_STREAMS_BATCH_SIZE": str(s.batch_size),
             "GHL_SYNC_STREAMS_PROCESSORS": '["projections"]',
             "GHL_SYNC_STREAMS_METRICS_PORT": "0",
