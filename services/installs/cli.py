@@ -44,8 +44,8 @@ def installs(
     from services.installs.settings import InstallSettings
     from services.installs.wiring import build_agency
     from services.platform.connections import kafka_options
+    from services.platform.health import serving_health
     from services.platform.pools import open_pool
-    from services.status.health import serving_health
     from streams.settings import StreamsSettings
     from streams.topics import topic_names
 

@@ -106,12 +106,12 @@ def register(app: typer.Typer) -> None:
         deletion reconciliation; events go straight to ghl.events."""
         from services.customfields import DefinitionSync
         from services.ghl import GhlSettings
+        from services.platform.health import serving_health
         from services.platform.outage import Dependency, keep_running, quiet_kafka_logs
         from services.poller._pit import PitLocationUnknown, discover_pit_location
         from services.poller._store import PollerStore
         from services.poller.poller import Poller
         from services.poller.settings import PollerSettings
-        from services.status.health import serving_health
 
         settings, ghl = PollerSettings(), GhlSettings()
         if ghl.private_integration_token is not None and not settings.locations:

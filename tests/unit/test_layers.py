@@ -239,7 +239,7 @@ def test_the_checker_sees_every_kind_of_import() -> None:
 def test_the_order_itself() -> None:
     assert allowed("services.poller.poller", "schemas.canonical")
     assert allowed("services.ghl._client", "services.db.settings")
-    assert allowed("services.poller.cli", "services.status.health")
+    assert allowed("services.poller.cli", "services.status.render")
     assert allowed("streams.worker", "streams.normalize")
     assert allowed("services.status.collect", "services.poller.targets")
     assert not allowed("schemas.raw", "services.webhooks")
