@@ -260,7 +260,11 @@ class PostgresServer:
     def _run_as_owner(self, command: list[str], what: str) -> None:
         owner = self._owner()
         if owner is not None:
-            command = ["runuser", "-u", owner.pw_name, "--", *command]
+            # util-linux puts it in /usr/sbin, which a root shell's PATH may leave out.
+            runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+            if runuser is None:
+                raise StartFailed("PostgreSQL", f"{what}: runuser (util-linux) is not installed")
+            command = [runuser, "-u", owner.pw_name, "--", *command]
         done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=self.home)
         if done.returncode != 0:
             raise StartFailed(
