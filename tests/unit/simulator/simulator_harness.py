@@ -1,4 +1,5 @@
-"""Test harness for the simulator: a fake clock, captured webhooks, a simulator handle."""
+"""Test harness for the simulator: a fake clock, captured webhooks, a simulator handle, the
+simulators a test opened."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from services.simulator import SimulatorSettings, SimulatorState, create_app
 from services.simulator.runtime import Runtime
 
 CONTACTS_V = {"Version": "2021-07-28"}
 CALENDARS_V = {"Version": "2021-04-15"}
+QUICK_WEBHOOKS: dict[str, Any] = {
+    "webhook_urls": ("https://receiver.example/hooks",),
+    "webhook_retry_base_seconds": 0.001,
+    "webhook_retry_max_seconds": 0.002,
+}
+"""Simulator settings: webhooks to one receiver, retried after milliseconds, not seconds."""
 
 
 class FakeClock:
@@ -87,3 +95,27 @@ class Sim:
 
 
 SimFactory = Callable[..., Awaitable[Sim]]
+
+
+class Simulators:
+    """The simulators a test opened, each with an in-process client; `aclose` closes them all."""
+
+    def __init__(self) -> None:
+        self._opened: list[tuple[FastAPI, httpx.AsyncClient]] = []
+
+    def open(
+        self,
+        settings: SimulatorSettings,
+        state: SimulatorState,
+        webhook_transport: httpx.AsyncBaseTransport,
+    ) -> tuple[FastAPI, httpx.AsyncClient]:
+        """A simulator app on `state` and a client that reaches it through `ASGITransport`."""
+        app = create_app(settings, state=state, webhook_transport=webhook_transport)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim")
+        self._opened.append((app, client))
+        return app, client
+
+    async def aclose(self) -> None:
+        for app, client in self._opened:
+            await client.aclose()
+            await app.state.simulator.webhooks.aclose()

@@ -54,6 +54,11 @@ async def _exchange(sim: Sim, code: str) -> Any:
     return response.json()
 
 
+async def _company_consent(sim: Sim, **params: str) -> Any:
+    """The token answer for the company's consent with `params` (which locations)."""
+    return await _exchange(sim, await _consent(sim, companyId=COMPANY, **params))
+
+
 async def _app_events(sim: Sim) -> list[dict[str, Any]]:
     await sim.rt.webhooks.drain()
     return [
@@ -105,16 +110,13 @@ async def test_bulk_consent_on_selected_locations_answers_a_company_token(
 
 async def test_consent_for_all_and_for_the_company_alone(make_sim: SimFactory) -> None:
     sim = await make_sim(locations=3, contacts=1)
-    every = await _exchange(
-        sim, await _consent(sim, companyId=COMPANY, approveAllLocations="true",
-                            installToFutureLocations="true")
-    )  # fmt: skip
+    every = await _company_consent(sim, approveAllLocations="true", installToFutureLocations="true")
     assert every["approvedLocations"] == sim.locations
     assert every["approveAllLocations"] is True
     assert every["installToFutureLocations"] is True
 
     other = await make_sim(locations=2, contacts=1)
-    alone = await _exchange(other, await _consent(other, companyId=COMPANY))
+    alone = await _company_consent(other)
     assert alone["userType"] == "Company"
     assert alone["isBulkInstallation"] is False
     assert alone["approvedLocations"] == []
@@ -153,8 +155,7 @@ async def test_a_consent_naming_a_foreign_location_or_company_is_refused(sim: Si
 async def test_location_tokens_minted_from_the_company_token(make_sim: SimFactory) -> None:
     sim = await make_sim(locations=3, contacts=3)
     chosen = sim.locations[:2]
-    company = await _exchange(sim, await _consent(sim, companyId=COMPANY,
-                                                  locationIds=",".join(chosen)))  # fmt: skip
+    company = await _company_consent(sim, locationIds=",".join(chosen))
     form = {"companyId": COMPANY, "locationId": chosen[0]}
     minted = await sim.client.post(
         "/oauth/locationToken", data=form, headers=_bearer(company["access_token"])
@@ -200,8 +201,7 @@ async def test_location_tokens_minted_from_the_company_token(make_sim: SimFactor
 async def test_installed_locations_pages_and_filters(make_sim: SimFactory) -> None:
     sim = await make_sim(locations=45, contacts=0)
     chosen = sim.locations[::2]
-    company = await _exchange(sim, await _consent(sim, companyId=COMPANY,
-                                                  locationIds=",".join(chosen)))  # fmt: skip
+    company = await _company_consent(sim, locationIds=",".join(chosen))
     token = company["access_token"]
     seen: list[str] = []
     skip = 0
@@ -231,9 +231,7 @@ async def test_installed_locations_pages_and_filters(make_sim: SimFactory) -> No
 
 
 async def test_company_refresh_needs_its_user_type_and_is_single_use(sim: Sim) -> None:
-    company = await _exchange(
-        sim, await _consent(sim, companyId=COMPANY, approveAllLocations="true")
-    )
+    company = await _company_consent(sim, approveAllLocations="true")
 
     async def refresh(token: str, user_type: str | None) -> Any:
         form = {**CLIENT, "grant_type": "refresh_token", "refresh_token": token}
@@ -259,10 +257,9 @@ async def test_company_refresh_needs_its_user_type_and_is_single_use(sim: Sim) -
 
 async def test_a_new_location_in_a_future_install_company(make_sim: SimFactory) -> None:
     sim = await make_sim(locations=2, contacts=1)
-    company = await _exchange(
-        sim, await _consent(sim, companyId=COMPANY, approveAllLocations="true",
-                            installToFutureLocations="true")
-    )  # fmt: skip
+    company = await _company_consent(
+        sim, approveAllLocations="true", installToFutureLocations="true"
+    )
     await _app_events(sim)
     before = len(sim.hooks.requests)
     created = await sim.client.post(
@@ -298,7 +295,7 @@ async def test_without_future_installs_a_new_location_only_announces_itself(
     make_sim: SimFactory,
 ) -> None:
     sim = await make_sim(locations=2, contacts=1)
-    await _exchange(sim, await _consent(sim, companyId=COMPANY, locationIds=sim.locations[0]))
+    await _company_consent(sim, locationIds=sim.locations[0])
     await _app_events(sim)
     before = len(sim.hooks.requests)
     new = (await sim.client.post(f"/_admin/companies/{COMPANY}/locations", json={})).json()
@@ -311,9 +308,7 @@ async def test_uninstall_sends_the_documented_shapes_and_revokes_tokens(
     make_sim: SimFactory,
 ) -> None:
     sim = await make_sim(locations=3, contacts=2)
-    company = await _exchange(
-        sim, await _consent(sim, companyId=COMPANY, approveAllLocations="true")
-    )
+    company = await _company_consent(sim, approveAllLocations="true")
     token = company["access_token"]
     minted = (
         await sim.client.post(
@@ -367,9 +362,7 @@ async def test_app_webhooks_are_signed_like_the_others(sim: Sim) -> None:
 
 async def test_a_company_has_its_own_rate_budget(make_sim: SimFactory) -> None:
     sim = await make_sim(locations=2, contacts=1, rate_limit_max=5)
-    company = await _exchange(
-        sim, await _consent(sim, companyId=COMPANY, approveAllLocations="true")
-    )
+    company = await _company_consent(sim, approveAllLocations="true")
     token = company["access_token"]
     statuses = [(await _installed(sim, token)).status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from simulator_harness import CALENDARS_V, Sim, SimFactory
 from simulator_spec import check
 
@@ -110,20 +111,20 @@ async def test_events_by_group_and_by_user(make_sim: SimFactory) -> None:
     assert {e["id"] for e in both.json()["events"]} == mine & expected
 
 
-async def test_events_need_a_selector_and_a_sane_window(sim: Sim) -> None:
+@pytest.mark.parametrize(
+    ("by_calendar", "window"),
+    [
+        (False, {"startTime": "0", "endTime": "1"}),
+        (True, {"startTime": "2000", "endTime": "1000"}),
+        (True, {}),
+        (True, {"startTime": "soon", "endTime": "later"}),
+    ],
+    ids=["no selector", "backwards", "no window", "not a time"],
+)
+async def test_events_need_a_selector_and_a_sane_window(
+    sim: Sim, by_calendar: bool, window: dict[str, str]
+) -> None:
     calendar = next(iter(sim.rt.state.locations[sim.loc].calendars))
-    no_selector = await _get(sim, "/calendars/events", locationId=sim.loc, startTime="0",
-                             endTime="1")  # fmt: skip
-    assert no_selector.status_code == 400
-    backwards = await _get(
-        sim, "/calendars/events", locationId=sim.loc, calendarId=calendar,
-        startTime="2000", endTime="1000",
-    )  # fmt: skip
-    assert backwards.status_code == 400
-    missing = await _get(sim, "/calendars/events", locationId=sim.loc, calendarId=calendar)
-    assert missing.status_code == 400
-    not_a_time = await _get(
-        sim, "/calendars/events", locationId=sim.loc, calendarId=calendar,
-        startTime="soon", endTime="later",
-    )  # fmt: skip
-    assert not_a_time.status_code == 400
+    selector = {"calendarId": calendar} if by_calendar else {}
+    response = await _get(sim, "/calendars/events", locationId=sim.loc, **selector, **window)
+    assert response.status_code == 400

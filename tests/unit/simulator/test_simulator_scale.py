@@ -12,14 +12,13 @@ import asyncio
 import functools
 import json
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from simulator_harness import CONTACTS_V, FakeClock
+from simulator_harness import CONTACTS_V, QUICK_WEBHOOKS, FakeClock, Simulators
 
-from services.simulator import SimulatorSettings, create_app, seed_state
+from services.simulator import SimulatorSettings, seed_state
 from services.simulator.search import _compare, _sort_spec, sort_contacts, sort_key_values
 from services.simulator.seed import _Rng
 from services.simulator.state import _ID_ALPHABET, random_id
@@ -64,32 +63,22 @@ class _World:
 
 
 @pytest.fixture
-async def world_factory() -> AsyncIterator[Any]:
-    made: list[_World] = []
-
+def world_factory(simulators: Simulators) -> Any:
     async def build(
         *, locations: int = 1, contacts: int = 10, clock: FakeClock | None = None, **settings: Any
     ) -> _World:
         options: dict[str, Any] = {
             "seed": 3,
-            "webhook_urls": ("https://receiver.example/hooks",),
+            **QUICK_WEBHOOKS,
             "rate_limit_max": 10**9,
-            "webhook_retry_base_seconds": 0.001,
-            "webhook_retry_max_seconds": 0.002,
             **settings,
         }
         state = seed_state(seed=3, locations=locations, contacts_per_location=contacts, clock=clock)
         receiver = _Receiver()
-        app = create_app(SimulatorSettings(**options), state=state, webhook_transport=receiver)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim")
-        world = _World(app, client, receiver)
-        made.append(world)
-        return world
+        app, client = simulators.open(SimulatorSettings(**options), state, receiver)
+        return _World(app, client, receiver)
 
-    yield build
-    for world in made:
-        await world.client.aclose()
-        await world.rt.webhooks.aclose()
+    return build
 
 
 async def test_a_bulk_tag_add_on_10000_contacts_delivers_10000_webhooks_while_the_api_answers(

@@ -17,18 +17,11 @@ from services.platform.health import serving_health
 from services.status import HealthServer, Heartbeat, Readiness
 from streams.normalize import GhlFetcher
 from streams.worker import _marking
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.factories import FakeClock
 
 
 def test_live_until_the_heartbeat_goes_stale() -> None:
-    clock = _Clock()
+    clock = FakeClock(100.0)
     heartbeat = Heartbeat(clock=clock)
     server = HealthServer(heartbeat=heartbeat, readiness=Readiness(), stale_after=30)
 
@@ -41,7 +34,7 @@ def test_live_until_the_heartbeat_goes_stale() -> None:
 
 
 def test_ready_only_when_every_condition_holds_and_the_loop_turns() -> None:
-    clock = _Clock()
+    clock = FakeClock(100.0)
     heartbeat, readiness = Heartbeat(clock=clock), Readiness()
     readiness.require("projections", "normalize")
     server = HealthServer(heartbeat=heartbeat, readiness=readiness, stale_after=30)

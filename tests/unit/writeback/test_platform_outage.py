@@ -17,14 +17,7 @@ from services.platform.outage import (
     probe_pool,
     quiet_kafka_logs,
 )
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.factories import FakeClock
 
 
 def test_backoff_grows_to_its_cap_and_jitters_below_it() -> None:
@@ -39,7 +32,7 @@ def test_backoff_grows_to_its_cap_and_jitters_below_it() -> None:
 def test_a_dependency_logs_once_when_it_goes_and_once_when_it_is_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = _Clock()
+    clock = FakeClock(1000.0)
     changes: list[tuple[str, bool, str]] = []
     log = logging.getLogger("test.outage")
     kafka = Dependency("kafka", log=log, clock=clock, on_change=lambda *c: changes.append(c))
@@ -61,7 +54,7 @@ def test_a_dependency_logs_once_when_it_goes_and_once_when_it_is_back(
 
 
 def test_while_down_only_one_caller_per_backoff_interval_may_reconnect() -> None:
-    clock = _Clock()
+    clock = FakeClock(1000.0)
     postgres = Dependency(
         "postgres",
         log=logging.getLogger("test.outage"),
