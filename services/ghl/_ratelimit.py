@@ -216,6 +216,17 @@ class _Waiter:
     future: asyncio.Future[tuple[Permit, float]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One booking a dispatcher asks its ledger for."""
+
+    location_id: str
+    count: int
+    horizon: float
+    background: bool
+    request_class: RequestClass
+
+
 @dataclass
 class _Queue:
     heap: list[tuple[int, int, _Waiter]] = field(default_factory=list)
@@ -251,6 +262,11 @@ class _Dispatching:
         background: bool,
         request_class: RequestClass,
     ) -> Booking:
+        """Book up to `count` slots of the location within `horizon` seconds of now."""
+        return await self._grant(_Ask(location_id, count, horizon, background, request_class))
+
+    async def _grant(self, ask: _Ask) -> Booking:
+        """The ledger's booking; what each backend implements."""
         raise NotImplementedError
 
     async def acquire(self, location_id: str, priority: Priority) -> Permit:
@@ -447,16 +463,8 @@ class InMemoryRateLimiter(_Dispatching):
             )
         return ledger
 
-    async def _book(
-        self,
-        location_id: str,
-        count: int,
-        horizon: float,
-        *,
-        background: bool,
-        request_class: RequestClass,
-    ) -> Booking:
-        ledger = self._ledger(location_id)
+    async def _grant(self, ask: _Ask) -> Booking:
+        ledger = self._ledger(ask.location_id)
         now = self._clock()
         day = int(now // _DAY)
         if day != ledger.day:
@@ -464,15 +472,15 @@ class InMemoryRateLimiter(_Dispatching):
         others = ledger.others if now < ledger.others_until else 0
         spacing = pacing(ledger.max_requests, ledger.interval, self._margin, others)
         # Background slots are spaced wider (their own clock) and also respect the main one.
-        step = spacing / self._share if background else spacing
-        start = max(ledger.tat, ledger.tat_bg, now) if background else max(ledger.tat, now)
+        step = spacing / self._share if ask.background else spacing
+        start = max(ledger.tat, ledger.tat_bg, now) if ask.background else max(ledger.tat, now)
         wait = start - now
-        if wait > horizon:
-            return Booking(0, retry_in=wait - horizon)
+        if wait > ask.horizon:
+            return Booking(0, retry_in=wait - ask.horizon)
         left_today = ledger.daily_limit - ledger.day_count
         if left_today <= 0:
             return Booking(0, retry_in=(day + 1) * _DAY - now)
-        granted = min(count, math.floor((horizon - wait) / step) + 1, left_today)
+        granted = min(ask.count, math.floor((ask.horizon - wait) / step) + 1, left_today)
         first_seq = ledger.seq + 1
         for i in range(granted):
             ledger.recent.append(start + i * step)
@@ -480,11 +488,11 @@ class InMemoryRateLimiter(_Dispatching):
             del ledger.recent[: -ledger.max_requests]
         last = start + (granted - 1) * step
         ledger.tat = max(ledger.tat, last + spacing)
-        if background:
+        if ask.background:
             ledger.tat_bg = last + step
         ledger.seq += granted
         ledger.day_count += granted
-        key = (location_id, day, request_class)
+        key = (ask.location_id, day, ask.request_class)
         self.counts[key] = self.counts.get(key, 0) + granted
         return Booking(granted, first_seq, start, wait, step)
 

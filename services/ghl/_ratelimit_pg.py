@@ -22,7 +22,7 @@ from services.ghl._ratelimit import (
     Permit,
     Priority,
     RateLimitHeaders,
-    RequestClass,
+    _Ask,
     _Dispatching,
 )
 from services.ghl.settings import GhlSettings
@@ -34,7 +34,8 @@ _DAILY_CHECK_EVERY = 100
 
 # Every booking waiting while the previous statement ran goes into the next one: one round
 # trip and one commit for many locations. Rows are locked in location order in every
-# process, so two processes' batches never deadlock.
+# process, so two processes' batches never deadlock. The function's columns are `Booking`'s
+# fields.
 _BOOK_MANY = """
 SELECT b.* FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[], $5::float8[])
        WITH ORDINALITY AS q(loc, cls, cnt, hor, share, n)
@@ -44,11 +45,8 @@ ORDER BY q.n
 
 
 @dataclass
-class _Ask:
-    location_id: str
-    request_class: str
-    count: int
-    horizon: float
+class _Pending:
+    ask: _Ask
     share: float
     future: asyncio.Future[Booking]
 
@@ -72,23 +70,14 @@ class PostgresRateLimiter(_Dispatching):
         self._margin = settings.rate_limit_margin
         self._share = settings.rate_limit_background_share
         self._responses: dict[str, int] = {}
-        self._asks: list[_Ask] = []
+        self._asks: list[_Pending] = []
         self._booking: asyncio.Task[None] | None = None
         self.statements = 0
         """Booking statements sent (each one a commit), for inspection."""
 
-    async def _book(
-        self,
-        location_id: str,
-        count: int,
-        horizon: float,
-        *,
-        background: bool,
-        request_class: RequestClass,
-    ) -> Booking:
+    async def _grant(self, ask: _Ask) -> Booking:
         future: asyncio.Future[Booking] = asyncio.get_running_loop().create_future()
-        share = self._share if background else 1.0
-        self._asks.append(_Ask(location_id, request_class.value, count, horizon, share, future))
+        self._asks.append(_Pending(ask, self._share if ask.background else 1.0, future))
         if self._booking is None or self._booking.done():
             self._booking = asyncio.create_task(self._book_all())
         return await future
@@ -96,14 +85,14 @@ class PostgresRateLimiter(_Dispatching):
     async def _book_all(self) -> None:
         while self._asks:
             await asyncio.sleep(0)  # let every dispatcher that is ready ask too
-            asks, self._asks = sorted(self._asks, key=lambda a: a.location_id), []
+            asks, self._asks = sorted(self._asks, key=lambda a: a.ask.location_id), []
             try:
                 rows = await self._pool.fetch(
                     _BOOK_MANY,
-                    [a.location_id for a in asks],
-                    [a.request_class for a in asks],
-                    [a.count for a in asks],
-                    [a.horizon for a in asks],
+                    [a.ask.location_id for a in asks],
+                    [a.ask.request_class.value for a in asks],
+                    [a.ask.count for a in asks],
+                    [a.ask.horizon for a in asks],
                     [a.share for a in asks],
                     self._max,
                     self._interval,
@@ -120,16 +109,7 @@ class PostgresRateLimiter(_Dispatching):
             self.statements += 1
             for ask, row in zip(asks, rows, strict=True):
                 if not ask.future.done():
-                    ask.future.set_result(
-                        Booking(
-                            granted=row["granted"],
-                            first_seq=row["first_seq"],
-                            first_at=row["first_at"],
-                            delay=row["delay"],
-                            spacing=row["spacing"],
-                            retry_in=row["retry_in"],
-                        )
-                    )
+                    ask.future.set_result(Booking(**row))
 
     async def observe(self, permit: Permit, headers: RateLimitHeaders) -> None:
         seen = self._responses.get(permit.location_id, 0) + 1
