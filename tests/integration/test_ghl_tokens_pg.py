@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import asyncpg
@@ -18,7 +17,8 @@ from services.ghl import AuthError, GhlSettings
 from services.ghl._crypto import TokenCipher, generate_key
 from services.ghl._oauth import OAuthClient
 from services.ghl._tokens_pg import PostgresTokenStore
-from services.ghl.tokens import OAuthTokenProvider, StoredToken
+from services.ghl.tokens import OAuthTokenProvider
+from tests.factories.ghl import stored_token
 
 pytestmark = pytest.mark.integration
 
@@ -85,12 +85,7 @@ def settings() -> GhlSettings:
 
 async def _seed(store: PostgresTokenStore, *, expires_in: float) -> None:
     await store.save(
-        StoredToken(
-            location_id=LOC,
-            access_token=SecretStr("access-secret-0"),
-            refresh_token=SecretStr("refresh-secret-0"),
-            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-        )
+        stored_token(LOC, "access-secret-0", "refresh-secret-0", expires_in=expires_in)
     )
 
 

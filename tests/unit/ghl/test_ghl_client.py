@@ -22,6 +22,7 @@ from services.ghl import (
     ValidationFailed,
 )
 from services.ghl.requests import ContactCreate, ContactSearch, ContactUpsert, TaskSearch
+from tests.factories.ghl import RefusedOnce
 
 
 def _op_for(request: httpx.Request) -> str:
@@ -172,19 +173,11 @@ async def test_a_create_with_unknown_outcome_is_never_retried(
 
 
 async def test_a_create_that_never_left_is_retried(make_client: ClientFactory) -> None:
-    attempts = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal attempts
-        attempts += 1
-        if attempts == 1:
-            raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(201, json={"contact": {"id": CID}})
-
+    handler = RefusedOnce(httpx.Response(201, json={"contact": {"id": CID}}))
     async with make_client(handler) as client:
         contact = await client.create_contact(LOC, ContactCreate(email="a@example.com"))
     assert contact.id == CID
-    assert attempts == 2
+    assert handler.calls == 2
 
 
 async def test_upsert_is_retried_unless_it_may_create_duplicates(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -16,6 +15,7 @@ from services.ghl import AuthError, GhlSettings, ValidationFailed
 from services.ghl._crypto import TokenCipher, generate_key
 from services.ghl._oauth import OAuthClient
 from services.ghl.tokens import InMemoryTokenStore, OAuthTokenProvider, StoredToken
+from tests.factories.ghl import stored_token
 
 SECRETS = ("app-secret-value", "access-old", "refresh-old", "access-new", "refresh-new")
 
@@ -42,14 +42,7 @@ def _token_endpoint(log: list[dict[str, str]]) -> httpx.MockTransport:
 
 async def _store(expires_in: float) -> InMemoryTokenStore:
     store = InMemoryTokenStore()
-    await store.save(
-        StoredToken(
-            location_id=LOC,
-            access_token=SecretStr("access-old"),
-            refresh_token=SecretStr("refresh-old"),
-            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-        )
-    )
+    await store.save(stored_token(LOC, "access-old", "refresh-old", expires_in=expires_in))
     return store
 
 
@@ -284,11 +277,11 @@ async def test_a_refused_location_refresh_mints_from_the_company_and_a_company_o
 
         async def mint(self, location_id: str) -> StoredToken | None:
             self.asked.append(location_id)
-            return StoredToken(
-                location_id=location_id,
-                access_token=SecretStr("minted-access"),
-                refresh_token=SecretStr("minted-refresh"),
-                expires_at=datetime.now(UTC) + timedelta(days=1),
+            return stored_token(
+                location_id,
+                "minted-access",
+                "minted-refresh",
+                expires_in=86_400,  # a day
                 company_id="cmp-1",
             )
 
@@ -308,15 +301,7 @@ async def test_a_refused_location_refresh_mints_from_the_company_and_a_company_o
     assert await provider.access_token("loc-new") == "minted-access"
     # A Company token has no parent: its refused refresh is an error.
     companies = InMemoryTokenStore()
-    await companies.save(
-        StoredToken(
-            location_id="cmp-1",
-            access_token=SecretStr("c"),
-            refresh_token=SecretStr("r"),
-            expires_at=datetime.now(UTC),
-            user_type="Company",
-        )
-    )
+    await companies.save(stored_token("cmp-1", "c", "r", expires_in=0, user_type="Company"))
     with pytest.raises(AuthError, match="invalid_grant"):
         await OAuthTokenProvider(companies, oauth, minter=minter).access_token("cmp-1")
     await oauth.aclose()

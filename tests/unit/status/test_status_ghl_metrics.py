@@ -7,6 +7,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from services.ghl import GhlSettings, InMemoryRateLimiter, StaticTokenProvider, build_client
+from tests.factories.ghl import RefusedOnce
 
 LOC = "locMetrics0000000001"
 OP = "GET /contacts/{contactId}"
@@ -17,24 +18,14 @@ def _value(name: str, labels: dict[str, str]) -> float:
 
 
 async def test_answers_429s_no_answers_and_budget_are_recorded() -> None:
-    answers = iter(
-        [
-            httpx.Response(429, headers={"Retry-After": "0"}),
-            httpx.Response(
-                200,
-                json={"contact": {"id": "c1"}},
-                headers={"X-RateLimit-Remaining": "42", "X-RateLimit-Daily-Remaining": "1234"},
-            ),
-        ]
+    handler = RefusedOnce(
+        httpx.Response(429, headers={"Retry-After": "0"}),
+        httpx.Response(
+            200,
+            json={"contact": {"id": "c1"}},
+            headers={"X-RateLimit-Remaining": "42", "X-RateLimit-Daily-Remaining": "1234"},
+        ),
     )
-    calls = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise httpx.ConnectError("refused", request=request)
-        return next(answers)
 
     before = {
         status: _value("ghl_sync_ghl_requests_total", {"operation": OP, "status": status})
