@@ -7,49 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fake_fetcher import FakeFetcher
 
-from schemas import Appointment, Contact, Note, Task
+from schemas import Appointment, Contact, Task
 from schemas.raw import RawDelivery
-from services.ghl import NotFound
 from streams.normalize import Decoded, Invalid, MissingContact, Skipped, coalesce, decode, resolve
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 T1 = datetime(2026, 3, 2, 8, 5, tzinfo=UTC)
-
-
-class FakeFetcher:
-    def __init__(self) -> None:
-        self.contacts: dict[str, Contact] = {}
-        self.tasks: dict[str, Task] = {}
-        self.notes: dict[str, Note] = {}
-        self.appts: dict[str, Appointment] = {}
-        self.calls: list[str] = []
-
-    async def contact(self, location_id: str, contact_id: str) -> Contact:
-        self.calls.append(f"contact {contact_id}")
-        if contact_id not in self.contacts:
-            raise NotFound("gone")
-        return self.contacts[contact_id]
-
-    async def task(self, location_id: str, contact_id: str, task_id: str) -> Task:
-        self.calls.append(f"task {task_id}")
-        if task_id not in self.tasks:
-            raise NotFound("gone")
-        return self.tasks[task_id]
-
-    async def find_task(self, location_id: str, task_id: str, *, hint: str | None) -> Task | None:
-        self.calls.append(f"find {task_id} {hint}")
-        return self.tasks.get(task_id)
-
-    async def note(self, location_id: str, contact_id: str, note_id: str) -> Note:
-        self.calls.append(f"note {note_id}")
-        if note_id not in self.notes:
-            raise NotFound("gone")
-        return self.notes[note_id]
-
-    async def appointments(self, location_id: str, contact_id: str) -> list[Appointment]:
-        self.calls.append(f"appointments {contact_id}")
-        return [a for a in self.appts.values() if a.contactId == contact_id]
 
 
 def _record(payload: dict[str, Any], received: datetime = T0) -> tuple[bytes, bytes, list[Any]]:
