@@ -86,6 +86,10 @@ class Snapshot(NamedTuple):
         return (self.version, self.observed_at, self.source)
 
 
+_FROM_EVENT: Final = tuple(name for name in Snapshot._fields if name not in {"deleted", "data"})
+"""The fields a snapshot takes from its event's attributes of the same names."""
+
+
 class Change(NamedTuple):
     """One field of an entity changed from `old` to `new` (None: absent)."""
 
@@ -136,20 +140,8 @@ def snapshot_for(event: Event) -> Snapshot:
         if deleted
         else event.payload.model_dump(mode="json", exclude_none=True)
     )
-    return Snapshot(
-        location_id=event.location_id,
-        contact_id=event.contact_id,
-        entity_type=event.entity_type,
-        entity_id=event.entity_id,
-        version=event.version,
-        deleted=deleted,
-        event_id=event.event_id,
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        observed_at=event.observed_at,
-        source=event.source,
-        data=data,
-    )
+    copied = {name: getattr(event, name) for name in _FROM_EVENT}
+    return Snapshot(**copied, deleted=deleted, data=data)
 
 
 def diff_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Change, ...]:

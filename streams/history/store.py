@@ -63,13 +63,14 @@ class HistoryBatch:
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
+# The columns in `Snapshot`'s field order: a batch's arguments are its snapshots transposed.
 _INSERT = """
-INSERT INTO history_snapshots AS h (location_id, event_id, contact_id, entity_type, entity_id,
-    version, deleted, event_type, occurred_at, observed_at, source, data)
-SELECT l, e, c, et, ei, v, d, ty, oa, ob, s, da::jsonb
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-    $7::bool[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[])
-    AS u(l, e, c, et, ei, v, d, ty, oa, ob, s, da)
+INSERT INTO history_snapshots AS h (location_id, contact_id, entity_type, entity_id, version,
+    deleted, event_id, event_type, occurred_at, observed_at, source, data)
+SELECT l, c, et, ei, v, d, e, ty, oa, ob, s, da::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bool[],
+    $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[])
+    AS u(l, c, et, ei, v, d, e, ty, oa, ob, s, da)
 ON CONFLICT (location_id, event_id) DO UPDATE SET
     version = EXCLUDED.version, observed_at = EXCLUDED.observed_at, source = EXCLUDED.source,
     occurred_at = EXCLUDED.occurred_at
@@ -165,21 +166,8 @@ class HistoryStore:
             return
         # Sorted by primary key: two writers on overlapping keys lock rows in one order.
         snaps = sorted(snaps, key=lambda s: (s.location_id, s.event_id))
-        await conn.execute(
-            _INSERT,
-            [s.location_id for s in snaps],
-            [s.event_id for s in snaps],
-            [s.contact_id for s in snaps],
-            [s.entity_type for s in snaps],
-            [s.entity_id for s in snaps],
-            [s.version for s in snaps],
-            [s.deleted for s in snaps],
-            [s.event_type for s in snaps],
-            [s.occurred_at for s in snaps],
-            [s.observed_at for s in snaps],
-            [s.source for s in snaps],
-            [to_json(s.data).decode() for s in snaps],
-        )
+        *columns, data = (list(column) for column in zip(*snaps, strict=True))
+        await conn.execute(_INSERT, *columns, [to_json(d).decode() for d in data])
 
     async def prune(self, conn: Connection, before: datetime) -> int:
         """Forget history older than `before`, keeping per entity the newest snapshot before
@@ -240,22 +228,8 @@ _S_COLUMNS = (
 def _snapshot(row: asyncpg.Record, prefix: str = "") -> Snapshot | None:
     if row[f"{prefix}event_id"] is None:
         return None
-    deleted = row[f"{prefix}deleted"]
     data = json.loads(row[f"{prefix}data"])
-    return Snapshot(
-        location_id=row[f"{prefix}location_id"],
-        contact_id=row[f"{prefix}contact_id"],
-        entity_type=row[f"{prefix}entity_type"],
-        entity_id=row[f"{prefix}entity_id"],
-        version=row[f"{prefix}version"],
-        deleted=deleted,
-        event_id=row[f"{prefix}event_id"],
-        event_type=row[f"{prefix}event_type"],
-        occurred_at=row[f"{prefix}occurred_at"],
-        observed_at=row[f"{prefix}observed_at"],
-        source=row[f"{prefix}source"],
-        data=data,
-    )
+    return Snapshot._make(row[prefix + name] for name in Snapshot._fields)._replace(data=data)
 
 
 async def _location_of(conn: Connection, contact_id: str, location_id: str | None) -> str | None:
