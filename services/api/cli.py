@@ -4,9 +4,11 @@ schemas). `register(app)` adds both commands."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from services.platform.cli import HostOption, PortOption, serve, settings_with
 
 __all__ = ["register"]
 
@@ -16,8 +18,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("api")
     def api(
-        host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-        port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+        host: HostOption = None,
+        port: PortOption = None,
         workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     ) -> None:
         """Serve the command API and the unified contact view."""
@@ -28,8 +30,7 @@ def register(app: typer.Typer) -> None:
 
         quiet_kafka_logs()
 
-        overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
-        settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = settings_with(ApiSettings, host=host, port=port, workers=workers)
         if not settings.api_keys:
             typer.echo("warning: GHL_SYNC_API_API_KEYS is empty; every call will be 401", err=True)
         if settings.workers > 1:
@@ -45,13 +46,7 @@ def register(app: typer.Typer) -> None:
             return
         from services.api.app import create_app
 
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            log_config=None,  # uvicorn logs through the one setup the command line made
-        )
+        serve(create_app(settings), settings)
 
     @app.command("api-docs")
     def api_docs(

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.platform.cli import settings_with
+
 __all__ = ["register"]
 
 
@@ -36,16 +38,9 @@ def register(app: typer.Typer) -> None:
         from services.demo.settings import DemoSettings
         from services.stack import StackSettings
 
-        overrides = {
-            k: v
-            for k, v in {
-                "locations": locations,
-                "contacts": contacts,
-                "activity_seconds": activity_seconds,
-            }.items()
-            if v is not None
-        }
-        settings = DemoSettings(**overrides)  # type: ignore[arg-type]
+        settings = settings_with(
+            DemoSettings, locations=locations, contacts=contacts, activity_seconds=activity_seconds
+        )
         console = Console()
         report = asyncio.run(
             run_demo(settings, StackSettings(), keep_running=keep_running, console=console)

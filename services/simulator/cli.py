@@ -6,9 +6,11 @@ read from `GHL_SYNC_SIMULATOR_*`; settings are built once here, at the entry poi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from services.platform.cli import HostOption, PortOption, serve, settings_with
 
 __all__ = ["register"]
 
@@ -18,8 +20,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulator")
     def simulator(
-        host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-        port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+        host: HostOption = None,
+        port: PortOption = None,
         seed: Annotated[int | None, typer.Option(help="Seed of the data, ids and keys.")] = None,
         locations: Annotated[int | None, typer.Option(help="Locations to seed.")] = None,
         contacts: Annotated[int | None, typer.Option(help="Contacts seeded per location.")] = None,
@@ -31,22 +33,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve a GHL stand-in: the same API, OAuth, rate limits and signed webhooks."""
-        import uvicorn
-
         from services.simulator.app import create_app
         from services.simulator.settings import SimulatorSettings
 
-        overrides: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "seed": seed,
-            "locations": locations,
-            "contacts_per_location": contacts,
-            "webhook_urls": tuple(webhook_url) if webhook_url else None,
-            "activity_rate": activity_rate,
-        }
-        # Explicit options win over the environment; unset ones fall back to it.
-        settings = SimulatorSettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = settings_with(
+            SimulatorSettings,
+            host=host,
+            port=port,
+            seed=seed,
+            locations=locations,
+            contacts_per_location=contacts,
+            webhook_urls=tuple(webhook_url) if webhook_url else None,
+            activity_rate=activity_rate,
+        )
         app_ = create_app(settings)
         state = app_.state.simulator.state
         typer.echo(
@@ -54,5 +53,4 @@ def register(app: typer.Typer) -> None:
             f"({len(state.locations)} locations: {', '.join(state.locations)}); "
             f"admin at /_admin/state"
         )
-        # log_config=None: uvicorn logs through the one setup the command line made.
-        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info", log_config=None)
+        serve(app_, settings)
