@@ -101,19 +101,13 @@ class StoredToken:
     def from_grant(cls, grant: TokenGrant, *, location_id: str | None = None) -> StoredToken:
         """The pair a token endpoint answer carries (a Company grant: keyed by the company id,
         `user_type` `Company`; keep it in the company store)."""
+        where: str | None
         if grant.is_company and location_id is None:
             if not grant.company_id:
                 raise AuthError("company token answer names no company")
-            return cls(
-                location_id=grant.company_id,
-                access_token=grant.access_token,
-                refresh_token=grant.refresh_token,
-                expires_at=grant.expires_at,
-                scope=grant.scope,
-                company_id=grant.company_id,
-                user_type="Company",
-            )
-        where = location_id or grant.location_id
+            where, user_type = grant.company_id, "Company"
+        else:
+            where, user_type = location_id or grant.location_id, grant.user_type or "Location"
         if not where:
             raise AuthError("token answer names no location; pass location_id")
         return cls(
@@ -123,7 +117,7 @@ class StoredToken:
             expires_at=grant.expires_at,
             scope=grant.scope,
             company_id=grant.company_id,
-            user_type=grant.user_type or "Location",
+            user_type=user_type,
         )
 
     def fresh(self, now: datetime, margin: timedelta) -> bool:
