@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.platform.stack_address import stack_default
+
 __all__ = ["DatabaseSettings"]
 
 
@@ -30,10 +32,4 @@ class DatabaseSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _stack_by_default(cls, data: Any) -> Any:
-        # Unset, the URL follows the local stack, so moving its port moves every service.
-        if isinstance(data, dict) and "url" not in data:
-            # Imported here: the platform package imports this module.
-            from services.platform.stack_address import LocalStackAddress
-
-            return {**data, "url": LocalStackAddress().database_url}
-        return data
+        return stack_default(data, "url", lambda stack: stack.database_url)

@@ -40,7 +40,7 @@ from pydantic import Field, FilePath, PrivateAttr, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.db.settings import DatabaseSettings
-from services.platform.stack_address import LocalStackAddress
+from services.platform.stack_address import stack_default
 
 __all__ = ["SHARED_VARIABLE", "Connections", "KafkaSettings", "ServiceSettings", "kafka_options"]
 
@@ -100,10 +100,7 @@ class KafkaSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _stack_by_default(cls, data: Any) -> Any:
-        # Unset, the brokers are the local stack's, so moving its port moves every service.
-        if isinstance(data, dict) and "bootstrap_servers" not in data:
-            return {**data, "bootstrap_servers": LocalStackAddress().kafka_bootstrap}
-        return data
+        return stack_default(data, "bootstrap_servers", lambda stack: stack.kafka_bootstrap)
 
     @model_validator(mode="after")
     def _coherent(self) -> KafkaSettings:

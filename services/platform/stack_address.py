@@ -1,26 +1,59 @@
 """Where `ghl-sync stack` runs Kafka and PostgreSQL, read from the same `GHL_SYNC_STACK_*`
 variables the stack reads: the connections' defaults, so a stack moved to other ports is
-still found by every service without a second setting."""
+still found by every service without a second setting.
+
+- `StackEndpoints`: `kafka_bootstrap` and `database_url` of a class holding the stack's host,
+  ports, user and database (`LocalStackAddress` here, the stack's own `StackSettings`).
+- `stack_default(data, field, value)`: a settings class's input with `field` taken from the
+  local stack when it was not given (a `model_validator(mode="before")` step).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LocalStackAddress", "stack_bootstrap", "stack_database_url"]
+__all__ = ["LocalStackAddress", "StackEndpoints", "stack_default"]
 
 
-def stack_bootstrap(host: str, kafka_port: int) -> str:
-    """`host:port` of a stack's broker."""
-    return f"{host}:{kafka_port}"
+class _Address(Protocol):
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def kafka_port(self) -> int: ...
+
+    @property
+    def postgres_port(self) -> int: ...
+
+    @property
+    def postgres_user(self) -> str: ...
+
+    @property
+    def postgres_database(self) -> str: ...
 
 
-def stack_database_url(host: str, port: int, user: str, database: str) -> str:
-    """A libpq URL for a stack's database, as its superuser (no password)."""
-    return f"postgresql://{user}@{host}:{port}/{database}"
+class StackEndpoints:
+    """The addresses clients use, from the stack's `host`, ports, user and database."""
+
+    @property
+    def kafka_bootstrap(self: _Address) -> str:
+        """`host:port` of the stack's broker."""
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def database_url(self: _Address) -> str:
+        """A libpq URL for the stack's database, as its superuser (no password)."""
+        return (
+            f"postgresql://{self.postgres_user}@{self.host}:{self.postgres_port}/"
+            f"{self.postgres_database}"
+        )
 
 
-class LocalStackAddress(BaseSettings):
+class LocalStackAddress(StackEndpoints, BaseSettings):
     """The local stack's host, ports, user and database (a subset of `StackSettings`; a test
     keeps their defaults equal)."""
 
@@ -32,14 +65,10 @@ class LocalStackAddress(BaseSettings):
     postgres_user: str = Field(default="ghl_sync")
     postgres_database: str = Field(default="ghl_sync")
 
-    @property
-    def kafka_bootstrap(self) -> str:
-        """`host:port` of the stack's broker."""
-        return stack_bootstrap(self.host, self.kafka_port)
 
-    @property
-    def database_url(self) -> str:
-        """A libpq URL for the stack's database."""
-        return stack_database_url(
-            self.host, self.postgres_port, self.postgres_user, self.postgres_database
-        )
+def stack_default(data: Any, field: str, value: Callable[[LocalStackAddress], str]) -> Any:
+    """`data` with `field` set to `value` of the local stack when `data` does not give it:
+    unset, a connection follows the stack, so moving its port moves every service."""
+    if isinstance(data, dict) and field not in data:
+        return {**data, field: value(LocalStackAddress())}
+    return data

@@ -7,12 +7,12 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.platform.stack_address import stack_bootstrap, stack_database_url
+from services.platform.stack_address import StackEndpoints
 
 __all__ = ["StackSettings"]
 
 
-class StackSettings(BaseSettings):
+class StackSettings(StackEndpoints, BaseSettings):
     """Where the local Kafka and PostgreSQL live, and on which ports.
 
     Read from environment variables prefixed `GHL_SYNC_STACK_` (for example
@@ -58,15 +58,3 @@ class StackSettings(BaseSettings):
     def root(self) -> Path:
         """The state folder as an absolute path."""
         return self.state_dir.resolve()
-
-    @property
-    def kafka_bootstrap(self) -> str:
-        """`host:port` for Kafka clients."""
-        return stack_bootstrap(self.host, self.kafka_port)
-
-    @property
-    def database_url(self) -> str:
-        """A libpq URL for the stack's database."""
-        return stack_database_url(
-            self.host, self.postgres_port, self.postgres_user, self.postgres_database
-        )
