@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from functools import partial
 
 from services.simulator.seed import FIRST_NAMES, LAST_NAMES, NOTE_BODIES, TAGS, TASK_TITLES
 from services.simulator.state import LocationData, SimulatorState
@@ -71,6 +72,16 @@ class ActivityGenerator:
 
     def _pick(self, items: Mapping[str, object]) -> str | None:
         return self.rng.choice(sorted(items)) if items else None
+
+    def _on_one(
+        self, items: Mapping[str, object], done: str, change: Callable[[str], object]
+    ) -> str | None:
+        """`change` one random id of `items` (None when there is none); `done` with the id."""
+        item_id = self._pick(items)
+        if item_id is None:
+            return None
+        change(item_id)
+        return done.format(item_id)
 
     def _create_contact(self, loc: LocationData) -> str | None:
         first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
@@ -138,27 +149,21 @@ class ActivityGenerator:
 
     def _complete_task(self, loc: LocationData) -> str | None:
         open_tasks = {k: v for k, v in loc.tasks.items() if not v.completed}
-        task_id = self._pick(open_tasks)
-        if task_id is None:
-            return None
-        self.state.update_task(loc.id, task_id, {"completed": True})
-        return f"completed task {task_id}"
+        return self._on_one(
+            open_tasks,
+            "completed task {}",
+            lambda task_id: self.state.update_task(loc.id, task_id, {"completed": True}),
+        )
 
     def _edit_task_silently(self, loc: LocationData) -> str | None:
-        task_id = self._pick(loc.tasks)
-        if task_id is None:
-            return None
-        self.state.update_task(
-            loc.id, task_id, {"title": f"{self.rng.choice(TASK_TITLES)} (edited)"}
-        )
-        return f"edited task {task_id} (no webhook)"
+        def edit(task_id: str) -> None:
+            title = f"{self.rng.choice(TASK_TITLES)} (edited)"
+            self.state.update_task(loc.id, task_id, {"title": title})
+
+        return self._on_one(loc.tasks, "edited task {} (no webhook)", edit)
 
     def _delete_task(self, loc: LocationData) -> str | None:
-        task_id = self._pick(loc.tasks)
-        if task_id is None:
-            return None
-        self.state.delete_task(loc.id, task_id)
-        return f"deleted task {task_id}"
+        return self._on_one(loc.tasks, "deleted task {}", partial(self.state.delete_task, loc.id))
 
     def _create_note(self, loc: LocationData) -> str | None:
         contact_id = self._pick(loc.contacts)
@@ -175,20 +180,14 @@ class ActivityGenerator:
         return f"created note {note.id}"
 
     def _update_note(self, loc: LocationData) -> str | None:
-        note_id = self._pick(loc.notes)
-        if note_id is None:
-            return None
-        self.state.update_note(
-            loc.id, note_id, {"body": f"{self.rng.choice(NOTE_BODIES)} (updated)"}
-        )
-        return f"updated note {note_id}"
+        def update(note_id: str) -> None:
+            body = f"{self.rng.choice(NOTE_BODIES)} (updated)"
+            self.state.update_note(loc.id, note_id, {"body": body})
+
+        return self._on_one(loc.notes, "updated note {}", update)
 
     def _delete_note(self, loc: LocationData) -> str | None:
-        note_id = self._pick(loc.notes)
-        if note_id is None:
-            return None
-        self.state.delete_note(loc.id, note_id)
-        return f"deleted note {note_id}"
+        return self._on_one(loc.notes, "deleted note {}", partial(self.state.delete_note, loc.id))
 
     def _book_appointment(self, loc: LocationData) -> str | None:
         contact_id = self._pick(loc.contacts)
@@ -209,16 +208,12 @@ class ActivityGenerator:
         return f"booked appointment {appt.id}"
 
     def _update_appointment(self, loc: LocationData) -> str | None:
-        appt_id = self._pick(loc.appointments)
-        if appt_id is None:
-            return None
-        status = self.rng.choice(("confirmed", "cancelled", "showed", "noshow"))
-        self.state.update_appointment(loc.id, appt_id, {"appointmentStatus": status})
-        return f"updated appointment {appt_id}"
+        def update(appt_id: str) -> None:
+            status = self.rng.choice(("confirmed", "cancelled", "showed", "noshow"))
+            self.state.update_appointment(loc.id, appt_id, {"appointmentStatus": status})
+
+        return self._on_one(loc.appointments, "updated appointment {}", update)
 
     def _delete_appointment(self, loc: LocationData) -> str | None:
-        appt_id = self._pick(loc.appointments)
-        if appt_id is None:
-            return None
-        self.state.delete_appointment(loc.id, appt_id)
-        return f"deleted appointment {appt_id}"
+        delete = partial(self.state.delete_appointment, loc.id)
+        return self._on_one(loc.appointments, "deleted appointment {}", delete)

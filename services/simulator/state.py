@@ -314,14 +314,45 @@ class SimulatorState:
             return None
         return type(old).model_validate({**after, "dateUpdated": self.now()})
 
+    def _create(self, location_id: str, kind: Kind, entity: _E, event: str) -> _E:
+        """Store a new `entity` and emit `event`."""
+        self.insert(location_id, kind, entity)
+        self._emit(event, location_id, entity)
+        return entity
+
+    def _update(
+        self,
+        location_id: str,
+        records: dict[str, _E],
+        entity_id: str,
+        changes: dict[str, Any],
+        event: str | None,
+    ) -> _E:
+        """`records[entity_id]` with `changes`, emitting `event` when something changed."""
+        old = records[entity_id]
+        new = self._edited(old, changes)
+        if new is None:
+            return old
+        records[entity_id] = new
+        if event is not None:
+            self._emit(event, location_id, new)
+        return new
+
+    def _delete(
+        self, location_id: str, kind: Kind, entity_id: str, model: type[_E], event: str
+    ) -> _E:
+        """Remove `entity_id` (recorded as deleted) and emit `event` with its last snapshot."""
+        entity = self._remove(self.locations[location_id], kind, entity_id)
+        assert isinstance(entity, model)
+        self._emit(event, location_id, entity)
+        return entity
+
     def create_contact(self, location_id: str, fields: dict[str, Any]) -> Contact:
         """Create a contact from already validated GHL fields; emits `ContactCreate`."""
         data = with_derived_names({"tags": [], **fields})
         contact = self._new(Contact, data, locationId=location_id)
         self._contact_changed(location_id, contact.id, None)
-        self.insert(location_id, "contacts", contact)
-        self._emit("ContactCreate", location_id, contact)
-        return contact
+        return self._create(location_id, "contacts", contact, "ContactCreate")
 
     def update_contact(self, location_id: str, contact_id: str, changes: dict[str, Any]) -> Contact:
         """Apply changes (a `None` value clears the field); emits the matching events."""
@@ -363,89 +394,57 @@ class SimulatorState:
         self._emit("ContactDelete", location_id, contact)
         return contact
 
-    # -- tasks ----------------------------------------------------------------------------
+    # -- tasks, notes and appointments ---------------------------------------------------
 
     def create_task(self, location_id: str, contact_id: str, fields: dict[str, Any]) -> Task:
         """Create a task on a contact; emits `TaskCreate`."""
         task = self._new(Task, {"completed": False, **fields}, contactId=contact_id)
-        self.insert(location_id, "tasks", task)
-        self._emit("TaskCreate", location_id, task)
-        return task
+        return self._create(location_id, "tasks", task, "TaskCreate")
 
     def update_task(self, location_id: str, task_id: str, changes: dict[str, Any]) -> Task:
         """Edit a task; only a completion (false -> true) emits anything (`TaskComplete`)."""
-        loc = self.locations[location_id]
-        old = loc.tasks[task_id]
-        new = self._edited(old, changes)
-        if new is None:
-            return old
-        loc.tasks[task_id] = new
+        tasks = self.locations[location_id].tasks
+        old = tasks[task_id]
+        new = self._update(location_id, tasks, task_id, changes, None)
         if new.completed and not old.completed:
             self._emit("TaskComplete", location_id, new)
         return new
 
     def delete_task(self, location_id: str, task_id: str) -> Task:
         """Delete a task; emits `TaskDelete`."""
-        task = self._remove(self.locations[location_id], "tasks", task_id)
-        assert isinstance(task, Task)
-        self._emit("TaskDelete", location_id, task)
-        return task
-
-    # -- notes ----------------------------------------------------------------------------
+        return self._delete(location_id, "tasks", task_id, Task, "TaskDelete")
 
     def create_note(self, location_id: str, contact_id: str, fields: dict[str, Any]) -> Note:
         """Create a note on a contact; emits `NoteCreate`."""
         note = self._new(Note, fields, contactId=contact_id)
-        self.insert(location_id, "notes", note)
-        self._emit("NoteCreate", location_id, note)
-        return note
+        return self._create(location_id, "notes", note, "NoteCreate")
 
     def update_note(self, location_id: str, note_id: str, changes: dict[str, Any]) -> Note:
         """Edit a note; emits `NoteUpdate` when something changed."""
-        loc = self.locations[location_id]
-        old = loc.notes[note_id]
-        new = self._edited(old, changes)
-        if new is None:
-            return old
-        loc.notes[note_id] = new
-        self._emit("NoteUpdate", location_id, new)
-        return new
+        notes = self.locations[location_id].notes
+        return self._update(location_id, notes, note_id, changes, "NoteUpdate")
 
     def delete_note(self, location_id: str, note_id: str) -> Note:
         """Delete a note; emits `NoteDelete`."""
-        note = self._remove(self.locations[location_id], "notes", note_id)
-        assert isinstance(note, Note)
-        self._emit("NoteDelete", location_id, note)
-        return note
-
-    # -- appointments ---------------------------------------------------------------------
+        return self._delete(location_id, "notes", note_id, Note, "NoteDelete")
 
     def create_appointment(self, location_id: str, fields: dict[str, Any]) -> Appointment:
         """Book an appointment; emits `AppointmentCreate`."""
         appt = self._new(Appointment, fields, locationId=location_id)
-        self.insert(location_id, "appointments", appt)
-        self._emit("AppointmentCreate", location_id, appt)
-        return appt
+        return self._create(location_id, "appointments", appt, "AppointmentCreate")
 
     def update_appointment(
         self, location_id: str, appointment_id: str, changes: dict[str, Any]
     ) -> Appointment:
         """Edit an appointment; emits `AppointmentUpdate` when something changed."""
-        loc = self.locations[location_id]
-        old = loc.appointments[appointment_id]
-        new = self._edited(old, changes)
-        if new is None:
-            return old
-        loc.appointments[appointment_id] = new
-        self._emit("AppointmentUpdate", location_id, new)
-        return new
+        appts = self.locations[location_id].appointments
+        return self._update(location_id, appts, appointment_id, changes, "AppointmentUpdate")
 
     def delete_appointment(self, location_id: str, appointment_id: str) -> Appointment:
         """Delete an appointment; emits `AppointmentDelete`."""
-        appt = self._remove(self.locations[location_id], "appointments", appointment_id)
-        assert isinstance(appt, Appointment)
-        self._emit("AppointmentDelete", location_id, appt)
-        return appt
+        return self._delete(
+            location_id, "appointments", appointment_id, Appointment, "AppointmentDelete"
+        )
 
     # -- ground truth ---------------------------------------------------------------------
 
