@@ -30,6 +30,7 @@ from streams.topics import topic_names
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
 from tests.factories.poller import poller_io
 from tests.factories.streams import end_offsets, ensure_all_topics, streams_settings
+from tests.factories.tasks import running
 from tests.integration._ground_truth import assert_events_match_truth, read_events, until
 
 pytestmark = pytest.mark.integration
@@ -85,22 +86,16 @@ async def world(
     client, _ = simulator_client(sim_transport, await mint_tokens(admin, state))
     normalize = NormalizeConsumer(streams, ClientFetcher(client))
     projections = ProjectionConsumer(streams)
-    tasks = [asyncio.create_task(normalize.run()), asyncio.create_task(projections.run())]
     io = poller_io(
         test_settings.database_url, pg_schema, kafka_bootstrap, topic_names(streams).events
     )
     try:
-        async with io as (pool, sink):
-            try:
-                yield {
-                    "admin": admin, "client": client, "streams": streams, "normalize": normalize,
-                    "projections": projections, "pool": pool, "sink": sink, "state": state,
-                    "bootstrap": kafka_bootstrap, "tasks": tasks,
-                }  # fmt: skip
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        async with io as (pool, sink), running(normalize.run(), projections.run()) as tasks:
+            yield {
+                "admin": admin, "client": client, "streams": streams, "normalize": normalize,
+                "projections": projections, "pool": pool, "sink": sink, "state": state,
+                "bootstrap": kafka_bootstrap, "tasks": tasks,
+            }  # fmt: skip
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)

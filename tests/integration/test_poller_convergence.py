@@ -5,7 +5,6 @@ projection consumer keeps the tables reconciliation diffs against), GHL simulate
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from streams.topics import topic_names
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
 from tests.factories.poller import poller_io
 from tests.factories.streams import end_offsets, ensure_all_topics, streams_settings
+from tests.factories.tasks import running
 from tests.integration._ground_truth import assert_events_match_truth, read_events, until
 
 pytestmark = pytest.mark.integration
@@ -49,21 +49,16 @@ async def world(
     tokens = await mint_tokens(admin, [location_id])
     client, limiter = simulator_client(sim, tokens[location_id], rate_limit_requests=10**6)
     projections = ProjectionConsumer(streams)
-    running = asyncio.create_task(projections.run())
     io = poller_io(
         test_settings.database_url, pg_schema, kafka_bootstrap, topic_names(streams).events
     )
     try:
-        async with io as (pool, sink):
-            try:
-                yield {
-                    "admin": admin, "client": client, "limiter": limiter, "streams": streams,
-                    "projections": projections, "running": running, "pool": pool, "sink": sink,
-                    "location": location_id, "bootstrap": kafka_bootstrap,
-                }  # fmt: skip
-            finally:
-                running.cancel()
-                await asyncio.gather(running, return_exceptions=True)
+        async with io as (pool, sink), running(projections.run()) as [task]:
+            yield {
+                "admin": admin, "client": client, "limiter": limiter, "streams": streams,
+                "projections": projections, "running": task, "pool": pool, "sink": sink,
+                "location": location_id, "bootstrap": kafka_bootstrap,
+            }  # fmt: skip
     finally:
         await client.aclose()
         await admin.aclose()
