@@ -20,6 +20,7 @@ from services.db.migrate import apply_migrations
 from services.db.settings import DatabaseSettings
 
 __all__ = [
+    "applied_rate",
     "create_schema",
     "delete_topic",
     "drop_schema",
@@ -146,6 +147,22 @@ async def fresh_schema() -> tuple[str, str]:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     await create_schema(url, schema)
     return url, schema
+
+
+async def applied_rate(url: str, schema: str, total: int) -> float:
+    """Events per second the projections applied in `schema`, first to last applied batch;
+    asserts they applied `total` events."""
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+    try:
+        row = await conn.fetchrow(
+            "SELECT sum(events) AS n, extract(epoch FROM max(applied_at) - min(applied_at)) AS s"
+            " FROM applied_batches"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert row["n"] == total, row
+    return float(row["n"]) / float(row["s"])
 
 
 async def drop_schema(url: str, schema: str) -> None:

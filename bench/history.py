@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import applied_rate
 from bench.projections import _cpu_seconds, _drop, _fresh, _loadavg
 from schemas import (
     Appointment,
@@ -218,20 +220,25 @@ async def bench_worker(topic_prefix: str, total: int, processors: str) -> tuple[
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=60)
-    conn = await asyncpg.connect(
-        DATABASE_URL, server_settings={"search_path": settings.database_schema}
-    )
     try:
-        row = await conn.fetchrow(
-            "SELECT sum(events) AS n, extract(epoch FROM max(applied_at) - min(applied_at)) AS s"
-            " FROM applied_batches"
-        )
+        rate = await applied_rate(DATABASE_URL, settings.database_schema, total)
     finally:
-        await conn.close()
-    await _drop(settings)
-    assert row is not None
-    assert row["n"] == total, row
-    return float(row["n"]) / float(row["s"]), history_seconds
+        await _drop(settings)
+    return rate, history_seconds
+
+
+async def _medians(
+    bench: Callable[[], Awaitable[dict[str, float]]], runs: int, *, unit: str = ""
+) -> None:
+    """Print each of `runs` runs of `bench`, then the median of each of its figures."""
+    results = []
+    for n in range(runs):
+        result = await bench()
+        results.append(result)
+        print(f"  run {n + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items())
+              + f"  loadavg {_loadavg()}")  # fmt: skip
+    for key in results[0]:
+        print(f"  median {key}: {statistics.median(r[key] for r in results):.2f}{unit}")
 
 
 async def main() -> None:
@@ -245,25 +252,11 @@ async def main() -> None:
 
     if "reads" not in skip:
         print(f"reads of one contact with {args.contact_events} events (ms, warm):")
-        runs = []
-        for n in range(args.runs):
-            result = await bench_reads(args.contact_events)
-            runs.append(result)
-            print(f"  run {n + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items())
-                  + f"  loadavg {_loadavg()}")  # fmt: skip
-        for key in runs[0]:
-            print(f"  median {key}: {statistics.median(r[key] for r in runs):.2f} ms")
+        await _medians(lambda: bench_reads(args.contact_events), args.runs, unit=" ms")
 
     if "stores" not in skip:
         print(f"stores alone on {args.events} events:")
-        runs = []
-        for n in range(args.runs):
-            result = await bench_stores(args.events)
-            runs.append(result)
-            print(f"  run {n + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in result.items())
-                  + f"  loadavg {_loadavg()}")  # fmt: skip
-        for key in runs[0]:
-            print(f"  median {key}: {statistics.median(r[key] for r in runs):.2f}")
+        await _medians(lambda: bench_stores(args.events), args.runs)
 
     if "worker" not in skip:
         prefix = f"bench-history-{uuid.uuid4().hex[:8]}."
