@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -55,17 +55,13 @@ class CommandRow:
 
 
 def _row(record: asyncpg.Record) -> CommandRow:
-    return CommandRow(
-        command_id=record["command_id"],
-        digest=record["digest"],
-        state=record["state"],
-        phase=record["phase"],
-        attempts=record["attempts"],
-        first_sent_at=record["first_sent_at"],
-        result=record["result"],
-        events=list(record["events"] or ()),
-        published=record["published"],
-    )
+    # `_COLUMNS` names the columns as the fields are named.
+    return CommandRow(**{**dict(record), "events": list(record["events"] or ())})
+
+
+def _arrays(rows: Sequence[AcceptedRow]) -> list[list[Any]]:
+    """One list per field of `rows`, in field order: the arrays `unnest` takes apart."""
+    return [list(column) for column in zip(*map(astuple, rows), strict=True)]
 
 
 _COLUMNS = (
@@ -105,12 +101,7 @@ class WriterStore:
             JOIN incoming i USING (command_id)
             WHERE w.command_id NOT IN (SELECT command_id FROM inserted)
             """,
-            [r.command_id for r in rows],
-            [r.location_id for r in rows],
-            [r.contact_id for r in rows],
-            [r.command_type for r in rows],
-            [r.digest for r in rows],
-            [r.command_json for r in rows],
+            *_arrays(rows),
         )
         return {r["command_id"]: r["digest"] for r in records}
 
@@ -173,7 +164,7 @@ class WriterStore:
         records = await self._pool.fetch(
             """
             SELECT command_id, location_id, contact_id, command_type, digest,
-                   command::text AS command
+                   command::text AS command_json
             FROM writer_commands
             WHERE state = 'pending' AND accepted_at < now() - make_interval(secs => $1)
             ORDER BY accepted_at LIMIT $2
@@ -181,17 +172,7 @@ class WriterStore:
             older_than,
             limit,
         )
-        return [
-            AcceptedRow(
-                command_id=r["command_id"],
-                location_id=r["location_id"],
-                contact_id=r["contact_id"],
-                command_type=r["command_type"],
-                digest=r["digest"],
-                command_json=r["command"],
-            )
-            for r in records
-        ]
+        return [AcceptedRow(**dict(r)) for r in records]
 
     async def fail_unproduced(self, *, older_than: float, result_json: str) -> list[str]:
         """Make `pending` commands older than `older_than` seconds `failed` with
