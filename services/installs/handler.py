@@ -2,9 +2,10 @@
 
 The receiver lands every verified delivery on `ghl.raw.v1`; normalize skips the app events
 (their `type` is not an entity webhook), and this consumer, in a Kafka group of its own, reads
-only them: INSTALL, UNINSTALL, LocationCreate. Offsets are committed after a batch was handled;
-a crash re-reads the batch, which is harmless (the state machine takes a fact it already has as
-a duplicate). Records that are not raw deliveries or not JSON are logged and skipped: they are
+only them: INSTALL, UNINSTALL, LocationCreate. The platform's `BatchConsumer` runs the group,
+with this handler as its sink, and commits offsets after a batch was handled; a crash re-reads
+the batch, which is harmless (the state machine takes a fact it already has as a duplicate).
+Records that are not raw deliveries or not JSON are logged and skipped: they are
 normalize's to dead-letter, and nothing here depends on them.
 """
 
@@ -12,15 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from schemas.raw import RawDelivery, RawRecordError
 from services.installs.agency import APP_EVENT_TYPES, Agency
-from services.platform.connections import KafkaSettings, kafka_options
+from services.platform.batch_consumer import BatchConsumer, ConsumerGroupSettings
+from services.platform.connections import KafkaSettings
 
 __all__ = ["InstallHandler", "InstallHandlerStats"]
 
@@ -37,7 +39,8 @@ class InstallHandlerStats:
 
 
 class InstallHandler:
-    """Consumes `topic` under `group_id` until cancelled."""
+    """Consumes `topic` under `group_id` until cancelled: a sink of the platform's batch
+    consumer, which commits what `write` handled."""
 
     def __init__(
         self,
@@ -49,41 +52,40 @@ class InstallHandler:
         batch_size: int = 500,
     ) -> None:
         self._agency = agency
-        self._bootstrap = bootstrap
-        self._topic = topic
-        self._group_id = group_id
-        self._batch_size = batch_size
+        self._consumer = BatchConsumer(
+            ConsumerGroupSettings(
+                bootstrap_servers=bootstrap,
+                group_id=group_id,
+                topics=(topic,),
+                batch_size=batch_size,
+            ),
+            self,
+        )
+        self._handled: dict[TopicPartition, int] = {}
         self.stats = InstallHandlerStats()
 
     def __repr__(self) -> str:
-        return f"InstallHandler(topic={self._topic!r}, group_id={self._group_id!r})"
+        group = self._consumer.settings
+        return f"InstallHandler(topic={group.topics[0]!r}, group_id={group.group_id!r})"
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        consumer = AIOKafkaConsumer(
-            self._topic,
-            **kafka_options(self._bootstrap),
-            group_id=self._group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        try:
-            while True:
-                fetched = await consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-                records = [r for batch in fetched.values() for r in batch]
-                if not records:
-                    continue
-                await self.process(records)
-                await consumer.commit(
-                    {
-                        TopicPartition(tp.topic, tp.partition): batch[-1].offset + 1
-                        for tp, batch in fetched.items()
-                        if batch
-                    }
-                )
-        finally:
-            await consumer.stop()
+        await self._consumer.run()
+
+    async def assigned(self, partitions: frozenset[TopicPartition]) -> Mapping[TopicPartition, int]:
+        return {}  # the group's committed offsets are where reading resumes
+
+    async def revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        for tp in partitions:
+            self._handled.pop(tp, None)
+
+    async def write(self, records: Sequence[Any]) -> None:
+        await self.process(records)
+        for r in records:
+            self._handled[TopicPartition(r.topic, r.partition)] = r.offset + 1
+
+    def confirmed(self) -> Mapping[TopicPartition, int]:
+        return self._handled
 
     async def process(self, records: Sequence[Any]) -> int:
         """Handle the app events among `records` in their order; returns how many."""
