@@ -11,7 +11,7 @@ still found by every service without a second setting.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,33 +19,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["LocalStackAddress", "StackEndpoints", "stack_default"]
 
 
-class _Address(Protocol):
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def kafka_port(self) -> int: ...
-
-    @property
-    def postgres_port(self) -> int: ...
-
-    @property
-    def postgres_user(self) -> str: ...
-
-    @property
-    def postgres_database(self) -> str: ...
-
-
 class StackEndpoints:
     """The addresses clients use, from the stack's `host`, ports, user and database."""
 
+    if TYPE_CHECKING:  # fields of the settings class this is mixed into
+        host: str
+        kafka_port: int
+        postgres_port: int
+        postgres_user: str
+        postgres_database: str
+
     @property
-    def kafka_bootstrap(self: _Address) -> str:
+    def kafka_bootstrap(self) -> str:
         """`host:port` of the stack's broker."""
         return f"{self.host}:{self.kafka_port}"
 
     @property
-    def database_url(self: _Address) -> str:
+    def database_url(self) -> str:
         """A libpq URL for the stack's database, as its superuser (no password)."""
         return (
             f"postgresql://{self.postgres_user}@{self.host}:{self.postgres_port}/"
