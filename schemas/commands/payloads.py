@@ -37,9 +37,14 @@ class _Payload(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-def _require_some(payload: BaseModel) -> None:
-    if not any(value is not None for value in payload.model_dump().values()):
-        raise ValueError("payload sets no field: a change must change something")
+class _SetsSomeField(_Payload):
+    """A payload that must set some field (a change must change something)."""
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not any(value is not None for value in self.model_dump().values()):
+            raise ValueError("payload sets no field: a change must change something")
+        return self
 
 
 class CustomFieldWrite(rq.CustomFieldInput, _Payload):
@@ -52,20 +57,15 @@ class CustomFieldWrite(rq.CustomFieldInput, _Payload):
         return self
 
 
-class ContactChanges(rq.ContactUpdate, _Payload):
+class ContactChanges(rq.ContactUpdate, _SetsSomeField):
     """Contact fields to write; `tags` here replaces every tag (prefer the tag commands)."""
 
     # A narrower element type than the body's (each write names its field); the model is
     # frozen, so the list is never written through the base type.
     customFields: list[CustomFieldWrite] | None = None  # type: ignore[assignment]
 
-    @model_validator(mode="after")
-    def _something(self) -> Self:
-        _require_some(self)
-        return self
 
-
-class ContactInput(rq.ContactCreate, _Payload):
+class ContactInput(rq.ContactCreate, _SetsSomeField):
     """A new contact; needs `email` or `phone` (how a lost create is found again)."""
 
     # A narrower element type than the body's (each write names its field); the model is
@@ -74,7 +74,6 @@ class ContactInput(rq.ContactCreate, _Payload):
 
     @model_validator(mode="after")
     def _findable(self) -> Self:
-        _require_some(self)
         if not (self.email or self.phone):
             raise ValueError("a contact create needs `email` or `phone`")
         return self
@@ -99,15 +98,10 @@ class TaskInput(rq.TaskCreate, _Payload):
     dueDate: AwareDatetime
 
 
-class TaskChanges(rq.TaskUpdate, _Payload):
+class TaskChanges(rq.TaskUpdate, _SetsSomeField):
     """Task fields to write."""
 
     dueDate: AwareDatetime | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> Self:
-        _require_some(self)
-        return self
 
 
 class NoteInput(rq.NoteCreate, _Payload):
@@ -116,25 +110,15 @@ class NoteInput(rq.NoteCreate, _Payload):
     body: Text
 
 
-class NoteChanges(rq.NoteUpdate, _Payload):
+class NoteChanges(rq.NoteUpdate, _SetsSomeField):
     """Note fields to write."""
 
-    @model_validator(mode="after")
-    def _something(self) -> Self:
-        _require_some(self)
-        return self
 
-
-class AppointmentChanges(rq.AppointmentUpdate, _Payload):
+class AppointmentChanges(rq.AppointmentUpdate, _SetsSomeField):
     """Appointment fields to write (`AppointmentEditSchema`)."""
 
     startTime: AwareDatetime | None = None
     endTime: AwareDatetime | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> Self:
-        _require_some(self)
-        return self
 
 
 class AppointmentInput(AppointmentChanges):

@@ -131,16 +131,6 @@ class ContactSearch(_Body):
     sort: list[SearchSort] | None = None
 
 
-class TaskCreate(_Body):
-    """`POST /contacts/{contactId}/tasks` (CreateTaskParams)."""
-
-    title: str
-    dueDate: datetime
-    completed: bool = False
-    body: str | None = None
-    assignedTo: str | None = None
-
-
 class TaskUpdate(_Body):
     """`PUT /contacts/{contactId}/tasks/{taskId}` (UpdateTaskBody)."""
 
@@ -149,6 +139,14 @@ class TaskUpdate(_Body):
     dueDate: datetime | None = None
     completed: bool | None = None
     assignedTo: str | None = None
+
+
+class TaskCreate(TaskUpdate):
+    """`POST /contacts/{contactId}/tasks` (CreateTaskParams)."""
+
+    title: str
+    dueDate: datetime
+    completed: bool = False
 
 
 class TaskSearch(_Body):
@@ -163,16 +161,6 @@ class TaskSearch(_Body):
     businessId: str | None = None
 
 
-class NoteCreate(_Body):
-    """`POST /contacts/{contactId}/notes` (NotesDTO)."""
-
-    body: str
-    userId: str | None = None
-    title: str | None = None
-    color: str | None = None
-    pinned: bool | None = None
-
-
 class NoteUpdate(_Body):
     """`PUT /contacts/{contactId}/notes/{id}` (UpdateNoteDTO)."""
 
@@ -181,6 +169,12 @@ class NoteUpdate(_Body):
     title: str | None = None
     color: str | None = None
     pinned: bool | None = None
+
+
+class NoteCreate(NoteUpdate):
+    """`POST /contacts/{contactId}/notes` (NotesDTO)."""
+
+    body: str
 
 
 class _AppointmentWrite(_Body):

@@ -133,16 +133,6 @@ class FollowersIn(_In):
     followers: list[str]
 
 
-class TaskIn(_In):
-    """`CreateTaskParams`."""
-
-    title: str
-    body: str | None = None
-    dueDate: str
-    completed: bool
-    assignedTo: str | None = None
-
-
 class TaskUpdateIn(_In):
     """`UpdateTaskBody`."""
 
@@ -153,20 +143,18 @@ class TaskUpdateIn(_In):
     assignedTo: str | None = None
 
 
+class TaskIn(TaskUpdateIn):
+    """`CreateTaskParams`."""
+
+    title: str
+    dueDate: str
+    completed: bool
+
+
 class TaskCompletedIn(_In):
     """`UpdateTaskStatusParams`."""
 
     completed: bool
-
-
-class NoteIn(_In):
-    """`NotesDTO`."""
-
-    userId: str | None = None
-    body: str
-    title: str | None = None
-    color: str | None = None
-    pinned: bool | None = None
 
 
 class NoteUpdateIn(_In):
@@ -177,6 +165,12 @@ class NoteUpdateIn(_In):
     title: str | None = None
     color: str | None = None
     pinned: bool | None = None
+
+
+class NoteIn(NoteUpdateIn):
+    """`NotesDTO`."""
+
+    body: str
 
 
 class SearchIn(_In):
