@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
-from services.platform.settings_fields import CommandTopicFields
+from services.platform.settings_fields import CommandTopicFields, host_field, port_field
 
 __all__ = ["ApiSettings"]
 
@@ -16,8 +16,8 @@ class ApiSettings(ServiceSettings, CommandTopicFields):
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_API_", frozen=True)
 
-    host: str = Field(default="127.0.0.1", description="Address `ghl-sync api` binds.")
-    port: int = Field(default=8720, description="Port `ghl-sync api` binds.")
+    host: str = host_field("api")
+    port: int = port_field("api", 8720)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
     api_keys: list[SecretStr] = Field(
         default_factory=list,

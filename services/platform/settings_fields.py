@@ -5,6 +5,8 @@
 - `CommandTopicFields`: the same plus the connected app's name, for the services that use the
   app's command topics (the API, the writer); `topics` names every topic for them.
 - `metrics_port_field(default)`: the port of a service's `/metrics`, `/livez` and `/readyz`.
+- `host_field(command)`, `port_field(command, default)`: where the HTTP server of
+  `ghl-sync <command>` listens (the API, the receiver, the simulator).
 
 Mixed into a service's settings class beside `ServiceSettings`, they take that class's env
 prefix (`GHL_SYNC_POLLER_TOPIC_PREFIX`, `GHL_SYNC_WRITER_APP_NAME`, ...).
@@ -19,7 +21,13 @@ from pydantic_settings import BaseSettings
 
 from schemas.topics import TopicNames, topic_names_for
 
-__all__ = ["CommandTopicFields", "TopicFields", "metrics_port_field"]
+__all__ = [
+    "CommandTopicFields",
+    "TopicFields",
+    "host_field",
+    "metrics_port_field",
+    "port_field",
+]
 
 
 class TopicFields(BaseSettings):
@@ -52,3 +60,13 @@ def metrics_port_field(default: int) -> Any:
     return Field(
         default=default, ge=0, description="Port of /metrics, /livez and /readyz (0: off)."
     )
+
+
+def host_field(command: str) -> Any:
+    """The `host` field of the HTTP server `ghl-sync <command>` runs."""
+    return Field(default="127.0.0.1", description=f"Address `ghl-sync {command}` binds.")
+
+
+def port_field(command: str, default: int) -> Any:
+    """The `port` field of the HTTP server `ghl-sync <command>` runs."""
+    return Field(default=default, description=f"Port `ghl-sync {command}` binds.")

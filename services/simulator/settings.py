@@ -19,6 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.platform.settings_fields import host_field, port_field
+
 __all__ = [
     "AGENCY_SCOPES",
     "ALL_SCOPES",
@@ -87,8 +89,8 @@ class SimulatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_SIMULATOR_", frozen=True)
 
-    host: str = Field(default="127.0.0.1", description="Address `ghl-sync simulator` binds.")
-    port: int = Field(default=8700, description="Port `ghl-sync simulator` binds.")
+    host: str = host_field("simulator")
+    port: int = port_field("simulator", 8700)
 
     client_id: str = Field(default="ghl-sync-simulator", description="The one OAuth app.")
     client_secret: SecretStr = Field(default=SecretStr("simulator-client-secret"))

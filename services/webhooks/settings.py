@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
-from services.platform.settings_fields import TopicFields
+from services.platform.settings_fields import TopicFields, host_field, port_field
 
 __all__ = ["GHL_ED25519_PUBLIC_KEY", "GHL_RSA_PUBLIC_KEY", "WebhookSettings"]
 
@@ -44,8 +44,8 @@ class WebhookSettings(ServiceSettings, TopicFields):
 
     model_config = SettingsConfigDict(env_prefix="GHL_SYNC_WEBHOOKS_", frozen=True)
 
-    host: str = Field(default="127.0.0.1", description="Address `ghl-sync webhooks` binds.")
-    port: int = Field(default=8710, description="Port `ghl-sync webhooks` binds.")
+    host: str = host_field("webhooks")
+    port: int = port_field("webhooks", 8710)
     path: str = Field(default="/webhooks/ghl", description="Path GHL posts deliveries to.")
 
     ed25519_public_keys: tuple[str, ...] = Field(
