@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from schemas import ContactDeleted
+from collections.abc import Awaitable
+
+from pydantic import BaseModel
+
+from schemas import CommandBase, ContactDeleted
 from schemas.commands import contact as commands
 from services.ghl import requests as rq
 from services.writer import _exactly_once as once
@@ -68,20 +72,25 @@ async def _remove_tags(ctx: ApplyContext, cmd: commands.RemoveContactTags) -> Ou
     return await _snapshot_after(ctx, cmd)
 
 
+async def _answered(
+    ctx: ApplyContext, cmd: CommandBase, call: Awaitable[BaseModel | bool]
+) -> Outcome:
+    """Done on the contact once GHL answered `call`; an answer with a body is the snapshot."""
+    answer = await call
+    snapshot = answer.model_dump(mode="json") if isinstance(answer, BaseModel) else None
+    return ctx.done(cmd, "contact", cmd.target_contact_id, snapshot)
+
+
 async def _add_followers(ctx: ApplyContext, cmd: commands.AddContactFollowers) -> Outcome:
     followers = list(cmd.payload.followers)
-    answer = await ctx.client.add_followers(
-        cmd.location_id, cmd.contact_id, followers, priority=WRITE
-    )
-    return ctx.done(cmd, "contact", cmd.contact_id, answer.model_dump(mode="json"))
+    call = ctx.client.add_followers(cmd.location_id, cmd.contact_id, followers, priority=WRITE)
+    return await _answered(ctx, cmd, call)
 
 
 async def _remove_followers(ctx: ApplyContext, cmd: commands.RemoveContactFollowers) -> Outcome:
     followers = list(cmd.payload.followers)
-    answer = await ctx.client.remove_followers(
-        cmd.location_id, cmd.contact_id, followers, priority=WRITE
-    )
-    return ctx.done(cmd, "contact", cmd.contact_id, answer.model_dump(mode="json"))
+    call = ctx.client.remove_followers(cmd.location_id, cmd.contact_id, followers, priority=WRITE)
+    return await _answered(ctx, cmd, call)
 
 
 async def _add_to_campaign(ctx: ApplyContext, cmd: commands.AddContactToCampaign) -> Outcome:
@@ -108,33 +117,33 @@ async def _add_to_workflow(ctx: ApplyContext, cmd: commands.AddContactToWorkflow
 async def _remove_from_campaign(
     ctx: ApplyContext, cmd: commands.RemoveContactFromCampaign
 ) -> Outcome:
-    await ctx.client.remove_from_campaign(
-        cmd.location_id, cmd.contact_id, cmd.campaign_id, priority=WRITE
+    c, loc = ctx.client, cmd.location_id
+    return await _answered(
+        ctx, cmd, c.remove_from_campaign(loc, cmd.contact_id, cmd.campaign_id, priority=WRITE)
     )
-    return ctx.done(cmd, "contact", cmd.contact_id)
 
 
 async def _remove_from_all_campaigns(
     ctx: ApplyContext, cmd: commands.RemoveContactFromAllCampaigns
 ) -> Outcome:
-    await ctx.client.remove_from_all_campaigns(cmd.location_id, cmd.contact_id, priority=WRITE)
-    return ctx.done(cmd, "contact", cmd.contact_id)
+    call = ctx.client.remove_from_all_campaigns(cmd.location_id, cmd.contact_id, priority=WRITE)
+    return await _answered(ctx, cmd, call)
 
 
 async def _remove_from_workflow(
     ctx: ApplyContext, cmd: commands.RemoveContactFromWorkflow
 ) -> Outcome:
-    await ctx.client.remove_from_workflow(
-        cmd.location_id, cmd.contact_id, cmd.workflow_id, priority=WRITE
+    c, loc = ctx.client, cmd.location_id
+    return await _answered(
+        ctx, cmd, c.remove_from_workflow(loc, cmd.contact_id, cmd.workflow_id, priority=WRITE)
     )
-    return ctx.done(cmd, "contact", cmd.contact_id)
 
 
 async def _set_business(ctx: ApplyContext, cmd: commands.SetContactBusiness) -> Outcome:
-    answer = await ctx.client.bulk_update_business(
-        cmd.location_id, [cmd.contact_id], cmd.business_id, priority=WRITE
+    c, loc = ctx.client, cmd.location_id
+    return await _answered(
+        ctx, cmd, c.bulk_update_business(loc, [cmd.contact_id], cmd.business_id, priority=WRITE)
     )
-    return ctx.done(cmd, "contact", cmd.contact_id, answer.model_dump(mode="json"))
 
 
 CONTACT_HANDLERS: tuple[HandlerEntry, ...] = (
