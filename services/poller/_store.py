@@ -187,6 +187,40 @@ class PollerStore:
         return {r["id"]: r["contact_id"] for r in rows}
 
 
+_UPSERT_STATES = (
+    "INSERT INTO poller_locations (location_id, contacts_cursor, tasks_swept_at, "
+    "children_swept_at, reconciled_at, updated_at) VALUES ($1,$2,$3,$4,$5, now()) "
+    "ON CONFLICT (location_id) DO UPDATE SET"
+    " contacts_cursor = EXCLUDED.contacts_cursor,"
+    " tasks_swept_at = EXCLUDED.tasks_swept_at,"
+    " children_swept_at = EXCLUDED.children_swept_at,"
+    " reconciled_at = EXCLUDED.reconciled_at, updated_at = now()"
+)
+_UPSERT_CONTACTS = (
+    "INSERT INTO poller_contacts VALUES ($1,$2,$3,$4) ON CONFLICT (location_id, "
+    "contact_id) DO UPDATE SET date_updated = EXCLUDED.date_updated, "
+    "swept_at = EXCLUDED.swept_at"
+)
+_DELETE_CONTACTS = "DELETE FROM poller_contacts WHERE location_id = $1 AND contact_id = $2"
+_UPSERT_DIGESTS = (
+    "INSERT INTO poller_digests VALUES ($1,$2,$3,$4, now()) ON CONFLICT "
+    "(location_id, entity_type, entity_id) DO UPDATE SET digest = "
+    "EXCLUDED.digest, emitted_at = EXCLUDED.emitted_at"
+)
+_DELETE_DIGESTS = (
+    "DELETE FROM poller_digests WHERE location_id = $1 AND entity_type = $2 AND entity_id = $3"
+)
+_UPSERT_PLANS = (
+    "INSERT INTO poller_plans (location_id, holder, contacts, tasks, projected, "
+    "projected_daily, staleness_bound_s, oldest_swept_at, updated_at) "
+    "VALUES ($1,$2,$3,$4,$5::jsonb,$6,$7,$8, now()) ON CONFLICT (location_id) DO UPDATE "
+    "SET holder = EXCLUDED.holder, contacts = EXCLUDED.contacts, tasks = EXCLUDED.tasks,"
+    " projected = EXCLUDED.projected, projected_daily = EXCLUDED.projected_daily,"
+    " staleness_bound_s = EXCLUDED.staleness_bound_s,"
+    " oldest_swept_at = EXCLUDED.oldest_swept_at, updated_at = now()"
+)
+
+
 async def write_deltas(
     conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
     deltas: Mapping[str, LocationDelta],
@@ -195,69 +229,36 @@ async def write_deltas(
 ) -> None:
     """The statements of `flush`, on a connection inside a transaction (the backfill reuses
     them for its pages)."""
-    states = [(loc, d.state) for loc, d in deltas.items() if d.state is not None]
-    if states:
-        await conn.executemany(
-            "INSERT INTO poller_locations (location_id, contacts_cursor, tasks_swept_at, "
-            "children_swept_at, reconciled_at, updated_at) VALUES ($1,$2,$3,$4,$5, now()) "
-            "ON CONFLICT (location_id) DO UPDATE SET"
-            " contacts_cursor = EXCLUDED.contacts_cursor,"
-            " tasks_swept_at = EXCLUDED.tasks_swept_at,"
-            " children_swept_at = EXCLUDED.children_swept_at,"
-            " reconciled_at = EXCLUDED.reconciled_at, updated_at = now()",
+    items = deltas.items()
+    statements: list[tuple[str, list[tuple[object, ...]]]] = [
+        (
+            _UPSERT_STATES,
             [
                 (loc, s.contacts_cursor, s.tasks_swept_at, s.children_swept_at, s.reconciled_at)
-                for loc, s in states
-                if s is not None
+                for loc, d in items
+                if (s := d.state) is not None
             ],
-        )
-    contacts = [
-        (loc, cid, updated, swept)
-        for loc, d in deltas.items()
-        for cid, (swept, updated) in d.contacts.items()
-    ]
-    if contacts:
-        await conn.executemany(
-            "INSERT INTO poller_contacts VALUES ($1,$2,$3,$4) ON CONFLICT (location_id, "
-            "contact_id) DO UPDATE SET date_updated = EXCLUDED.date_updated, "
-            "swept_at = EXCLUDED.swept_at",
-            contacts,
-        )
-    gone_contacts = [(loc, cid) for loc, d in deltas.items() for cid in d.gone_contacts]
-    if gone_contacts:
-        await conn.executemany(
-            "DELETE FROM poller_contacts WHERE location_id = $1 AND contact_id = $2",
-            gone_contacts,
-        )
-    digests = [
-        (loc, kind, eid, digest)
-        for loc, d in deltas.items()
-        for (kind, eid), digest in d.digests.items()
-    ]
-    if digests:
-        await conn.executemany(
-            "INSERT INTO poller_digests VALUES ($1,$2,$3,$4, now()) ON CONFLICT "
-            "(location_id, entity_type, entity_id) DO UPDATE SET digest = "
-            "EXCLUDED.digest, emitted_at = EXCLUDED.emitted_at",
-            digests,
-        )
-    gone = [(loc, kind, eid) for loc, d in deltas.items() for kind, eid in d.gone]
-    if gone:
-        await conn.executemany(
-            "DELETE FROM poller_digests WHERE location_id = $1 AND entity_type = $2 "
-            "AND entity_id = $3",
-            gone,
-        )
-    plans = [(loc, d.plan) for loc, d in deltas.items() if d.plan is not None]
-    if plans:
-        await conn.executemany(
-            "INSERT INTO poller_plans (location_id, holder, contacts, tasks, projected, "
-            "projected_daily, staleness_bound_s, oldest_swept_at, updated_at) "
-            "VALUES ($1,$2,$3,$4,$5::jsonb,$6,$7,$8, now()) ON CONFLICT (location_id) DO UPDATE "
-            "SET holder = EXCLUDED.holder, contacts = EXCLUDED.contacts, tasks = EXCLUDED.tasks,"
-            " projected = EXCLUDED.projected, projected_daily = EXCLUDED.projected_daily,"
-            " staleness_bound_s = EXCLUDED.staleness_bound_s,"
-            " oldest_swept_at = EXCLUDED.oldest_swept_at, updated_at = now()",
+        ),
+        (
+            _UPSERT_CONTACTS,
+            [
+                (loc, cid, updated, swept)
+                for loc, d in items
+                for cid, (swept, updated) in d.contacts.items()
+            ],
+        ),
+        (_DELETE_CONTACTS, [(loc, cid) for loc, d in items for cid in d.gone_contacts]),
+        (
+            _UPSERT_DIGESTS,
+            [
+                (loc, kind, eid, digest)
+                for loc, d in items
+                for (kind, eid), digest in d.digests.items()
+            ],
+        ),
+        (_DELETE_DIGESTS, [(loc, kind, eid) for loc, d in items for kind, eid in d.gone]),
+        (
+            _UPSERT_PLANS,
             [
                 (
                     loc,
@@ -269,10 +270,14 @@ async def write_deltas(
                     p["staleness_bound_s"],
                     p["oldest_swept_at"],
                 )
-                for loc, p in plans
-                if p is not None
+                for loc, d in items
+                if (p := d.plan) is not None
             ],
-        )
+        ),
+    ]
+    for statement, rows in statements:
+        if rows:
+            await conn.executemany(statement, rows)
 
 
 def contact_rows(
