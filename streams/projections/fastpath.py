@@ -1,10 +1,11 @@
 """The projections' hot path: event JSON straight to row values, without a pydantic model.
 
-Building a pydantic model per event was a third of the projection worker's CPU. This
-decoder reads an event with one call of pydantic-core's JSON parser and checks the dict
-against tables derived from the models in `schemas/` at import time (field names, which
-are required, which are text, flags, GHL times, nested objects or lists of them, and the
-Literal values of the envelope), so `schemas/` stays the only definition of an event.
+Building a pydantic model per event was a third of the projection worker's CPU, and checking
+the parsed JSON in Python another sixth. This decoder makes one call per event: a
+pydantic-core validator, compiled at import from tables derived from the models in
+`schemas/` (field names, which are required, which are text, flags, GHL times, nested
+objects or lists of them, and the Literal values of the envelope), parses the JSON and
+checks it in Rust. `schemas/` stays the only definition of an event.
 
 It never rejects anything. It either proves that the models would accept the event and
 produce the same row (then it returns a `FastEvent`), or it returns None and the caller asks
@@ -13,18 +14,19 @@ what is dead-lettered is exactly what the models reject, by construction; the te
 the other half with hypothesis: whatever the fast decoder accepts, the models accept and map
 to the same row (tests/unit/projections/test_projection_fastpath.py).
 
-It only accepts what it can check cheaply and exactly, which is what `encode_event` writes:
-no `null` anywhere (the encoder leaves nulls out; the models would drop them from the row's
-JSON), no `\\u` escapes, text fields holding strings (the models would turn a number into
-text), flags holding booleans, and times written exactly as pydantic writes them back
-(`2026-01-01T00:00:00Z`, an offset in whole minutes), so the payload's JSON is the row's
-`data` as it stands. Everything else takes the models' path: older schema versions, webhooks'
-loose scalars, blank times.
+It only accepts what it can check exactly, which is what `encode_event` writes: no `null`
+anywhere (the encoder leaves nulls out; the models would drop them from the row's JSON), no
+`\\u` escapes, text fields holding strings (the models would turn a number into text), flags
+holding booleans, envelope times as the models' own AwareDatetime reads them (the same
+pydantic-core parser), and GHL times in the one spelling `encode_event` writes, in ranges
+where pydantic-core and `datetime.fromisoformat` (the models' `parse_ghl_time`) read the
+same instant and offset. The row's `data` is the validated payload written back by
+pydantic-core's serializer, as the models' `model_dump_json` writes it. Everything else
+takes the models' path: older schema versions, webhooks' loose scalars, blank times.
 """
 
 from __future__ import annotations
 
-import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,7 +35,8 @@ from typing import Any, Final, NamedTuple
 
 from pydantic import BaseModel, JsonValue
 from pydantic.fields import FieldInfo
-from pydantic_core import from_json, to_json
+from pydantic_core import SchemaValidator, to_json
+from pydantic_core import core_schema as cs
 
 from schemas import (
     EVENT_TYPES,
@@ -68,9 +71,7 @@ class FastEvent(NamedTuple):
     contact_id: str
     stamp: Stamp
     payload: dict[str, Any]
-    """The payload as parsed (times still as text): the row's `data`."""
-    times: dict[str, datetime]
-    """The payload's GHL times, parsed."""
+    """The payload as validated (its GHL times parsed): the row's `data` and columns."""
 
     @property
     def key(self) -> Key:
@@ -200,78 +201,105 @@ _SPECS: Final[Mapping[str, _Spec]] = {name: _spec(name, cls) for name, cls in EV
 _SOURCES: Final = frozenset(typing.get_args(EventEnvelope.model_fields["source"].annotation))
 
 
-# -- checks ------------------------------------------------------------------------------------
+# -- the validator ---------------------------------------------------------------------------
+
+# How `encode_event` writes a GHL time, in ASCII digits only and within the ranges Python's
+# `datetime.fromisoformat` (which the models' `parse_ghl_time` uses) and pydantic-core's
+# parser both read the same way: no 24:00, no leap second, no year before 1000, an offset
+# in whole minutes below a day. Day-of-month is left to the datetime validator after it.
+_GHL_TIME_TEXT: Final = (
+    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 
 
-_WRITTEN_TIME: Final = re.compile(
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?(?:Z|[+-]\d\d:\d\d)"
-).fullmatch
+def _ghl_time_schema() -> cs.CoreSchema:
+    return cs.chain_schema(
+        [
+            cs.str_schema(strict=True, pattern=_GHL_TIME_TEXT),
+            cs.datetime_schema(tz_constraint="aware"),
+        ]
+    )
 
 
-def _time(text: Any) -> datetime | None:
-    """`text` as an aware time if it is exactly how pydantic writes that time, else None.
-
-    Pydantic writes `datetime.isoformat()` with `Z` for a zero offset: microseconds only
-    when there are some, and an offset in whole minutes here (the pattern allows no more).
-    """
-    if type(text) is not str:
-        return None
-    if len(text) == 20 and text[19] == "Z":
-        # The common shape, checked without the pattern: `fromisoformat` reads the digits at
-        # these positions and takes nothing but ASCII digits there, so the separators are all
-        # that is left to check, and such a text has no fraction or offset to refuse.
-        if (
-            text[4] != "-"
-            or text[7] != "-"
-            or text[10] != "T"
-            or text[13] != ":"
-            or text[16] != ":"
-        ):
-            return None
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    if _WRITTEN_TIME(text) is None:
-        return None
-    if text.endswith(("+00:00", "-00:00", ".000000Z")) or text[19:26] == ".000000":
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
+def _text_schema(*, non_empty: bool = False) -> cs.CoreSchema:
+    return cs.str_schema(strict=True, min_length=1 if non_empty else None)
 
 
-def _valid(table: _Table, obj: Any, times: dict[str, datetime] | None) -> bool:
-    """Whether the model of `table` takes `obj` as it stands; parsed times go to `times`."""
-    if type(obj) is not dict or not table.required <= obj.keys():
-        return False
-    kinds = table.kinds
-    for name, value in obj.items():
-        kind = kinds.get(name)
-        if kind is None or kind is _ANY:
-            continue  # an unknown key is kept as it is (extra="allow"), as is any JSON value
-        if kind is _STR:
-            if type(value) is not str:
-                return False
-        elif kind is _TIME:
-            parsed = _time(value)
-            if parsed is None:
-                return False
-            if times is not None:
-                times[name] = parsed
-        elif kind is _BOOL:
-            if type(value) is not bool:
-                return False
-        elif kind is _STRLIST:
-            if type(value) is not list or not all(type(v) is str for v in value):
-                return False
-        elif type(kind) is tuple:
-            if type(value) is not list or not all(_valid(kind[1], v, None) for v in value):
-                return False
-        elif not _valid(kind, value, None):
-            return False
-    return True
+def _kind_schema(kind: Any) -> cs.CoreSchema:
+    if kind is _STR:
+        return _text_schema()
+    if kind is _BOOL:
+        return cs.bool_schema(strict=True)
+    if kind is _TIME:
+        return _ghl_time_schema()
+    if kind is _STRLIST:
+        return cs.list_schema(_text_schema(), strict=True)
+    if kind is _ANY:
+        return cs.any_schema()
+    if type(kind) is tuple:
+        return cs.list_schema(_table_schema(kind[1]), strict=True)
+    return _table_schema(kind)
+
+
+def _table_schema(table: _Table) -> cs.CoreSchema:
+    # extra="allow" as in the models: an unknown key is kept with whatever JSON it holds.
+    return cs.typed_dict_schema(
+        {
+            name: cs.typed_dict_field(_kind_schema(kind), required=name in table.required)
+            for name, kind in table.kinds.items()
+        },
+        extra_behavior="allow",
+        strict=True,
+    )
+
+
+def _event_schema(spec: _Spec) -> cs.CoreSchema:
+    # The envelope models are strict with extra="forbid"; their times are AwareDatetime,
+    # which is what `datetime_schema` below is (the same parser, the same strictness).
+    aware = cs.datetime_schema(strict=True, tz_constraint="aware")
+    payload: cs.CoreSchema
+    if spec.payload is None:
+        payload = cs.typed_dict_schema(
+            {
+                "id": cs.typed_dict_field(_text_schema(non_empty=True)),
+                "deleted_at": cs.typed_dict_field(aware, required=False),
+            },
+            extra_behavior="forbid",
+            strict=True,
+        )
+    else:
+        payload = _table_schema(spec.payload)
+    fields: dict[str, cs.CoreSchema] = {
+        **{name: _text_schema(non_empty=True) for name in _ENVELOPE_TEXT},
+        **{name: _text_schema() for name in _ENVELOPE_OPTIONAL_TEXT},
+        "event_type": cs.literal_schema([spec.event_type]),
+        "schema_version": cs.int_schema(
+            strict=True, ge=spec.schema_version, le=spec.schema_version
+        ),
+        "entity_type": cs.literal_schema([spec.entity_type]),
+        "source": cs.literal_schema(sorted(_SOURCES)),
+        "occurred_at": aware,
+        "observed_at": aware,
+        "payload": payload,
+    }
+    if set(fields) != spec.allowed:
+        raise TypeError(f"fast path: no check for {sorted(spec.allowed ^ set(fields))}")
+    return cs.typed_dict_schema(
+        {n: cs.typed_dict_field(s, required=n in spec.required) for n, s in fields.items()},
+        extra_behavior="forbid",
+        strict=True,
+    )
+
+
+_VALIDATOR: Final = SchemaValidator(
+    cs.tagged_union_schema(
+        {name: _event_schema(spec) for name, spec in _SPECS.items()},
+        discriminator="event_type",
+    )
+)
+"""Every event type's checks in one pydantic-core validator: one call parses and checks."""
 
 
 def decode_fast(raw: bytes) -> FastEvent | None:
@@ -279,57 +307,17 @@ def decode_fast(raw: bytes) -> FastEvent | None:
     if b"null" in raw or b"\\u" in raw:
         return None
     try:
-        doc = from_json(raw, allow_inf_nan=False, cache_strings=False)
-    except ValueError:
+        doc = _VALIDATOR.validate_json(raw)
+    except ValueError:  # pydantic-core's ValidationError is one
         return None
-    if type(doc) is not dict:
-        return None
-    event_type = doc.get("event_type")
-    spec = _SPECS.get(event_type) if type(event_type) is str else None
-    if spec is None or not doc.keys() <= spec.allowed or not spec.required <= doc.keys():
-        return None
-    version = doc["schema_version"]
-    if type(version) is not int or version != spec.schema_version:
-        return None
-    source = doc["source"]
-    if doc["entity_type"] != spec.entity_type or type(source) is not str or source not in _SOURCES:
-        return None
-    for name in _ENVELOPE_TEXT:
-        value = doc[name]
-        if type(value) is not str or not value:
-            return None
-    for name in _ENVELOPE_OPTIONAL_TEXT:
-        if name in doc and type(doc[name]) is not str:
-            return None
-    observed = _time(doc["observed_at"])
-    if observed is None or ("occurred_at" in doc and _time(doc["occurred_at"]) is None):
-        return None
+    spec = _SPECS[doc["event_type"]]
     payload = doc["payload"]
-    times: dict[str, datetime] = {}
     if spec.payload is None:
-        if type(payload) is not dict or not payload.keys() <= {"id", "deleted_at"}:
-            return None
-        id_ = payload.get("id")
-        if type(id_) is not str or not id_:
-            return None
-        deleted_at = None
-        if "deleted_at" in payload:
-            deleted_at = _time(payload["deleted_at"])
-            if deleted_at is None:
-                return None
-        stamp = Stamp(deleted_at or observed, True, doc["event_id"])
+        stamp = Stamp(payload.get("deleted_at") or doc["observed_at"], True, doc["event_id"])
     else:
-        if not _valid(spec.payload, payload, times):
-            return None
-        stamp = Stamp(times.get("dateUpdated") or observed, False, doc["event_id"])
+        stamp = Stamp(payload.get("dateUpdated") or doc["observed_at"], False, doc["event_id"])
     return FastEvent(
-        spec.table,
-        doc["location_id"],
-        doc["entity_id"],
-        doc["contact_id"],
-        stamp,
-        payload,
-        times,
+        spec.table, doc["location_id"], doc["entity_id"], doc["contact_id"], stamp, payload
     )
 
 
@@ -351,16 +339,13 @@ def row_of(event: FastEvent | ModelEvent) -> RowImage:
     if event.stamp.deleted:
         return tombstone_row(table, event.location_id, event.id, event.contact_id, event.stamp)
     payload = event.payload
-    fields = _Fields(payload)
-    if event.times:
-        fields.update(event.times)
     return RowImage(
         table,
         event.location_id,
         event.id,
         event.contact_id,
         event.stamp,
-        COLUMN_MAPPERS[table](fields),
+        COLUMN_MAPPERS[table](_Fields(payload)),
         to_json(payload).decode(),
         tuple(payload.get("tags") or ()) if table == "contacts" else (),
     )
