@@ -1,17 +1,21 @@
-"""Process bookkeeping shared by the stack's servers: pid files, ports, memory."""
+"""Process bookkeeping shared by the stack's servers: pid files, ports, memory, and `Server`,
+their shared way of telling whether one runs and serves."""
 
 from __future__ import annotations
 
 import os
 import socket
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar, Generic, TypeVar
 
-from services.stack.exceptions import EphemeralPort
+from services.stack.exceptions import EphemeralPort, StartFailed
 
 __all__ = [
     "EPHEMERAL_FALLBACK",
+    "Server",
     "alive",
     "cmdline",
     "ephemeral_range",
@@ -28,6 +32,48 @@ __all__ = [
 
 EPHEMERAL_FALLBACK = (32768, 60999)
 """Linux's default `net.ipv4.ip_local_port_range`."""
+
+_Status = TypeVar("_Status")
+
+
+class Server(ABC, Generic[_Status]):
+    """One of the stack's servers: the pid it runs as, a question only a serving server
+    answers, and its status built from both."""
+
+    name: ClassVar[str]
+    """How errors name the server."""
+    log_file: Path
+
+    @abstractmethod
+    def running_pid(self) -> int | None:
+        """The pid of the server this stack started, if it still runs."""
+
+    @abstractmethod
+    def _ask(self) -> str:
+        """A client's question to the server; its answer is the status' detail."""
+
+    @abstractmethod
+    def _status(self, pid: int | None, healthy: bool, detail: str) -> _Status:
+        """The status of the server running as `pid` (None: not running)."""
+
+    def status(self) -> _Status:
+        """Version, address, pid, memory and health of the server."""
+        pid = self.running_pid()
+        healthy, detail = self.probe() if pid is not None else (False, "not running")
+        return self._status(pid, healthy, detail)
+
+    def probe(self) -> tuple[bool, str]:
+        """Whether the server answers a client (the proof that it serves), and the answer."""
+        try:
+            return True, self._ask()
+        except Exception as exc:  # any client failure means "not serving"; the text says why
+            return False, f"{type(exc).__name__}: {exc}"
+
+    def _fail_after(self, deadline: float, timeout: float) -> None:
+        """Raise `StartFailed`, with the log's last lines, once `deadline` (`time.monotonic()`)
+        has passed while waiting up to `timeout` seconds for the server to serve."""
+        if time.monotonic() >= deadline:
+            raise StartFailed(self.name, f"not serving after {timeout:.0f}s", tail(self.log_file))
 
 
 def ephemeral_range(

@@ -62,8 +62,10 @@ class KafkaStatus:
     detail: str
 
 
-class KafkaServer:
+class KafkaServer(_process.Server[KafkaStatus]):
     """Fetches, configures, starts, checks and stops the stack's Kafka broker."""
+
+    name = "Kafka"
 
     def __init__(self, settings: StackSettings) -> None:
         self._s = settings
@@ -185,12 +187,11 @@ class KafkaServer:
         self.pid_file.unlink(missing_ok=True)
         return True
 
-    def status(self) -> KafkaStatus:
-        """Version, address, pid, memory and health of the broker."""
-        pid = self.running_pid()
-        healthy, detail = (False, "not running")
-        if pid is not None:
-            healthy, detail = self.probe()
+    def _ask(self) -> str:
+        # Cluster metadata: what every client asks first.
+        return asyncio.run(_describe(self._s.kafka_bootstrap))
+
+    def _status(self, pid: int | None, healthy: bool, detail: str) -> KafkaStatus:
         return KafkaStatus(
             version=self._s.kafka_version,
             bootstrap=self._s.kafka_bootstrap,
@@ -201,13 +202,6 @@ class KafkaServer:
             heap=self._s.kafka_heap,
             detail=detail,
         )
-
-    def probe(self) -> tuple[bool, str]:
-        """Ask the broker for cluster metadata: the proof that it serves clients."""
-        try:
-            return True, asyncio.run(_describe(self._s.kafka_bootstrap))
-        except Exception as exc:  # any client failure means "not serving"; the text says why
-            return False, f"{type(exc).__name__}: {exc}"
 
     # -- internals ---------------------------------------------------------------------
 
@@ -289,12 +283,7 @@ class KafkaServer:
                 )
             if (proc is None or log_ready()) and self.probe()[0]:
                 return
-            if time.monotonic() >= deadline:
-                raise StartFailed(
-                    "Kafka",
-                    f"not serving after {self._s.kafka_start_timeout:.0f}s",
-                    _process.tail(self.log_file),
-                )
+            self._fail_after(deadline, self._s.kafka_start_timeout)
             time.sleep(0.5)
 
 

@@ -55,8 +55,10 @@ def find_bin_dir(configured: Path | None) -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
-class PostgresServer:
+class PostgresServer(_process.Server[PostgresStatus]):
     """Installs (when missing), initialises, starts, checks and stops the stack's cluster."""
+
+    name = "PostgreSQL"
 
     def __init__(self, settings: StackSettings) -> None:
         self._s = settings
@@ -205,12 +207,11 @@ class PostgresServer:
         )
         return True
 
-    def status(self) -> PostgresStatus:
-        """Version, address, pid, memory (all backends) and health of the cluster."""
-        pid = self.running_pid()
-        healthy, detail = (False, "not running")
-        if pid is not None:
-            healthy, detail = self.probe()
+    def _ask(self) -> str:
+        # A query over TCP, as the services connect.
+        return asyncio.run(_server_version(self._s.database_url.rsplit("/", 1)[0] + "/postgres"))
+
+    def _status(self, pid: int | None, healthy: bool, detail: str) -> PostgresStatus:
         return PostgresStatus(
             version=self.version(),
             url=self._s.database_url,
@@ -220,15 +221,6 @@ class PostgresServer:
             rss_bytes=self._cluster_rss(pid) if pid else None,
             detail=detail,
         )
-
-    def probe(self) -> tuple[bool, str]:
-        """Connect over TCP and run a query: the proof that the server serves clients."""
-        try:
-            return True, asyncio.run(
-                _server_version(self._s.database_url.rsplit("/", 1)[0] + "/postgres")
-            )
-        except Exception as exc:  # any driver failure means "not serving"; the text says why
-            return False, f"{type(exc).__name__}: {exc}"
 
     # -- internals ---------------------------------------------------------------------
 
@@ -275,12 +267,7 @@ class PostgresServer:
 
     def _wait_ready(self, deadline: float) -> None:
         while not self.probe()[0]:
-            if time.monotonic() >= deadline:
-                raise StartFailed(
-                    "PostgreSQL",
-                    f"not serving after {self._s.postgres_start_timeout:.0f}s",
-                    _process.tail(self.log_file),
-                )
+            self._fail_after(deadline, self._s.postgres_start_timeout)
             time.sleep(0.2)
 
     def _create_database(self) -> None:
