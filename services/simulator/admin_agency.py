@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.simulator._errors import ApiError
 from services.simulator.dto import read_body
 from services.simulator.oauth import token_response
-from services.simulator.runtime import runtime
+from services.simulator.runtime import Runtime, runtime
 from services.simulator.settings import AGENCY_SCOPES, ALL_SCOPES
 from services.simulator.state import random_id
 from services.simulator.tokens import CompanyConsent
@@ -74,6 +74,16 @@ class _CompanyTokenIn(BaseModel):
     expiresIn: int | None = Field(default=None, ge=1)
 
 
+def _known_company(rt: Runtime, company_id: str) -> None:
+    if company_id not in rt.agency.companies:
+        raise ApiError(400, f"Unknown companyId {company_id}")
+
+
+def _known_location(rt: Runtime, location_id: str) -> None:
+    if location_id not in rt.state.locations:
+        raise ApiError(400, f"Unknown locationId {location_id}")
+
+
 @router.get("/installs")
 async def installs(request: Request) -> dict[str, Any]:
     """Companies, locations and install states."""
@@ -100,8 +110,7 @@ async def create_company(request: Request) -> dict[str, Any]:
 async def create_location(companyId: str, request: Request) -> dict[str, Any]:
     """A new sub-account: LocationCreate and, for future-location installs, INSTALL."""
     rt = runtime(request)
-    if companyId not in rt.agency.companies:
-        raise ApiError(400, f"Unknown companyId {companyId}")
+    _known_company(rt, companyId)
     body = await read_body(request, _LocationIn, optional=True)
     loc, installed = rt.agency.create_location(companyId, name=body.name, contacts=body.contacts)
     return {"locationId": loc.id, "name": loc.name, "companyId": companyId, "installed": installed}
@@ -112,8 +121,7 @@ async def install(request: Request) -> dict[str, Any]:
     """Install the app on one location."""
     rt = runtime(request)
     body = await read_body(request, _InstallIn)
-    if body.locationId not in rt.state.locations:
-        raise ApiError(400, f"Unknown locationId {body.locationId}")
+    _known_location(rt, body.locationId)
     return {"installed": rt.agency.install(body.locationId)}
 
 
@@ -125,12 +133,10 @@ async def uninstall(request: Request) -> dict[str, Any]:
     if (body.locationId is None) == (body.companyId is None):
         raise ApiError(422, ["exactly one of locationId, companyId is required"])
     if body.companyId is not None:
-        if body.companyId not in rt.agency.companies:
-            raise ApiError(400, f"Unknown companyId {body.companyId}")
+        _known_company(rt, body.companyId)
         return {"uninstalled": rt.agency.uninstall_company(body.companyId), "company": True}
     assert body.locationId is not None
-    if body.locationId not in rt.state.locations:
-        raise ApiError(400, f"Unknown locationId {body.locationId}")
+    _known_location(rt, body.locationId)
     done = rt.agency.uninstall_location(body.locationId)
     return {"uninstalled": [body.locationId] if done else [], "company": False}
 
@@ -140,8 +146,7 @@ async def company_token(request: Request) -> dict[str, Any]:
     """A Company token pair, without a consent."""
     rt = runtime(request)
     body = await read_body(request, _CompanyTokenIn)
-    if body.companyId not in rt.agency.companies:
-        raise ApiError(400, f"Unknown companyId {body.companyId}")
+    _known_company(rt, body.companyId)
     consent = CompanyConsent(company_id=body.companyId)
     pair = rt.tokens.mint_company(consent, frozenset(body.scopes), expires_in=body.expiresIn)
     return token_response(rt, pair)

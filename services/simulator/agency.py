@@ -208,11 +208,7 @@ class AppInstalls:
         if self.installed.pop(location_id, None) is None:
             return False
         self.tokens.revoke_location(location_id)
-        self._send(
-            "UNINSTALL",
-            location_id,
-            {"type": "UNINSTALL", "appId": self.app_id, "locationId": location_id},
-        )
+        self._send_uninstall("locationId", location_id)
         return True
 
     def uninstall_company(self, company_id: str) -> list[str]:
@@ -220,11 +216,7 @@ class AppInstalls:
         gone = [loc for loc in self.installed_in(company_id) if self.uninstall_location(loc)]
         if self.company_installs.pop(company_id, None) is not None:
             self.tokens.revoke_company(company_id)
-            self._send(
-                "UNINSTALL",
-                company_id,
-                {"type": "UNINSTALL", "appId": self.app_id, "companyId": company_id},
-            )
+            self._send_uninstall("companyId", company_id)
         return gone
 
     def install_to_future(self, company_id: str) -> bool:
@@ -257,6 +249,11 @@ class AppInstalls:
     def _send(self, event: str, key: str, body: dict[str, Any]) -> None:
         if self.settings.app_webhooks:
             self.webhooks.publish_app_event(event, key, body)
+
+    def _send_uninstall(self, field: Literal["locationId", "companyId"], target_id: str) -> None:
+        self._send(
+            "UNINSTALL", target_id, {"type": "UNINSTALL", "appId": self.app_id, field: target_id}
+        )
 
     # -- views ----------------------------------------------------------------------------
 

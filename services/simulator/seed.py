@@ -315,9 +315,14 @@ def _contact(
     return Contact.model_validate(with_derived_names(fields))
 
 
-def _task(rng: random.Random, contact: Contact, users: list[str]) -> Task:
+def _added_after(rng: random.Random, contact: Contact) -> datetime:
+    """When one of the contact's records was made: after the contact."""
     assert contact.dateAdded is not None
-    added = _when(rng, after=contact.dateAdded)
+    return _when(rng, after=contact.dateAdded)
+
+
+def _task(rng: random.Random, contact: Contact, users: list[str]) -> Task:
+    added = _added_after(rng, contact)
     return Task(
         id=_rid(rng),
         title=rng.choice(TASK_TITLES),
@@ -332,8 +337,7 @@ def _task(rng: random.Random, contact: Contact, users: list[str]) -> Task:
 
 
 def _note(rng: random.Random, contact: Contact, users: list[str]) -> Note:
-    assert contact.dateAdded is not None
-    added = _when(rng, after=contact.dateAdded)
+    added = _added_after(rng, contact)
     return Note(
         id=_rid(rng),
         body=rng.choice(NOTE_BODIES),
@@ -348,9 +352,8 @@ def _note(rng: random.Random, contact: Contact, users: list[str]) -> Note:
 
 
 def _appointment(rng: random.Random, contact: Contact, loc: Any) -> Appointment:
-    assert contact.dateAdded is not None
     calendar_id = rng.choice(sorted(loc.calendars))
-    added = _when(rng, after=contact.dateAdded)
+    added = _added_after(rng, contact)
     start = (added + timedelta(days=rng.randint(1, 60))).replace(minute=0, second=0, microsecond=0)
     user = rng.choice(loc.users)
     return Appointment(
