@@ -26,7 +26,7 @@ error message.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypedDict, Unpack
 
 __all__ = [
     "AuthError",
@@ -38,6 +38,14 @@ __all__ = [
     "TransportError",
     "ValidationFailed",
 ]
+
+
+class _Context(TypedDict, total=False):
+    """Where an error came from: the keywords every error takes besides its message."""
+
+    operation: str
+    status_code: int | None
+    trace_id: str | None
 
 
 class GhlError(Exception):
@@ -78,11 +86,9 @@ class RateLimited(GhlError):
         message: str,
         *,
         retry_after: float,
-        operation: str = "",
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **context: Unpack[_Context],
     ) -> None:
-        super().__init__(message, operation=operation, status_code=status_code, trace_id=trace_id)
+        super().__init__(message, **context)
         self.retry_after = retry_after
 
 
@@ -98,11 +104,9 @@ class ValidationFailed(GhlError):
         message: str,
         *,
         messages: tuple[str, ...] = (),
-        operation: str = "",
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **context: Unpack[_Context],
     ) -> None:
-        super().__init__(message, operation=operation, status_code=status_code, trace_id=trace_id)
+        super().__init__(message, **context)
         self.messages = messages
 
 
