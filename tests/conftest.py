@@ -13,6 +13,7 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,6 +21,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.db.migrate import apply_migrations
+from streams.settings import StreamsSettings
+from tests.factories.streams import ensure_all_topics, streams_settings
 
 
 class TestSettings(BaseSettings):
@@ -106,6 +109,26 @@ async def new_topic(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[TopicFact
         return name
 
     yield make
+    if created:
+        await kafka_admin.delete_topics(created)
+
+
+@pytest.fixture
+async def worker_env(
+    kafka_admin: AIOKafkaAdminClient, test_settings: TestSettings
+) -> AsyncIterator[dict[str, str]]:
+    """The `GHL_SYNC_STREAMS_*` variables of a `ghl-sync worker` child process: the broker and
+    the database, an app id and topic prefix no other test uses, one partition a topic. The
+    topics the worker created are deleted afterwards."""
+    app_id = f"test-{uuid.uuid4().hex[:10]}"
+    yield {
+        "GHL_SYNC_STREAMS_APP_ID": app_id,
+        "GHL_SYNC_STREAMS_TOPIC_PREFIX": f"{app_id}.",
+        "GHL_SYNC_STREAMS_TOPIC_PARTITIONS": "1",
+        "GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS": test_settings.kafka_bootstrap_servers,
+        "GHL_SYNC_STREAMS_DATABASE_URL": test_settings.database_url,
+    }
+    created = [t for t in await kafka_admin.list_topics() if t.startswith(app_id)]
     if created:
         await kafka_admin.delete_topics(created)
 
@@ -208,3 +231,24 @@ async def new_pool(test_settings: TestSettings, pg_schema: str) -> AsyncIterator
     yield make
     for pool in pools:
         await pool.close()
+
+
+StreamsFactory = Callable[..., Awaitable[StreamsSettings]]
+
+
+@pytest.fixture
+def new_streams(
+    test_settings: TestSettings, pg_schema: str, kafka_bootstrap: str
+) -> StreamsFactory:
+    """Makes streams settings on the broker and the test's schema under a fresh topic prefix,
+    their topics created: `await new_streams(partitions=6, batch_size=500)` (`partitions`
+    defaults to the settings' `topic_partitions`; the rest are `StreamsSettings` fields)."""
+
+    async def make(*, partitions: int | None = None, **fields: Any) -> StreamsSettings:
+        settings = streams_settings(
+            kafka_bootstrap, test_settings.database_url, pg_schema, **fields
+        )
+        await ensure_all_topics(settings, partitions)
+        return settings
+
+    return make

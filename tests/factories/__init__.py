@@ -3,9 +3,11 @@
 - `events`: synthetic GHL histories as canonical events, and producing them to Kafka;
 - `clock`: `FakeClock`, the clock a test moves;
 - `ghl`: the GHL client on the simulator in process, with tokens minted through its admin API;
-- `streams`: streams settings on a fresh topic prefix and the test's schema, their topics;
+- `streams`: streams settings on a fresh topic prefix and the test's schema, their topics; whether
+  the projections caught up and hold exactly what the events say;
 - `poller`: what a poller or a backfill works through: a pool and a started events sink;
 - `tasks`: `running(...)`, coroutines run as tasks and cancelled when the test is done;
+- `waiting`: `eventually(check, within=...)`, asking again until something no event announces holds;
 - `api`: the command API in process and a keyed HTTP client of it;
 - `processes`: `ghl-sync` as a child process (its path, a clean environment, a free port);
 - `writeback`: the write-back world (simulator, PostgreSQL, Kafka, writer) and command helpers;

@@ -1,5 +1,6 @@
 """Streams settings for a test: a fresh topic prefix and consumer app id, the test's database
-schema, the topics created; how many records a topic holds."""
+schema, the topics created; how many records a topic holds; whether the projections caught up
+and hold exactly what the events say."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
+from schemas import Event
 from streams.admin import ensure_topics
+from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
+from streams.projections.lag import projection_lag
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
 __all__ = [
+    "assert_tables_exact",
     "empty_projections",
     "end_offsets",
     "ensure_all_topics",
+    "projections_caught_up",
     "streams_env",
     "streams_settings",
 ]
@@ -79,3 +85,20 @@ async def empty_projections(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "TRUNCATE contacts, tasks, notes, appointments, consumer_offsets, applied_batches"
     )
+
+
+async def projections_caught_up(settings: StreamsSettings, total: int | None = None) -> bool:
+    """Whether the projections' stored offsets are at the end of every partition of the events
+    topic (and, given `total`, the partitions hold that many events)."""
+    lags = await projection_lag(settings)
+    if total is not None and sum(lag.end_offset for lag in lags) != total:
+        return False
+    return bool(lags) and all(lag.lag == 0 for lag in lags)
+
+
+async def assert_tables_exact(conn: asyncpg.Connection, events: list[Event], **names: str) -> None:
+    """The projection tables on `conn` hold exactly what `events` make of them (`names`: the
+    `left_name` / `right_name` of the difference shown when they do not)."""
+    expected = rows_from_images(reference_tables(events).values())
+    differences = diff_tables(await dump_tables(conn), expected, **names)
+    assert differences == [], differences

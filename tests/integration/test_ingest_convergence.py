@@ -27,9 +27,10 @@ from streams.ghl_fetcher import ClientFetcher
 from streams.normalize import NormalizeConsumer
 from streams.projections.consumer import ProjectionConsumer
 from streams.topics import topic_names
+from tests.conftest import StreamsFactory
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
-from tests.factories.poller import poller_io
-from tests.factories.streams import end_offsets, ensure_all_topics, streams_settings
+from tests.factories.poller import streams_poller_io
+from tests.factories.streams import end_offsets
 from tests.factories.tasks import running
 from tests.integration._ground_truth import assert_events_match_truth, read_events, until
 
@@ -41,13 +42,10 @@ _PARTITIONS = 3
 
 @pytest.fixture
 async def world(
-    kafka_bootstrap: str, pg_schema: str, test_settings: Any
+    new_streams: StreamsFactory, kafka_bootstrap: str, pg_schema: str, test_settings: Any
 ) -> AsyncIterator[dict[str, Any]]:
-    streams = streams_settings(
-        kafka_bootstrap, test_settings.database_url, pg_schema, topic_partitions=3, batch_wait=0.1
-    )
+    streams = await new_streams(topic_partitions=3, batch_wait=0.1)
     prefix = streams.topic_prefix
-    await ensure_all_topics(streams)
 
     receiver_holder: dict[str, Any] = {}
     sim_settings = SimulatorSettings(
@@ -86,11 +84,11 @@ async def world(
     client, _ = simulator_client(sim_transport, await mint_tokens(admin, state))
     normalize = NormalizeConsumer(streams, ClientFetcher(client))
     projections = ProjectionConsumer(streams)
-    io = poller_io(
-        test_settings.database_url, pg_schema, kafka_bootstrap, topic_names(streams).events
-    )
     try:
-        async with io as (pool, sink), running(normalize.run(), projections.run()) as tasks:
+        async with (
+            streams_poller_io(streams) as (pool, sink),
+            running(normalize.run(), projections.run()) as tasks,
+        ):
             yield {
                 "admin": admin, "client": client, "streams": streams, "normalize": normalize,
                 "projections": projections, "pool": pool, "sink": sink, "state": state,

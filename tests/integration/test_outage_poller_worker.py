@@ -12,16 +12,16 @@ end of the topic.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.outage import (
     SHARED_KAFKA,
@@ -32,6 +32,8 @@ from bench.outage import (
     fresh_schema,
 )
 from services.platform.outage import stop_quietly
+from tests.factories.streams import end_offsets
+from tests.factories.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +43,10 @@ pytestmark = pytest.mark.integration
 MAX_LINES = 8
 OUTAGE_SECONDS = 10
 PARTITIONS = 3
+_until = functools.partial(
+    eventually, every=0.5, tolerating=(OSError, asyncpg.PostgresError, httpx.HTTPError)
+)
+"""`eventually`, where a check may fail while PostgreSQL is away or starting again."""
 
 
 async def _count(url: str, schema: str, sql: str) -> int:
@@ -49,28 +55,6 @@ async def _count(url: str, schema: str, sql: str) -> int:
         return int(await conn.fetchval(sql) or 0)
     finally:
         await conn.close()
-
-
-async def _until(check, *, within: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if await check():
-                return True
-        except (OSError, asyncpg.PostgresError, httpx.HTTPError):
-            pass
-        await asyncio.sleep(0.5)
-    return False
-
-
-async def _topic_end(topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=SHARED_KAFKA)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await stop_quietly(consumer, 10)
 
 
 async def _records(topic: str, count: int) -> list[tuple[bytes | None, bytes | None]]:
@@ -153,7 +137,7 @@ async def test_poller_and_worker_survive_a_postgres_outage_log_twice_and_resume(
 
             assert await _until(lambda: contacts(5), within=60), "the backfill was not projected"
             before = {s.name: len(s.lines()) for s in (poller, worker)}
-            copies = await _records(topic, await _topic_end(topic))
+            copies = await _records(topic, await end_offsets(SHARED_KAFKA, topic, PARTITIONS))
             assert copies, "the backfill produced no events"
 
             await pg.stop()
@@ -194,7 +178,7 @@ async def test_poller_and_worker_survive_a_postgres_outage_log_twice_and_resume(
             await pg.start()
 
             assert await _until(lambda: contacts(8), within=40), "the poller did not poll again"
-            end = await _topic_end(topic)
+            end = await end_offsets(SHARED_KAFKA, topic, PARTITIONS)
 
             async def caught_up() -> bool:
                 sql = "SELECT sum(next_offset) FROM {}"

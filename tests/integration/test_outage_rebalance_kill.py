@@ -14,20 +14,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
 from streams.projections.consumer import ProjectionConsumer
 from streams.projections.lag import projection_lag
 from streams.topics import topic_names
-from tests.conftest import TestSettings
+from tests.conftest import StreamsFactory
 from tests.factories import encoded, event_stream, produce
-from tests.factories.streams import ensure_all_topics, streams_env, streams_settings
+from tests.factories.streams import assert_tables_exact, projections_caught_up, streams_env
+from tests.factories.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -40,29 +38,13 @@ MEMBER = (
 )
 
 
-async def _until(check: Callable[[], Awaitable[bool]], *, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.25)
-    return False
-
-
 async def test_members_killed_and_added_never_crash_never_stall_and_the_tables_are_exact(
-    test_settings: TestSettings,
-    pg_schema: str,
-    kafka_bootstrap: str,
-    pg: asyncpg.Connection,
-    tmp_path: Path,
+    new_streams: StreamsFactory, kafka_bootstrap: str, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    settings = streams_settings(
-        kafka_bootstrap,
-        test_settings.database_url,
-        pg_schema,
+    settings = await new_streams(
+        partitions=PARTITIONS,
         batch_size=500,  # small batches: many applies in flight when partitions move
     )
-    await ensure_all_topics(settings, partitions=PARTITIONS)
     topic = topic_names(settings).events
     env = {
         **os.environ,
@@ -103,11 +85,11 @@ async def test_members_killed_and_added_never_crash_never_stall_and_the_tables_a
     values, keys = encoded(events)
     third = len(values) // 3
     try:
-        assert await _until(lambda: holding(PARTITIONS), within=60)
+        assert await eventually(lambda: holding(PARTITIONS), within=60)
         await produce(kafka_bootstrap, topic, values[:third], keys[:third])
         spawn(), spawn()
         # Three members: this one holds two partitions.
-        assert await _until(lambda: holding(2), within=60), "the members did not join"
+        assert await eventually(lambda: holding(2), within=60), "the members did not join"
         await produce(kafka_bootstrap, topic, values[third : 2 * third], keys[third : 2 * third])
         assignments = local.consumer.assignments if local.consumer else 0
         killed = children[0]
@@ -118,10 +100,9 @@ async def test_members_killed_and_added_never_crash_never_stall_and_the_tables_a
 
         async def caught_up() -> bool:
             healthy()
-            lags = await projection_lag(settings)
-            return bool(lags) and all(lag.lag == 0 for lag in lags)
+            return await projections_caught_up(settings)
 
-        assert await _until(caught_up, within=90), await projection_lag(settings)
+        assert await eventually(caught_up, within=90), await projection_lag(settings)
         healthy()
         assert local.consumer is not None
         assert local.consumer.assignments > assignments  # the kill and the join moved partitions
@@ -134,5 +115,4 @@ async def test_members_killed_and_added_never_crash_never_stall_and_the_tables_a
             child.wait(10)
     for n in range(len(children)):
         assert "Traceback" not in output(n), output(n)
-    expected = rows_from_images(reference_tables(events).values())
-    assert diff_tables(await dump_tables(pg), expected) == []
+    await assert_tables_exact(pg, events)

@@ -13,10 +13,9 @@ back the tables are exact and both groups' stored offsets are at the topic's end
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -26,27 +25,20 @@ from pydantic import SecretStr
 from bench.outage import PrivatePostgres, fresh_schema
 from streams.admin import ensure_topics
 from streams.history.consumer import HistoryConsumer
-from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
 from streams.projections.consumer import ProjectionConsumer
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.factories import encoded, event_stream, produce
+from tests.factories.streams import assert_tables_exact
+from tests.factories.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-
-
-async def _until(check: Callable[[], Awaitable[bool]], *, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if await check():
-                return True
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            pass  # PostgreSQL may still be starting
-        await asyncio.sleep(0.25)
-    return False
+_until = functools.partial(
+    eventually, tolerating=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+)
+"""`eventually`, where a check may fail while PostgreSQL is away or starting again."""
 
 
 async def test_a_member_leaving_while_postgres_is_away_never_crashes_and_the_tables_are_exact(
@@ -159,8 +151,7 @@ async def test_a_member_leaving_while_postgres_is_away_never_crashes_and_the_tab
                     await asyncio.gather(*tasks, return_exceptions=True)
             conn = await asyncpg.connect(pg.url, server_settings={"search_path": schema})
             try:
-                expected = rows_from_images(reference_tables(events).values())
-                assert diff_tables(await dump_tables(conn), expected) == []
+                await assert_tables_exact(conn, events)
             finally:
                 await conn.close()
     finally:

@@ -15,19 +15,18 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
 from streams.projections.lag import projection_lag
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
-from tests.conftest import TestSettings
+from tests.conftest import StreamsFactory
 from tests.factories import encoded, event_stream, produce
-from tests.factories.streams import ensure_all_topics, streams_env, streams_settings
+from tests.factories.streams import assert_tables_exact, projections_caught_up, streams_env
+from tests.factories.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -85,16 +84,9 @@ class _Members:
 
 
 async def test_three_workers_killed_and_added_during_100000_events_never_crash_and_are_exact(
-    test_settings: TestSettings,
-    pg_schema: str,
-    kafka_bootstrap: str,
-    pg: asyncpg.Connection,
-    tmp_path: Path,
+    new_streams: StreamsFactory, kafka_bootstrap: str, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    settings = streams_settings(
-        kafka_bootstrap, test_settings.database_url, pg_schema, batch_size=3000
-    )
-    await ensure_all_topics(settings, partitions=6)
+    settings = await new_streams(partitions=6, batch_size=3000)
     topic = topic_names(settings).events
     events = list(event_stream(EVENTS, seed=77))
     values, keys = encoded(events)
@@ -103,12 +95,7 @@ async def test_three_workers_killed_and_added_during_100000_events_never_crash_a
 
     async def caught_up() -> bool:
         members.healthy()
-        lags = await projection_lag(settings)
-        return (
-            bool(lags)
-            and sum(lag.end_offset for lag in lags) == len(values)
-            and all(lag.lag == 0 for lag in lags)
-        )
+        return await projections_caught_up(settings, len(values))
 
     try:
         members.add()
@@ -123,10 +110,7 @@ async def test_three_workers_killed_and_added_during_100000_events_never_crash_a
             await asyncio.sleep(rnd.uniform(2.0, 5.0))
             members.healthy()
             members.kill(rnd.choice(members.live()))
-        deadline = time.monotonic() + 240
-        while not await caught_up():
-            assert time.monotonic() < deadline, await projection_lag(settings)
-            await asyncio.sleep(0.5)
+        assert await eventually(caught_up, within=240, every=0.5), await projection_lag(settings)
     finally:
         members.stop()
     assert len(members.killed) == SLICES
@@ -134,8 +118,7 @@ async def test_three_workers_killed_and_added_during_100000_events_never_crash_a
         text = members.log(n).read_text(errors="replace")
         assert "Traceback" not in text, f"worker {n}:\n{text}"
 
-    expected = rows_from_images(reference_tables(events).values())
-    assert diff_tables(await dump_tables(pg), expected, left_name="tables", right_name="spec") == []
+    await assert_tables_exact(pg, events, left_name="tables", right_name="spec")
 
     # The applied ranges tile every partition exactly: no event twice, none skipped.
     spans = await pg.fetch(

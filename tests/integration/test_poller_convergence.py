@@ -17,9 +17,10 @@ from services.poller.backfill import Backfill
 from services.simulator import SimulatorSettings, create_app
 from streams.projections.consumer import ProjectionConsumer
 from streams.topics import topic_names
+from tests.conftest import StreamsFactory
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
-from tests.factories.poller import poller_io
-from tests.factories.streams import end_offsets, ensure_all_topics, streams_settings
+from tests.factories.poller import streams_poller_io
+from tests.factories.streams import end_offsets
 from tests.factories.tasks import running
 from tests.integration._ground_truth import assert_events_match_truth, read_events, until
 
@@ -29,13 +30,8 @@ CONTACTS = 5_000
 
 
 @pytest.fixture
-async def world(
-    kafka_bootstrap: str, pg_schema: str, test_settings: Any
-) -> AsyncIterator[dict[str, Any]]:
-    streams = streams_settings(
-        kafka_bootstrap, test_settings.database_url, pg_schema, topic_partitions=3, batch_wait=0.1
-    )
-    await ensure_all_topics(streams)
+async def world(new_streams: StreamsFactory, kafka_bootstrap: str) -> AsyncIterator[dict[str, Any]]:
+    streams = await new_streams(topic_partitions=3, batch_wait=0.1)
     sim = httpx.ASGITransport(
         app=create_app(
             SimulatorSettings(
@@ -49,11 +45,8 @@ async def world(
     tokens = await mint_tokens(admin, [location_id])
     client, limiter = simulator_client(sim, tokens[location_id], rate_limit_requests=10**6)
     projections = ProjectionConsumer(streams)
-    io = poller_io(
-        test_settings.database_url, pg_schema, kafka_bootstrap, topic_names(streams).events
-    )
     try:
-        async with io as (pool, sink), running(projections.run()) as [task]:
+        async with streams_poller_io(streams) as (pool, sink), running(projections.run()) as [task]:
             yield {
                 "admin": admin, "client": client, "limiter": limiter, "streams": streams,
                 "projections": projections, "running": task, "pool": pool, "sink": sink,

@@ -14,13 +14,10 @@ from schemas import EventDecodeError, decode_event, encode_event
 from streams.projections import (
     ConsumedRecord,
     ProjectionStore,
-    diff_tables,
     dump_tables,
-    reference_tables,
-    rows_from_images,
 )
 from tests.factories import histories
-from tests.factories.streams import empty_projections
+from tests.factories.streams import assert_tables_exact, empty_projections
 from tests.unit.projections.test_projection_fastpath import mutated  # a strategy
 
 pytestmark = pytest.mark.integration
@@ -57,8 +54,7 @@ async def test_the_store_dead_letters_exactly_the_models_rejections_and_writes_t
         if batch:
             await store.apply(pg, batch, dead_letters=sink)
     assert {d.record.offset: d.reason for d in handed} == rejected
-    expected = rows_from_images(reference_tables(accepted).values())  # type: ignore[arg-type]
-    assert diff_tables(await dump_tables(pg), expected, left_name="store", right_name="spec") == []
+    await assert_tables_exact(pg, accepted, left_name="store", right_name="spec")  # type: ignore[arg-type]
 
 
 async def test_copy_and_unnest_write_the_same_tables(pg: asyncpg.Connection) -> None:

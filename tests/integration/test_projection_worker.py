@@ -4,36 +4,29 @@ SIGKILLed during 100,000 events: `test_outage_rebalance_workers.py`)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
-from streams.projections import diff_tables, dump_tables, reference_tables, rows_from_images
+from streams.projections import dump_tables, reference_tables, rows_from_images
 from streams.projections.consumer import ProjectionConsumer
 from streams.projections.lag import projection_lag
 from streams.projections.replay import replay
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
-from tests.conftest import TestSettings
+from tests.conftest import StreamsFactory
 from tests.factories import encoded, event_stream, produce
-from tests.factories.streams import ensure_all_topics
-from tests.factories.streams import streams_settings as fresh_streams_settings
+from tests.factories.streams import assert_tables_exact, projections_caught_up
+from tests.factories.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def streams_settings(
-    test_settings: TestSettings, pg_schema: str, kafka_bootstrap: str
-) -> StreamsSettings:
-    settings = fresh_streams_settings(
-        kafka_bootstrap, test_settings.database_url, pg_schema, batch_size=3000
-    )
-    await ensure_all_topics(settings)
-    return settings
+async def streams_settings(new_streams: StreamsFactory) -> StreamsSettings:
+    return await new_streams(batch_size=3000)
 
 
 def _sample(name: str, **labels: str) -> float:
@@ -41,13 +34,8 @@ def _sample(name: str, **labels: str) -> float:
 
 
 async def _wait_caught_up(settings: StreamsSettings, within: float) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        lags = await projection_lag(settings)
-        if lags and all(lag.lag == 0 for lag in lags):
-            return
-        assert time.monotonic() < deadline, f"not caught up after {within}s: {lags}"
-        await asyncio.sleep(0.5)
+    caught_up = await eventually(lambda: projections_caught_up(settings), within=within, every=0.5)
+    assert caught_up, f"not caught up after {within}s: {await projection_lag(settings)}"
 
 
 async def test_poison_events_are_dead_lettered_and_the_rest_applied(
@@ -76,8 +64,7 @@ async def test_poison_events_are_dead_lettered_and_the_rest_applied(
     assert _sample("ghl_sync_projection_dead_letters_total", reason="not JSON") == dead_before + 1
     for partition in consumer.stats.next_offsets:
         assert _sample("ghl_sync_projection_lag", partition=str(partition)) == 0
-    expected = rows_from_images(reference_tables(events).values())
-    assert diff_tables(await dump_tables(pg), expected) == []
+    await assert_tables_exact(pg, events)
 
     reader = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
@@ -122,9 +109,7 @@ async def test_replay_rebuilds_tables_identical_to_the_live_ones(
     assert report.swapped
     assert report.events == len(events)
     assert live == rows_from_images(reference_tables(events).values())
-    after = await dump_tables(pg)
-    all_events = events + list(event_stream(500, seed=12, prefix="more-"))
-    assert diff_tables(after, rows_from_images(reference_tables(all_events).values())) == []
+    await assert_tables_exact(pg, events + list(event_stream(500, seed=12, prefix="more-")))
     leftovers = await pg.fetchval(
         "SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1", f"{settings.database_schema}_%"
     )
