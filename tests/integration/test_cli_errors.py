@@ -8,12 +8,10 @@ import os
 import socket
 import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.factories.processes import GHL_SYNC, clean_env, run_ghl_sync
 
@@ -214,28 +212,12 @@ def test_a_service_stays_up_with_servers_down_and_says_so_once(command: list[str
     assert len(lines) <= 4, stderr
 
 
-@pytest.fixture
-async def topic_prefix(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[str]:
-    """A fresh topic prefix; the topics a command created under it are deleted afterwards."""
-    prefix = f"test-{uuid.uuid4().hex[:10]}."
-    yield prefix
-    created = [t for t in await kafka_admin.list_topics() if t.startswith(prefix)]
-    if created:
-        await kafka_admin.delete_topics(created)
-
-
-def test_busy_metrics_port_of_the_worker(
-    busy_port: int, test_settings: Any, topic_prefix: str
-) -> None:
+def test_busy_metrics_port_of_the_worker(busy_port: int, worker_env: dict[str, str]) -> None:
     line = error_line(
         run(
             "worker",
+            **worker_env,
             GHL_SYNC_STREAMS_METRICS_PORT=str(busy_port),
-            GHL_SYNC_STREAMS_APP_ID=topic_prefix.rstrip("."),
-            GHL_SYNC_STREAMS_TOPIC_PREFIX=topic_prefix,
-            GHL_SYNC_STREAMS_TOPIC_PARTITIONS="1",
-            GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=test_settings.kafka_bootstrap_servers,
-            GHL_SYNC_STREAMS_DATABASE_URL=test_settings.database_url,
             GHL_SYNC_GHL_TOKEN_ENCRYPTION_KEY=A_KEY,
         )
     )

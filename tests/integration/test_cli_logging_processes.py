@@ -7,13 +7,10 @@ import json
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.factories.processes import GHL_SYNC, clean_env, free_port
 
@@ -88,30 +85,16 @@ def test_uvicorn_logs_json_and_requests_only_at_debug() -> None:
     assert {e["logger"] for e in access} == {"uvicorn.access"}
 
 
-@pytest.fixture
-async def tag(kafka_admin: AIOKafkaAdminClient) -> AsyncIterator[str]:
-    """A fresh name for the worker's group and topics; its topics are deleted afterwards."""
-    tag = uuid.uuid4().hex[:8]
-    yield tag
-    topics = [t for t in await kafka_admin.list_topics() if f"test-logs-{tag}" in t]
-    if topics:
-        await kafka_admin.delete_topics(topics)
-
-
 def test_the_worker_logs_json_lines_without_colours(
-    pg_schema: str, test_settings: Any, tag: str
+    pg_schema: str, worker_env: dict[str, str]
 ) -> None:
     process = _start(
         "worker",
+        **worker_env,
         GHL_SYNC_LOG_FORMAT="json",
         GHL_SYNC_STREAMS_PROCESSORS='["projections"]',
         GHL_SYNC_STREAMS_METRICS_PORT="0",
-        GHL_SYNC_STREAMS_APP_ID=f"test-logs-{tag}",
-        GHL_SYNC_STREAMS_TOPIC_PREFIX=f"test-logs-{tag}.",
-        GHL_SYNC_STREAMS_TOPIC_PARTITIONS="1",
-        GHL_SYNC_STREAMS_DATABASE_URL=test_settings.database_url,
         GHL_SYNC_STREAMS_DATABASE_SCHEMA=pg_schema,
-        GHL_SYNC_STREAMS_KAFKA_BOOTSTRAP_SERVERS=test_settings.kafka_bootstrap_servers,
     )
     assert process.stderr is not None
     seen: list[str] = []
