@@ -70,6 +70,10 @@ class World:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     projections: Any = None
 
+    def first_location(self) -> tuple[str, dict[str, Any]]:
+        """The first location's id and what the simulator seeded in it (`contacts`, ...)."""
+        return next(iter(self.locations.items()))
+
     async def truth(self) -> dict[str, Any]:
         """The simulator's ground truth, per location."""
         state: dict[str, Any] = (await self.admin.get("/_admin/state")).json()["locations"]

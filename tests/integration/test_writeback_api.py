@@ -37,7 +37,7 @@ Api = tuple[World, httpx.AsyncClient]
 
 
 def _task_command(world: World, **extra: Any) -> dict[str, Any]:
-    loc, data = next(iter(world.locations.items()))
+    loc, data = world.first_location()
     return {
         "command_id": f"cmd-{uuid.uuid4().hex}",
         "command_type": "task.create",

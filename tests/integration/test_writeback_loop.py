@@ -97,7 +97,7 @@ async def test_a_change_its_echo_and_a_poll_leave_one_version(
         writer = Writer(world.writer_settings, client=writer_client, pool=world.pool)
         world.tasks.append(asyncio.create_task(writer.run()))
         try:
-            loc, data = next(iter(world.locations.items()))
+            loc, data = world.first_location()
             cid = data["contacts"][0]["id"]
             command = UpdateContact(
                 command_id=f"cmd-{uuid.uuid4().hex}", location_id=loc, contact_id=cid,

@@ -52,6 +52,14 @@ def _id() -> str:
     return f"cmd-{uuid.uuid4().hex}"
 
 
+@pytest.fixture
+async def world(world_factory: WorldFactory) -> World:
+    """A write-back world with its writer running."""
+    world = await world_factory()
+    world.start_writer()
+    return world
+
+
 async def _apply(world: World, commands: list[CommandBase]) -> dict[str, dict[str, Any]]:
     await world.produce(commands)
     await world.wait_terminal([c.command_id for c in commands])
@@ -59,10 +67,8 @@ async def _apply(world: World, commands: list[CommandBase]) -> dict[str, dict[st
     return {c.command_id: results[c.command_id] for c in commands}
 
 
-async def test_every_command_type_applies_and_publishes(world_factory: WorldFactory) -> None:
-    world = await world_factory()
-    world.start_writer()
-    loc, data = next(iter(world.locations.items()))
+async def test_every_command_type_applies_and_publishes(world: World) -> None:
+    loc, data = world.first_location()
     cid = data["contacts"][0]["id"]
     calendar = next(iter(data["calendars"]))
     due = datetime(2026, 5, 1, 15, tzinfo=UTC)
@@ -149,14 +155,10 @@ def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def test_creates_happen_once_under_the_422_trap_stalls_and_5xx(
-    world_factory: WorldFactory,
-) -> None:
-    world = await world_factory()
-    world.start_writer()
+async def test_creates_happen_once_under_the_422_trap_stalls_and_5xx(world: World) -> None:
     succeeded_before = _sample("ghl_sync_writer_commands_total", state="succeeded")
     adopted_before = _sample("ghl_sync_writer_adopted_creates_total")
-    loc, data = next(iter(world.locations.items()))
+    loc, data = world.first_location()
     cid = data["contacts"][1]["id"]
     due = datetime(2026, 6, 1, tzinfo=UTC)
     rounds = [
@@ -208,12 +210,8 @@ async def test_creates_happen_once_under_the_422_trap_stalls_and_5xx(
     assert _sample("ghl_sync_writer_adopted_creates_total") - adopted_before == adopted
 
 
-async def test_refused_commands_fail_with_ghl_message_and_go_to_dead_letters(
-    world_factory: WorldFactory,
-) -> None:
-    world = await world_factory()
-    world.start_writer()
-    loc, data = next(iter(world.locations.items()))
+async def test_refused_commands_fail_with_ghl_message_and_go_to_dead_letters(world: World) -> None:
+    loc, data = world.first_location()
     cid = data["contacts"][0]["id"]
     bad = UpdateContact(
         command_id=_id(), location_id=loc, contact_id=cid, payload={"email": "not-an-email"}
@@ -236,11 +234,9 @@ async def test_refused_commands_fail_with_ghl_message_and_go_to_dead_letters(
 
 
 async def test_a_command_sent_twice_applies_once_and_a_reused_id_is_dead_lettered(
-    world_factory: WorldFactory,
+    world: World,
 ) -> None:
-    world = await world_factory()
-    world.start_writer()
-    loc, data = next(iter(world.locations.items()))
+    loc, data = world.first_location()
     cid = data["contacts"][2]["id"]
     note = CreateNote(command_id=_id(), location_id=loc, contact_id=cid, payload={"body": "once"})
     reused = note.model_copy(update={"payload": note.payload.model_copy(update={"body": "x"})})
@@ -263,7 +259,7 @@ async def test_an_older_expected_version_is_a_conflict_handled_by_policy(
 ) -> None:
     world = await world_factory()
     world.start_writer(conflict_policy=policy)
-    loc, data = next(iter(world.locations.items()))
+    loc, data = world.first_location()
     contact = data["contacts"][3]
     cid = contact["id"]
     # GHL changed the contact after APPNAME read it: a tag added in GHL meanwhile.
