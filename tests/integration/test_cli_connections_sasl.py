@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -159,6 +160,17 @@ def _settings(bootstrap: str, password: str) -> KafkaSettings:
     )
 
 
+async def _first_record(topic: str, kwargs: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
+    """The key and value of the first record on `topic`, read with the client options `kwargs`."""
+    consumer = AIOKafkaConsumer(topic, **kwargs, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    return record.key, record.value
+
+
 async def test_the_clients_work_against_a_scram_broker(scram_broker: str) -> None:
     kwargs = _settings(scram_broker, PASSWORD).client_kwargs()
     topic = f"scram-{uuid.uuid4().hex[:8]}"
@@ -174,13 +186,7 @@ async def test_the_clients_work_against_a_scram_broker(scram_broker: str) -> Non
         await producer.send_and_wait(topic, b"over SCRAM", key=b"k")
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, **kwargs, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        record = await asyncio.wait_for(consumer.getone(), timeout=30)
-    finally:
-        await consumer.stop()
-    assert (record.key, record.value) == (b"k", b"over SCRAM")
+    assert await _first_record(topic, kwargs) == (b"k", b"over SCRAM")
 
 
 async def _connects(settings: KafkaSettings) -> bool:
@@ -319,13 +325,7 @@ async def test_the_faust_app_s_producer_sends_over_scram(scram_broker: str, tmp_
         await producer.send_and_wait(topic, b"k", b"from faust", None, None, None)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, **kafka.client_kwargs(), auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        record = await asyncio.wait_for(consumer.getone(), timeout=30)
-    finally:
-        await consumer.stop()
-    assert (record.key, record.value) == (b"k", b"from faust")
+    assert await _first_record(topic, kafka.client_kwargs()) == (b"k", b"from faust")
 
 
 async def test_the_worker_s_broker_probe_logs_in_over_scram(scram_broker: str) -> None:

@@ -81,6 +81,13 @@ async def serve() -> AsyncIterator[Any]:
         await ctx.__aexit__(None, None, None)
 
 
+@pytest.fixture
+async def receiver(receiver_settings: WebhookSettings, serve: Any) -> httpx.AsyncClient:
+    """A client of one receiver serving `receiver_settings`."""
+    client: httpx.AsyncClient = await serve(receiver_settings)
+    return client
+
+
 async def _raw_records(settings: WebhookSettings, bootstrap: str) -> list[Any]:
     consumer = AIOKafkaConsumer(
         f"{settings.topic_prefix}ghl.raw.v1",
@@ -101,11 +108,13 @@ async def _raw_records(settings: WebhookSettings, bootstrap: str) -> list[Any]:
 
 
 async def test_accepted_delivery_is_on_the_raw_topic(
-    receiver_settings: WebhookSettings, serve: Any, kafka_bootstrap: str, pg: asyncpg.Connection
+    receiver: httpx.AsyncClient,
+    receiver_settings: WebhookSettings,
+    kafka_bootstrap: str,
+    pg: asyncpg.Connection,
 ) -> None:
-    client = await serve(receiver_settings)
     raw, headers = _signed()
-    response = await client.post(URL, content=raw, headers=headers)
+    response = await receiver.post(URL, content=raw, headers=headers)
     assert response.status_code == 200
     [record] = await _raw_records(receiver_settings, kafka_bootstrap)
     delivery = RawDelivery.from_record(record.value, record.key, record.headers)
@@ -186,12 +195,14 @@ async def test_concurrent_claims_of_one_id_have_one_owner(
 
 
 async def test_many_concurrent_deliveries_are_all_persisted_once(
-    receiver_settings: WebhookSettings, serve: Any, kafka_bootstrap: str, pg: asyncpg.Connection
+    receiver: httpx.AsyncClient,
+    receiver_settings: WebhookSettings,
+    kafka_bootstrap: str,
+    pg: asyncpg.Connection,
 ) -> None:
-    client = await serve(receiver_settings)
     deliveries = [_signed(id=f"c{n}") for n in range(200)]
-    first = await asyncio.gather(*(client.post(URL, content=r, headers=h) for r, h in deliveries))
-    again = await asyncio.gather(*(client.post(URL, content=r, headers=h) for r, h in deliveries))
+    first = await asyncio.gather(*(receiver.post(URL, content=r, headers=h) for r, h in deliveries))
+    again = await asyncio.gather(*(receiver.post(URL, content=r, headers=h) for r, h in deliveries))
     assert {r.json()["status"] for r in first} == {"accepted"}
     assert {r.json()["status"] for r in again} == {"duplicate"}
     records = await _raw_records(receiver_settings, kafka_bootstrap)
