@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,24 +68,6 @@ def _company_limiter() -> InMemoryRateLimiter:
     return InMemoryRateLimiter(requests=100_000, interval=1.0)
 
 
-def _agency(
-    fake: FakeAgencyGhl,
-    settings: GhlSettings,
-    pool: asyncpg.Pool,
-    *,
-    emit: Emit | None = None,
-    **installs: Any,
-) -> Agency:
-    return build_agency(
-        settings,
-        InstallSettings(**installs),
-        pool=pool,
-        transport=httpx.MockTransport(fake),
-        company_limiter=_company_limiter(),
-        emit=emit,
-    )
-
-
 def _providers(
     fake: FakeAgencyGhl, settings: GhlSettings, pool: asyncpg.Pool
 ) -> tuple[OAuthTokenProvider, OAuthTokenProvider]:
@@ -105,11 +87,36 @@ async def _consent(fake: FakeAgencyGhl, settings: GhlSettings, agency: Agency) -
     return await agency.authorise(grant)
 
 
-async def _consented(fake: FakeAgencyGhl, settings: GhlSettings, pool: asyncpg.Pool) -> Agency:
-    """The agency after the one consent: every location of `fake` onboarded."""
-    agency = _agency(fake, settings, pool)
-    await _consent(fake, settings, agency)
-    return agency
+AgencyFactory = Callable[..., Awaitable[Agency]]
+
+
+@pytest.fixture
+async def make_agency(new_pool: PoolFactory, settings: GhlSettings) -> AsyncIterator[AgencyFactory]:
+    """Builds our agency on a fake GHL as a process does, each with a pool of its own:
+    `await make_agency(fake, consent=True, **installs)` (`consent`: after the one consent,
+    every location of `fake` onboarded; `installs`: `InstallSettings` fields). Each agency is
+    closed after the test."""
+    made: list[Agency] = []
+
+    async def make(
+        fake: FakeAgencyGhl, *, consent: bool = False, emit: Emit | None = None, **installs: Any
+    ) -> Agency:
+        agency = build_agency(
+            settings,
+            InstallSettings(**installs),
+            pool=await new_pool(),
+            transport=httpx.MockTransport(fake),
+            company_limiter=_company_limiter(),
+            emit=emit,
+        )
+        made.append(agency)
+        if consent:
+            await _consent(fake, settings, agency)
+        return agency
+
+    yield make
+    for agency in made:
+        await agency.aclose()
 
 
 def hook(kind: str, at: datetime, **fields: str) -> dict[str, Any]:
@@ -133,10 +140,10 @@ async def _active(pg: asyncpg.Connection) -> set[str]:
 
 
 async def test_bulk_install_of_200_locations_from_one_consent(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    make_agency: AgencyFactory, settings: GhlSettings, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=200)
-    agency = _agency(fake, settings, await new_pool())
+    agency = await make_agency(fake)
     found = await _consent(fake, settings, agency)
     assert found is not None
     assert (found.listed, found.onboarded, found.failed) == (200, 200, 0)
@@ -161,16 +168,15 @@ async def test_bulk_install_of_200_locations_from_one_consent(
     again = await agency.reconcile()
     assert again[0].onboarded == 0
     assert fake.calls["location_token"] == 200
-    await agency.aclose()
 
 
 async def test_install_before_the_code_exchange_is_onboarded_by_the_exchange(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
+    make_agency: AgencyFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
     early = location_id(1)
     fake.installed = {early}
-    agency = _agency(fake, settings, await new_pool())
+    agency = await make_agency(fake)
     await agency.handle(hook("INSTALL", t0, companyId=fake.company, locationId=early))
     assert await _states(pg) == {early: "pending"}
     status = await install_status(pg, early)
@@ -184,14 +190,17 @@ async def test_install_before_the_code_exchange_is_onboarded_by_the_exchange(
     assert await _states(pg) == {early: "installed", location_id(2): "installed"}
     assert fake.calls["location_token"] == 2  # each location minted once
     assert await is_installed(pg, early)
-    await agency.aclose()
 
 
 async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
+    make_agency: AgencyFactory,
+    settings: GhlSettings,
+    new_pool: PoolFactory,
+    pg: asyncpg.Connection,
+    t0: datetime,
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = await _consented(fake, settings, await new_pool())
+    agency = await make_agency(fake, consent=True)
     gone = location_id(2)
     fake.installed.discard(gone)
     await agency.handle(hook("UNINSTALL", t0 + timedelta(minutes=1), locationId=gone))
@@ -218,14 +227,13 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     assert (await _targets(pg))[gone] is True
     log = [r["reason"] for r in await agency.store.log_rows(gone)]
     assert log[-2:] == ["uninstalled", "reinstalled"]
-    await agency.aclose()
 
 
 async def test_future_location_with_an_install_that_names_no_company(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
+    make_agency: AgencyFactory, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
-    agency = await _consented(fake, settings, await new_pool())
+    agency = await make_agency(fake, consent=True)
     # A new sub-account; GHL installs the app on it (installToFutureLocations) and sends an
     # INSTALL without companyId before the LocationCreate.
     new = fake.add_location(3)
@@ -248,29 +256,27 @@ async def test_future_location_with_an_install_that_names_no_company(
     assert other in await _active(pg)
     duplicate = await agency.handle(hook("INSTALL", at, locationId=other))
     assert duplicate[0].outcome.value == "duplicate"
-    await agency.aclose()
 
 
 async def test_reconcile_applies_missed_webhooks(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    make_agency: AgencyFactory, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = await _consented(fake, settings, await new_pool())
+    agency = await make_agency(fake, consent=True)
     fake.installed.discard(location_id(1))  # its UNINSTALL was lost
     fake.installed.add(fake.add_location(9))  # its INSTALL was lost
     [found] = await agency.reconcile()
     assert (found.uninstalled, found.onboarded) == (1, 1)
     assert await _active(pg) == {location_id(2), location_id(3), location_id(9)}
     assert (await _states(pg))[location_id(1)] == "uninstalled"
-    await agency.aclose()
 
 
 async def test_concurrent_company_refreshers_refresh_exactly_once(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    make_agency: AgencyFactory, settings: GhlSettings, new_pool: PoolFactory, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=1)
     fake.delay = 0.02  # widen the window a second refresh could slip into
-    agency = await _consented(fake, settings, await new_pool())
+    agency = await make_agency(fake, consent=True)
     await agency.aclose()
     # Make the company token due: inside the refresh margin.
     await pg.execute("UPDATE ghl_company_tokens SET expires_at = now() + interval '30 seconds'")
@@ -289,10 +295,10 @@ async def test_concurrent_company_refreshers_refresh_exactly_once(
 
 
 async def test_a_refused_location_refresh_falls_back_to_minting(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    make_agency: AgencyFactory, settings: GhlSettings, new_pool: PoolFactory, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
-    agency = await _consented(fake, settings, await new_pool())
+    agency = await make_agency(fake, consent=True)
     await agency.aclose()
     where = location_id(1)
     fake.refuse_location_refresh.add(where)
@@ -310,10 +316,14 @@ async def test_a_refused_location_refresh_falls_back_to_minting(
 
 
 async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
+    make_agency: AgencyFactory,
+    settings: GhlSettings,
+    new_pool: PoolFactory,
+    pg: asyncpg.Connection,
+    t0: datetime,
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = await _consented(fake, settings, await new_pool())
+    agency = await make_agency(fake, consent=True)
     before = await _states(pg), await _active(pg)
     later = t0 + timedelta(hours=1)
 
@@ -366,26 +376,24 @@ async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
     assert "refresh token is invalid" in str(refused.value)
     assert "company-refresh" not in str(refused.value)
     assert await _active(pg) == before[1]
-    await agency.aclose()
 
 
 async def test_agency_level_uninstall_stops_every_location_and_drops_the_company_token(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
+    make_agency: AgencyFactory, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     fake = FakeAgencyGhl(locations=3)
-    agency = await _consented(fake, settings, await new_pool())
+    agency = await make_agency(fake, consent=True)
     await agency.handle(hook("UNINSTALL", t0 + timedelta(hours=1), companyId=fake.company))
     assert await _active(pg) == set()
     assert set((await _states(pg)).values()) == {"uninstalled"}
     assert await pg.fetchval("SELECT count(*) FROM ghl_company_tokens") == 0
-    await agency.aclose()
 
 
 async def test_location_grant_records_a_sub_account_install(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    make_agency: AgencyFactory, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=1)
-    agency = _agency(fake, settings, await new_pool())
+    agency = await make_agency(fake)
     # What the exchange answers when a sub-account user installs the app.
     await agency.authorise(
         TokenGrant(
@@ -403,16 +411,15 @@ async def test_location_grant_records_a_sub_account_install(
     await agency.handle(hook("UNINSTALL", datetime.now(UTC) + timedelta(seconds=1),
                              locationId="loc-solo"))  # fmt: skip
     assert await _active(pg) == set()
-    await agency.aclose()
 
 
 async def test_status_shows_companies_their_locations_and_install_states(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
+    make_agency: AgencyFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     from services.status._installs import read_installs
 
     fake = FakeAgencyGhl(locations=3)
-    agency = _agency(fake, settings, await new_pool())
+    agency = await make_agency(fake)
     await agency.handle(hook("INSTALL", t0, locationId="loc-orphan"))
     await agency.handle(hook("INSTALL", t0, companyId="cmp-later", locationId="loc-wait"))
     await _consent(fake, settings, agency)
@@ -433,11 +440,10 @@ async def test_status_shows_companies_their_locations_and_install_states(
     assert {i.name for i in installs if i.company_id == fake.company} == {
         "Sub-account 1", "Sub-account 2", "Sub-account 3"
     }  # fmt: skip
-    await agency.aclose()
 
 
 async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
+    make_agency: AgencyFactory, settings: GhlSettings, pg: asyncpg.Connection, t0: datetime
 ) -> None:
     from schemas import Event
 
@@ -448,7 +454,7 @@ async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
         emitted.extend(events)
         return len(events)
 
-    agency = _agency(fake, settings, await new_pool(), emit=emit, on_uninstall="tombstone")
+    agency = await make_agency(fake, emit=emit, on_uninstall="tombstone")
     await _consent(fake, settings, agency)
     gone, kept = location_id(1), location_id(2)
     for loc, cid in ((gone, "c1"), (gone, "c2"), (kept, "c3")):
@@ -471,15 +477,14 @@ async def test_tombstone_setting_deletes_the_uninstalled_locations_rows(
     ]
     assert {e.location_id for e in emitted} == {gone}
     assert {e.causation_id for e in emitted} == {f"uninstall:{gone}"}
-    await agency.aclose()
 
 
 async def test_a_company_token_without_the_oauth_scopes_fails_after_one_refresh(
-    new_pool: PoolFactory, settings: GhlSettings, pg: asyncpg.Connection
+    make_agency: AgencyFactory, settings: GhlSettings, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
     fake.without_oauth_scopes = True
-    agency = _agency(fake, settings, await new_pool())
+    agency = await make_agency(fake)
     found = await _consent(fake, settings, agency)
     assert found is not None
     assert found.listed == 0
@@ -491,4 +496,3 @@ async def test_a_company_token_without_the_oauth_scopes_fails_after_one_refresh(
     fake.without_oauth_scopes = False
     [again] = await agency.reconcile()
     assert again.onboarded == 2
-    await agency.aclose()
