@@ -245,14 +245,15 @@ async def test_status_figures_equal_the_broker_and_the_database(
 
     # Per location.
     locations = {loc.location_id: loc for loc in report.locations}
-    contacts = {
-        r["location_id"]: (r["live"], r["deleted"])
-        for r in await pg.fetch(
-            "SELECT location_id, count(*) FILTER (WHERE deleted_at IS NULL) AS live,"
-            " count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted FROM contacts"
-            " GROUP BY location_id"
-        )
-    }
+    # Counted row by row here, not with a GROUP BY like the one the report runs.
+    contacts: dict[str, tuple[int, int]] = {}
+    for r in await pg.fetch("SELECT location_id, deleted_at FROM contacts"):
+        live, deleted = contacts.get(r["location_id"], (0, 0))
+        if r["deleted_at"] is None:
+            live += 1
+        else:
+            deleted += 1
+        contacts[r["location_id"]] = (live, deleted)
     assert {"locA", "locB", "locW1", "locW2", "locConfigured", *contacts} == set(locations)
     for location, (live, deleted) in contacts.items():
         assert (locations[location].contacts_live, locations[location].contacts_deleted) == (
