@@ -68,14 +68,26 @@ def _company_limiter() -> InMemoryRateLimiter:
     return InMemoryRateLimiter(requests=100_000, interval=1.0)
 
 
-def _providers(
-    fake: FakeAgencyGhl, settings: GhlSettings, pool: asyncpg.Pool
-) -> tuple[OAuthTokenProvider, OAuthTokenProvider]:
-    """The location and the company token providers on `fake`, as a process builds them."""
-    tokens, companies, _ = build_oauth_providers(
-        settings, pool=pool, transport=httpx.MockTransport(fake), company_limiter=_company_limiter()
-    )
-    return tokens, companies
+ProvidersFactory = Callable[
+    [FakeAgencyGhl], Awaitable[tuple[OAuthTokenProvider, OAuthTokenProvider]]
+]
+
+
+@pytest.fixture
+def make_providers(new_pool: PoolFactory, settings: GhlSettings) -> ProvidersFactory:
+    """Builds the location and the company token providers on a fake GHL as a process does,
+    each pair with a pool of its own: `tokens, companies = await make_providers(fake)`."""
+
+    async def make(fake: FakeAgencyGhl) -> tuple[OAuthTokenProvider, OAuthTokenProvider]:
+        tokens, companies, _ = build_oauth_providers(
+            settings,
+            pool=await new_pool(),
+            transport=httpx.MockTransport(fake),
+            company_limiter=_company_limiter(),
+        )
+        return tokens, companies
+
+    return make
 
 
 async def _consent(fake: FakeAgencyGhl, settings: GhlSettings, agency: Agency) -> Any:
@@ -194,8 +206,7 @@ async def test_install_before_the_code_exchange_is_onboarded_by_the_exchange(
 
 async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     make_agency: AgencyFactory,
-    settings: GhlSettings,
-    new_pool: PoolFactory,
+    make_providers: ProvidersFactory,
     pg: asyncpg.Connection,
     t0: datetime,
 ) -> None:
@@ -211,7 +222,7 @@ async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
     assert (status.installed, status.state) == (False, "uninstalled")
     assert "uninstalled the app" in status.reason
     # The token provider refuses it too: nothing is minted for an uninstalled location.
-    tokens = _providers(fake, settings, await new_pool())[0]
+    tokens, _ = await make_providers(fake)
     with pytest.raises(AuthError, match="uninstalled the app"):
         await tokens.access_token(gone)
     # The others are untouched.
@@ -272,7 +283,7 @@ async def test_reconcile_applies_missed_webhooks(
 
 
 async def test_concurrent_company_refreshers_refresh_exactly_once(
-    make_agency: AgencyFactory, settings: GhlSettings, new_pool: PoolFactory, pg: asyncpg.Connection
+    make_agency: AgencyFactory, make_providers: ProvidersFactory, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=1)
     fake.delay = 0.02  # widen the window a second refresh could slip into
@@ -280,7 +291,7 @@ async def test_concurrent_company_refreshers_refresh_exactly_once(
     await agency.aclose()
     # Make the company token due: inside the refresh margin.
     await pg.execute("UPDATE ghl_company_tokens SET expires_at = now() + interval '30 seconds'")
-    companies = [_providers(fake, settings, await new_pool())[1] for _ in range(4)]
+    companies = [(await make_providers(fake))[1] for _ in range(4)]
     tokens = await asyncio.gather(*(companies[i % 4].access_token(fake.company) for i in range(40)))
     assert fake.calls["company_refresh"] == 1
     assert fake.rejected["company_refresh"] == 0
@@ -295,7 +306,7 @@ async def test_concurrent_company_refreshers_refresh_exactly_once(
 
 
 async def test_a_refused_location_refresh_falls_back_to_minting(
-    make_agency: AgencyFactory, settings: GhlSettings, new_pool: PoolFactory, pg: asyncpg.Connection
+    make_agency: AgencyFactory, make_providers: ProvidersFactory, pg: asyncpg.Connection
 ) -> None:
     fake = FakeAgencyGhl(locations=2)
     agency = await make_agency(fake, consent=True)
@@ -303,7 +314,7 @@ async def test_a_refused_location_refresh_falls_back_to_minting(
     where = location_id(1)
     fake.refuse_location_refresh.add(where)
     await pg.execute("UPDATE ghl_tokens SET expires_at = now() WHERE location_id = $1", where)
-    tokens = _providers(fake, settings, await new_pool())[0]
+    tokens, _ = await make_providers(fake)
     minted = fake.calls["location_token"]
     token = await tokens.access_token(where)
     assert fake.rejected["location_refresh"] == 1
@@ -317,6 +328,7 @@ async def test_a_refused_location_refresh_falls_back_to_minting(
 
 async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
     make_agency: AgencyFactory,
+    make_providers: ProvidersFactory,
     settings: GhlSettings,
     new_pool: PoolFactory,
     pg: asyncpg.Connection,
@@ -370,7 +382,7 @@ async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
     assert current.refresh_token is not None
     fake.company_refresh.discard(current.refresh_token.get_secret_value())  # spent elsewhere
     await pg.execute("UPDATE ghl_company_tokens SET expires_at = now()")
-    companies = _providers(fake, settings, await new_pool())[1]
+    _, companies = await make_providers(fake)
     with pytest.raises(AuthError) as refused:
         await companies.access_token(fake.company)
     assert "refresh token is invalid" in str(refused.value)
