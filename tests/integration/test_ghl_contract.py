@@ -45,10 +45,10 @@ from services.ghl.requests import (
     TaskUpdate,
 )
 from services.simulator import SimulatorSettings, create_app
+from tests.factories.ghl import SIM
+from tests.unit.ghl.ghl_helpers import operation_of
 
 pytestmark = pytest.mark.integration
-
-SIM = "http://simulator.test"
 
 
 class Recorder(httpx.AsyncBaseTransport):
@@ -62,23 +62,9 @@ class Recorder(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         self.statuses.append(response.status_code)
-        if response.status_code < 300:
-            parts = request.url.path.rstrip("/").split("/")
-            best: tuple[int, str] | None = None
-            for op in OPERATIONS.values():
-                template = op.path.rstrip("/").split("/")
-                if (
-                    op.method == request.method
-                    and len(template) == len(parts)
-                    and all(
-                        t.startswith("{") or t == p for t, p in zip(template, parts, strict=True)
-                    )
-                ):
-                    score = sum(not t.startswith("{") for t in template)
-                    if best is None or score > best[0]:
-                        best = (score, op.operation_id)
-            if best is not None:
-                self.answered.add(best[1])
+        operation = operation_of(request) if response.status_code < 300 else None
+        if operation is not None:
+            self.answered.add(operation)
         return response
 
 

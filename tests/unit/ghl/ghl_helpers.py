@@ -1,4 +1,5 @@
-"""Shared data of the GHL client's unit tests: one call per operation, quick settings."""
+"""Shared data of the GHL client's tests: one call per operation, quick settings, which
+operation a request is."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 
 from services.ghl import (
+    OPERATIONS,
     GhlClient,
     GhlSettings,
 )
@@ -168,3 +170,20 @@ def fast_settings(**overrides: Any) -> GhlSettings:
 
 SPECS = Path(__file__).resolve().parents[3] / "specs" / "ghl" / "openapi"
 """GHL's published specs, vendored in the repository (`specs/ghl/openapi`)."""
+
+
+def operation_of(request: httpx.Request) -> str | None:
+    """Which catalogued operation `request` is: of the templates its method and path match,
+    the one with the most literal segments; `None` when none matches."""
+    parts = request.url.path.rstrip("/").split("/")
+    matches: list[tuple[int, str]] = []
+    for op in OPERATIONS.values():
+        template = op.path.rstrip("/").split("/")
+        if (
+            op.method == request.method
+            and len(template) == len(parts)
+            and all(t.startswith("{") or t == p for t, p in zip(template, parts, strict=True))
+        ):
+            literals = sum(not t.startswith("{") for t in template)
+            matches.append((literals, op.operation_id))
+    return max(matches)[1] if matches else None

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ghl_helpers import CALLS, CID, LOC, ClientFactory
+from ghl_helpers import CALLS, CID, LOC, ClientFactory, operation_of
 
 from schemas.ghl import Contact
 from services.ghl import (
@@ -23,23 +23,6 @@ from services.ghl import (
 )
 from services.ghl.requests import ContactCreate, ContactSearch, ContactUpsert, TaskSearch
 from tests.factories.ghl import RefusedOnce
-
-
-def _op_for(request: httpx.Request) -> str:
-    """Which catalogued operation a request is: the matching template with most literals."""
-    parts = request.url.path.rstrip("/").split("/")
-    matches: list[tuple[int, str]] = []
-    for op in OPERATIONS.values():
-        template = op.path.rstrip("/").split("/")
-        if (
-            op.method == request.method
-            and len(template) == len(parts)
-            and all(t.startswith("{") or t == p for t, p in zip(template, parts, strict=True))
-        ):
-            literals = sum(not t.startswith("{") for t in template)
-            matches.append((literals, op.operation_id))
-    assert matches, f"no operation for {request.method} {request.url.path}"
-    return max(matches)[1]
 
 
 @pytest.mark.parametrize("operation_id", sorted(CALLS))
@@ -60,7 +43,7 @@ async def test_every_operation_sends_its_path_version_and_token(
     [request] = seen
     op = OPERATIONS[operation_id]
     assert request.method == op.method
-    assert _op_for(request) == operation_id
+    assert operation_of(request) == operation_id
     assert request.headers["Version"] == op.version
     expected = "2021-04-15" if op.spec == "apps/calendars.json" else "2021-07-28"
     assert request.headers["Version"] == expected
