@@ -27,6 +27,8 @@ from rich.console import Console
 from typer._click import Command, Context
 from typer.core import TyperCommand, TyperGroup
 
+from services.platform.cli import JsonOption
+
 if TYPE_CHECKING:
     from services.stack import Stack
 
@@ -165,9 +167,6 @@ def _root(
         quiet_kafka_logs()
 
 
-_JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
-
-
 def _out() -> Console:
     from services.platform.terminal import output_console
 
@@ -191,7 +190,7 @@ def _json_out(value: object) -> None:
 
 
 @stack_app.command("up")
-def stack_up(as_json: _JsonOption = False) -> None:
+def stack_up(as_json: JsonOption = False) -> None:
     """Start Kafka and PostgreSQL (fetching and installing what is missing), apply migrations."""
     from services.db.migrate import MigrationError
     from services.stack import Stack, StackError, StackSettings
@@ -232,7 +231,7 @@ def stack_down() -> None:
 
 
 @stack_app.command("status")
-def stack_status(as_json: _JsonOption = False) -> None:
+def stack_status(as_json: JsonOption = False) -> None:
     """Versions, ports, pids, memory and health of the local stack; exit 1 unless healthy."""
     from services.stack import Stack, StackSettings
 
@@ -256,7 +255,7 @@ def stack_status(as_json: _JsonOption = False) -> None:
 
 
 @stack_app.command("smoke")
-def stack_smoke(as_json: _JsonOption = False) -> None:
+def stack_smoke(as_json: JsonOption = False) -> None:
     """Prove the running stack serves: a Kafka produce/consume and a PostgreSQL round trip."""
     import asyncio
 
@@ -277,7 +276,7 @@ def stack_smoke(as_json: _JsonOption = False) -> None:
 
 
 @app.command("migrate")
-def migrate(as_json: _JsonOption = False) -> None:
+def migrate(as_json: JsonOption = False) -> None:
     """Apply pending database migrations to GHL_SYNC_DATABASE_URL."""
     import asyncio
 
@@ -334,7 +333,7 @@ def settings_command(
         bool,
         typer.Option("--doc", help="Print the settings page (docs/settings.md) instead."),
     ] = False,
-    as_json: _JsonOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The value in effect of every setting of every service, secrets masked.
 

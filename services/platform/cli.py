@@ -1,4 +1,4 @@
-"""What the service commands' options share: `--host` and `--port`, settings read with the
+"""What the commands' options share: `--json`, `--host` and `--port`, settings read with the
 options given on the command line over the environment's values, and serving an ASGI app.
 
 Imported by a command's module when that command (or its `--help`) is loaded, so it imports
@@ -14,8 +14,9 @@ import typer
 if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
 
-__all__ = ["HostOption", "PortOption", "serve", "settings_with"]
+__all__ = ["HostOption", "JsonOption", "PortOption", "serve", "settings_with"]
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
 HostOption = Annotated[str | None, typer.Option(help="Address to bind.")]
 PortOption = Annotated[int | None, typer.Option(help="Port to bind.")]
 

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from services.platform.cli import JsonOption
+
 __all__ = ["register"]
 
 
@@ -16,9 +18,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status(
-        json_output: Annotated[
-            bool, typer.Option("--json", help="Print the report as JSON, for machines.")
-        ] = False,
+        json_output: JsonOption = False,
         webhook_scan: Annotated[
             int,
             typer.Option(

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from services.platform.cli import JsonOption
+
 __all__ = ["register", "render_text"]
 
 
@@ -134,7 +136,7 @@ def register_replay(app: typer.Typer) -> None:
 
     @app.command("replay-history")
     def replay_history(
-        json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        json_output: JsonOption = False,
     ) -> None:
         """Rebuild the contact history from the start of ghl.events and swap it in."""
         from streams.history.replay import rebuild_history

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from services.platform.cli import JsonOption
+
 if TYPE_CHECKING:
     from streams.settings import StreamsSettings
 
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["register", "verify_against_ground_truth", "verify_against_rebuild"]
 
 _out = Console()
-_JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
 
 
 def _print_json(value: object) -> None:
@@ -72,7 +73,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("replay")
     def replay_command(
-        as_json: _JsonOption = False,
+        as_json: JsonOption = False,
         history: Annotated[
             bool,
             typer.Option(
@@ -126,7 +127,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Compare with this GHL simulator's ground truth instead."),
         ] = None,
-        as_json: _JsonOption = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Compare the projections with a rebuild from the log (or the simulator); exit 1 on any
         difference."""
@@ -150,7 +151,7 @@ def register(app: typer.Typer) -> None:
         _out.print("the projections match" + (" GHL" if simulator else " a rebuild"))
 
     @app.command("lag")
-    def lag_command(as_json: _JsonOption = False) -> None:
+    def lag_command(as_json: JsonOption = False) -> None:
         """Events in ghl.events not yet in the projection tables, per partition."""
         from streams.projections.lag import projection_lag
         from streams.settings import StreamsSettings
