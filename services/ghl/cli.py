@@ -162,8 +162,8 @@ async def authorise(
     TokenCipher(settings.token_encryption_key)  # fail early on a bad key
     oauth = OAuthClient(settings, transport=transport)
     state = secrets.token_urlsafe(16)
-    if paste is not None:
-        try:
+    try:
+        if paste is not None:
             _out.print("Open this URL in any browser, pick the location and approve:")
             _out.print(oauth.consent_url(state=state), highlight=False, soft_wrap=True)
             _out.print(
@@ -172,20 +172,19 @@ async def authorise(
                 highlight=False,
             )
             line = await asyncio.to_thread(paste.readline)
-            grant = await oauth.exchange_code(pasted_code(line, state=state))
-        finally:
-            await oauth.aclose()
-        return await store_grant(settings, database, grant, transport=transport, installs=installs)
-    ready = asyncio.Event()
-    waiting = asyncio.create_task(
-        receive_code(settings.redirect_uri, state=state, wait_seconds=wait_seconds, ready=ready)
-    )
-    await ready.wait()
-    _out.print("Open this URL, pick the location and approve:", highlight=False)
-    _out.print(oauth.consent_url(state=state), highlight=False, soft_wrap=True)
-    _out.print(f"waiting for the redirect to {settings.redirect_uri} ...", highlight=False)
-    try:
-        code = await waiting
+            code = pasted_code(line, state=state)
+        else:
+            ready = asyncio.Event()
+            waiting = asyncio.create_task(
+                receive_code(
+                    settings.redirect_uri, state=state, wait_seconds=wait_seconds, ready=ready
+                )
+            )
+            await ready.wait()
+            _out.print("Open this URL, pick the location and approve:", highlight=False)
+            _out.print(oauth.consent_url(state=state), highlight=False, soft_wrap=True)
+            _out.print(f"waiting for the redirect to {settings.redirect_uri} ...", highlight=False)
+            code = await waiting
         grant = await oauth.exchange_code(code)
     finally:
         await oauth.aclose()
