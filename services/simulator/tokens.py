@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypedDict, Unpack
 
 from services.simulator.settings import SimulatorSettings
 
@@ -103,6 +104,15 @@ class _Refresh:
     company: CompanyConsent | None = None
 
 
+class _PairOptions(TypedDict, total=False):
+    """How a new token pair is minted, besides its location and scopes."""
+
+    family: str | None
+    """The refresh family the pair continues; None starts a new one."""
+    expires_in: int | None
+    """The access token's lifetime in seconds; None is the configured one."""
+
+
 @dataclass
 class TokenStore:
     """Every credential the simulator has issued; never dumped, never logged."""
@@ -162,34 +172,24 @@ class TokenStore:
         return self.mint(grant.location_id, grant.scopes)
 
     def mint(
-        self,
-        location_id: str,
-        scopes: frozenset[str],
-        *,
-        family: str | None = None,
-        expires_in: int | None = None,
+        self, location_id: str, scopes: frozenset[str], **options: Unpack[_PairOptions]
     ) -> TokenPair:
         """Issue an access token and the next refresh token of `family` (new family if None)."""
-        return self._issue(location_id, scopes, family=family, expires_in=expires_in)
+        return self._issue(location_id, scopes, **options)
 
     def mint_company(
-        self,
-        company: CompanyConsent,
-        scopes: frozenset[str],
-        *,
-        family: str | None = None,
-        expires_in: int | None = None,
+        self, company: CompanyConsent, scopes: frozenset[str], **options: Unpack[_PairOptions]
     ) -> TokenPair:
         """Issue a Company access token and the next refresh token of its family."""
-        return self._issue("", scopes, family=family, expires_in=expires_in, company=company)
+        return self._issue("", scopes, company=company, **options)
 
     def _issue(
         self,
         location_id: str,
         scopes: frozenset[str],
         *,
-        family: str | None,
-        expires_in: int | None,
+        family: str | None = None,
+        expires_in: int | None = None,
         company: CompanyConsent | None = None,
     ) -> TokenPair:
         now = self.clock()
