@@ -29,6 +29,7 @@ from typing import (
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from schemas._config import PUBLISHED_CONFIG
 from schemas.exceptions import MissingContactIdError
 from schemas.ghl import GhlEntity
 
@@ -61,15 +62,7 @@ EntityT = TypeVar("EntityT", bound=GhlEntity)
 
 
 class _EventModel(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        use_attribute_docstrings=True,
-        # encode_event leaves out null fields (absent means null); the published schema
-        # therefore lists only the fields that always have a value as required.
-        json_schema_serialization_defaults_required=False,
-    )
+    model_config = ConfigDict(**PUBLISHED_CONFIG, strict=True)
 
 
 class Tombstone(_EventModel):

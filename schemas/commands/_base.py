@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
+
+from schemas._config import PUBLISHED_CONFIG
 
 __all__ = ["MODEL_CONFIG", "CommandBase", "Id", "Model", "OnContact", "Text", "Versioned"]
 
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
 Text = Annotated[str, Field(min_length=1)]
 
-MODEL_CONFIG = ConfigDict(
-    frozen=True,
-    extra="forbid",
-    use_attribute_docstrings=True,
-    json_schema_serialization_defaults_required=False,
-)
+MODEL_CONFIG = PUBLISHED_CONFIG
 
 
 class Model(BaseModel):
