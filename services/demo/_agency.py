@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 
-from services.ghl import GhlSettings, OAuthClient
+from services.ghl import GhlSettings, OAuthClient, TokenGrant
 from services.installs import Discovery, InstallSettings, build_agency
 
-__all__ = ["AGENCY_SCOPES", "COMPANY", "add_future_location", "agency_consent"]
+__all__ = ["AGENCY_SCOPES", "COMPANY", "add_future_location", "agency_consent", "agency_grant"]
 
 COMPANY = "SimCompany0000000001"
 """The simulator's seeded agency (`GHL_SYNC_SIMULATOR_COMPANY_ID`'s default)."""
@@ -20,22 +20,28 @@ AGENCY_SCOPES = "oauth.readonly oauth.write locations.readonly " + GhlSettings()
 """An agency install's scopes: list installed locations, mint their tokens, and the data."""
 
 
-async def agency_consent(
-    ghl: GhlSettings, pool: asyncpg.Pool, installs: InstallSettings
-) -> Discovery:
-    """The agency user approves the app for all its sub-accounts and future ones; the code
-    exchange's Company token then onboards every installed location (as `ghl-sync auth`)."""
+async def agency_grant(ghl: GhlSettings, *, state: str) -> TokenGrant:
+    """The simulator's agency user approves the app for all its sub-accounts and future ones;
+    returns the code exchange's answer (a Company token)."""
     oauth = OAuthClient(ghl)
     try:
         async with httpx.AsyncClient(timeout=60) as browser:
             redirect = await browser.get(
-                oauth.consent_url(state="demo") + f"&approve=true&companyId={COMPANY}"
+                oauth.consent_url(state=state) + f"&approve=true&companyId={COMPANY}"
                 "&approveAllLocations=true&installToFutureLocations=true"
             )
         code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
-        grant = await oauth.exchange_code(code)
+        return await oauth.exchange_code(code)
     finally:
         await oauth.aclose()
+
+
+async def agency_consent(
+    ghl: GhlSettings, pool: asyncpg.Pool, installs: InstallSettings
+) -> Discovery:
+    """The agency consent (`agency_grant`); its Company token then onboards every installed
+    location (as `ghl-sync auth`)."""
+    grant = await agency_grant(ghl, state="demo")
     agency = build_agency(ghl, installs, pool=pool)
     try:
         found = await agency.authorise(grant)
