@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from hypothesis import strategies as st
@@ -49,6 +50,13 @@ def _contact(cid: str, loc: str, n: int, at: datetime, tags: list[str]) -> Conta
 def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> list[Observed]:
     """A contact's snapshots, its tasks, notes and appointment, maybe its deletion."""
     events: list[Event] = []
+
+    def deleted(kind: Any, at: datetime, **entity: Any) -> None:
+        """A deletion of one of the contact's entities (or of the contact), by webhook at `at`."""
+        events.append(
+            kind.build(location_id=loc, contact_id=cid, source="webhook", observed_at=at, **entity)
+        )
+
     t = start
     for n in range(rng.randint(1, 3)):
         t += timedelta(minutes=rng.randint(1, 30))
@@ -78,12 +86,7 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
                 TaskUpserted.build(location_id=loc, task=task, source="poll", observed_at=seen)
             )
         if rng.random() < 0.3:
-            seen = tt + timedelta(minutes=5)
-            events.append(
-                TaskDeleted.build(
-                    location_id=loc, task_id=tid, contact_id=cid, source="webhook", observed_at=seen
-                )
-            )
+            deleted(TaskDeleted, tt + timedelta(minutes=5), task_id=tid)
     for k in range(rng.randint(0, 2)):
         nid = f"{cid}-note{k}"
         seen = start + timedelta(minutes=rng.randint(1, 60))
@@ -92,16 +95,7 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
             NoteUpserted.build(location_id=loc, note=note, source="webhook", observed_at=seen)
         )
         if rng.random() < 0.3:
-            later = seen + timedelta(minutes=1)
-            events.append(
-                NoteDeleted.build(
-                    location_id=loc,
-                    note_id=nid,
-                    contact_id=cid,
-                    source="webhook",
-                    observed_at=later,
-                )
-            )
+            deleted(NoteDeleted, seen + timedelta(minutes=1), note_id=nid)
     if rng.random() < 0.5:
         at = start + timedelta(minutes=rng.randint(1, 60))
         appt = Appointment(
@@ -120,28 +114,12 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
             )
         )
         if rng.random() < 0.2:
-            events.append(
-                AppointmentDeleted.build(
-                    location_id=loc,
-                    appointment_id=f"{cid}-appt",
-                    contact_id=cid,
-                    source="webhook",
-                    observed_at=at + timedelta(seconds=1),
-                )
-            )
+            deleted(AppointmentDeleted, at + timedelta(seconds=1), appointment_id=f"{cid}-appt")
     if rng.random() < 0.3:
         # Deletion is final in GHL: it comes after everything else known of the contact.
         gone = max(e.observed_at for e in events) + timedelta(minutes=1)
         deleted_at = gone if rng.random() < 0.5 else None
-        events.append(
-            ContactDeleted.build(
-                location_id=loc,
-                contact_id=cid,
-                source="webhook",
-                observed_at=gone,
-                deleted_at=deleted_at,
-            )
-        )
+        deleted(ContactDeleted, gone, deleted_at=deleted_at)
     # Each event reaches us when it was observed.
     return [Observed(e.observed_at, e) for e in events]
 
