@@ -51,7 +51,10 @@ from schemas import (
 from schemas import Event as ModelEvent
 from streams.projections.rows import (
     COLUMN_MAPPERS,
+    COLUMN_SOURCES,
+    COLUMNS,
     TABLES,
+    TIME_COLUMNS,
     Key,
     RowImage,
     Stamp,
@@ -59,7 +62,17 @@ from streams.projections.rows import (
     tombstone_row,
 )
 
-__all__ = ["FastEvent", "decode", "decode_fast", "newest_rows", "row_of"]
+__all__ = [
+    "STAGED_TIMES",
+    "FastEvent",
+    "StagedRow",
+    "decode",
+    "decode_fast",
+    "newest_rows",
+    "newest_staged",
+    "row_of",
+    "staged_of",
+]
 
 
 class FastEvent(NamedTuple):
@@ -351,8 +364,7 @@ def row_of(event: FastEvent | ModelEvent) -> RowImage:
     )
 
 
-def newest_rows(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, RowImage]:
-    """`rows.newest_rows` for events from either decoder."""
+def _winners(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, FastEvent | ModelEvent]:
     winners: dict[Key, tuple[Stamp, FastEvent | ModelEvent]] = {}
     for event in events:
         if isinstance(event, FastEvent):
@@ -363,7 +375,69 @@ def newest_rows(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, RowImage]
         held = winners.get(key)
         if held is None or held[0] < stamp:
             winners[key] = (stamp, event)
-    return {key: row_of(event) for key, (_, event) in winners.items()}
+    return {key: event for key, (_, event) in winners.items()}
+
+
+def newest_rows(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, RowImage]:
+    """`rows.newest_rows` for events from either decoder."""
+    return {key: row_of(event) for key, event in _winners(events).items()}
+
+
+class StagedRow(NamedTuple):
+    """What the store writes of a row image: the typed text and flag columns are left out,
+    PostgreSQL reads them out of `data` (`rows.COLUMN_SOURCES`, `store.py`).
+
+    The times stay values: PostgreSQL cannot read every time the models take (it refuses
+    offsets beyond 15:59), and pydantic writes an offset's seconds away.
+    """
+
+    table: str
+    location_id: str
+    id: str
+    contact_id: str
+    stamp: Stamp
+    data: str | None
+    """The payload as JSON text; None for a tombstone (the store writes `{"id": ...}`)."""
+    times: tuple[datetime | None, ...]
+    """The values of the table's `STAGED_TIMES` columns, in that order."""
+
+
+STAGED_TIMES: Final[Mapping[str, tuple[str, ...]]] = {
+    table: tuple(c for c in columns if c in TIME_COLUMNS) for table, columns in COLUMNS.items()
+}
+"""Table → its time columns, in `COLUMNS` order: what a `StagedRow` carries as values."""
+
+_TIME_FIELDS: Final = {
+    table: tuple(COLUMN_SOURCES[table][c][0] for c in columns)
+    for table, columns in STAGED_TIMES.items()
+}
+_NO_TIMES: Final = {table: (None,) * len(columns) for table, columns in STAGED_TIMES.items()}
+
+
+def staged_of(event: FastEvent | ModelEvent) -> StagedRow:
+    """The staged row of an event from either decoder: `row_of` without the text columns."""
+    if not isinstance(event, FastEvent):
+        row = row_for(event)
+        return StagedRow(
+            row.table,
+            row.location_id,
+            row.id,
+            row.contact_id,
+            row.stamp,
+            None if row.stamp.deleted else row.data,
+            tuple(row.columns[c] for c in STAGED_TIMES[row.table]),
+        )
+    table, payload = event.table, event.payload
+    if event.stamp.deleted:
+        data, times = None, _NO_TIMES[table]
+    else:
+        data, times = to_json(payload).decode(), tuple(map(payload.get, _TIME_FIELDS[table]))
+    return StagedRow(table, event.location_id, event.id, event.contact_id, event.stamp, data, times)
+
+
+def newest_staged(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, StagedRow]:
+    """The staged row of the newest event per row (`newest_rows`, as the store writes it)."""
+    return {key: staged_of(event) for key, event in _winners(events).items()}
 
 
 def decode(raw: bytes) -> FastEvent | ModelEvent | EventDecodeError:

@@ -22,25 +22,22 @@ from typing import Any, Final, NamedTuple, TypeAlias
 from pydantic_core import to_json
 
 from schemas import (
-    Appointment,
     AppointmentDeleted,
-    AppointmentUpserted,
-    Contact,
     ContactDeleted,
     ContactUpserted,
     Event,
-    Note,
     NoteDeleted,
-    NoteUpserted,
-    Task,
     TaskDeleted,
-    TaskUpserted,
 )
 
 __all__ = [
+    "BOOLEAN_COLUMNS",
     "CHILD_TABLES",
+    "COLUMNS",
     "COLUMN_MAPPERS",
+    "COLUMN_SOURCES",
     "TABLES",
+    "TIME_COLUMNS",
     "Key",
     "RowImage",
     "Stamp",
@@ -105,58 +102,65 @@ class RowImage(NamedTuple):
         return tombstone_row(self.table, self.location_id, self.id, self.contact_id, by)
 
 
-COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
-    "contacts": (
-        "first_name", "last_name", "name", "email", "phone", "company_name", "assigned_to",
-        "date_added", "date_updated",
-    ),
-    "tasks": ("title", "body", "assigned_to", "due_date", "completed"),
-    "notes": ("body", "user_id", "date_added"),
-    "appointments": (
-        "calendar_id", "title", "status", "assigned_user_id", "start_time", "end_time",
-    ),
-}  # fmt: skip
+COLUMN_SOURCES: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = {
+    "contacts": {
+        "first_name": ("firstName",),
+        "last_name": ("lastName",),
+        "name": ("name",),
+        "email": ("email",),
+        "phone": ("phone",),
+        "company_name": ("companyName",),
+        "assigned_to": ("assignedTo",),
+        "date_added": ("dateAdded",),
+        "date_updated": ("dateUpdated",),
+    },
+    "tasks": {
+        "title": ("title",),
+        "body": ("body",),
+        "assigned_to": ("assignedTo",),
+        "due_date": ("dueDate",),
+        "completed": ("completed",),
+    },
+    "notes": {"body": ("body",), "user_id": ("userId",), "date_added": ("dateAdded",)},
+    "appointments": {
+        "calendar_id": ("calendarId",),
+        "title": ("title",),
+        # GHL sends both; appointmentStatus is the one its webhooks and calendars agree on.
+        "status": ("appointmentStatus", "status"),
+        "assigned_user_id": ("assignedUserId",),
+        "start_time": ("startTime",),
+        "end_time": ("endTime",),
+    },
+}
+"""Table → typed column → the GHL fields it is read from: the first that is set and not
+empty, else the last one's value.
+
+The one definition of the typed columns: the Python mapping below and the store's SQL are
+both made from it."""
+
+COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {t: tuple(c) for t, c in COLUMN_SOURCES.items()}
 """Typed columns of each table, in the order the store writes them."""
 
+TIME_COLUMNS: Final = frozenset(
+    {"date_added", "date_updated", "due_date", "start_time", "end_time"}
+)
+"""Typed columns holding a GHL time (`timestamptz`); each is read from one field."""
 
-def _contact_columns(c: Contact) -> dict[str, Any]:
-    return {
-        "first_name": c.firstName,
-        "last_name": c.lastName,
-        "name": c.name,
-        "email": c.email,
-        "phone": c.phone,
-        "company_name": c.companyName,
-        "assigned_to": c.assignedTo,
-        "date_added": c.dateAdded,
-        "date_updated": c.dateUpdated,
-    }
+BOOLEAN_COLUMNS: Final = frozenset({"completed"})
+"""Typed columns holding a flag (`boolean`); the rest are text."""
 
 
-def _task_columns(t: Task) -> dict[str, Any]:
-    return {
-        "title": t.title,
-        "body": t.body,
-        "assigned_to": t.assignedTo,
-        "due_date": t.dueDate,
-        "completed": t.completed,
-    }
+def _mapper(sources: Mapping[str, tuple[str, ...]]) -> Callable[[Any], dict[str, Any]]:
+    def columns(entity: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for column, (first, *rest) in sources.items():
+            value = getattr(entity, first)
+            for name in rest:
+                value = value or getattr(entity, name)
+            values[column] = value
+        return values
 
-
-def _note_columns(n: Note) -> dict[str, Any]:
-    return {"body": n.body, "user_id": n.userId, "date_added": n.dateAdded}
-
-
-def _appointment_columns(a: Appointment) -> dict[str, Any]:
-    return {
-        "calendar_id": a.calendarId,
-        "title": a.title,
-        # GHL sends both; appointmentStatus is the one its webhooks and calendars agree on.
-        "status": a.appointmentStatus or a.status,
-        "assigned_user_id": a.assignedUserId,
-        "start_time": a.startTime,
-        "end_time": a.endTime,
-    }
+    return columns
 
 
 def tombstone_row(
@@ -184,7 +188,7 @@ def row_for(event: Event) -> RowImage:
     stamp = _stamp(event)
     if stamp.deleted:
         return tombstone_row(table, event.location_id, event.entity_id, event.contact_id, stamp)
-    columns = _MAPPERS[type(event)](event.payload)
+    columns = COLUMN_MAPPERS[table](event.payload)
     tags = tuple(event.payload.tags or ()) if isinstance(event, ContactUpserted) else ()
     return RowImage(
         table=table,
@@ -199,17 +203,8 @@ def row_for(event: Event) -> RowImage:
 
 
 _DELETED: Final = frozenset({ContactDeleted, TaskDeleted, NoteDeleted, AppointmentDeleted})
-_MAPPERS: Final[Mapping[type, Callable[[Any], dict[str, Any]]]] = {
-    ContactUpserted: _contact_columns,
-    TaskUpserted: _task_columns,
-    NoteUpserted: _note_columns,
-    AppointmentUpserted: _appointment_columns,
-}
 COLUMN_MAPPERS: Final[Mapping[str, Callable[[Any], dict[str, Any]]]] = {
-    "contacts": _contact_columns,
-    "tasks": _task_columns,
-    "notes": _note_columns,
-    "appointments": _appointment_columns,
+    table: _mapper(sources) for table, sources in COLUMN_SOURCES.items()
 }
 """Table → its typed columns from a payload (a model, or anything read the same way)."""
 

@@ -15,11 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, Protocol, cast
 
 import asyncpg
-from pydantic_core import to_json
 
 from schemas import Event, EventDecodeError
-from streams.projections.fastpath import FastEvent, decode, newest_rows
-from streams.projections.rows import CHILD_TABLES, COLUMNS, Key, RowImage
+from streams.projections.fastpath import (
+    STAGED_TIMES,
+    FastEvent,
+    StagedRow,
+    decode,
+    newest_staged,
+)
+from streams.projections.rows import (
+    BOOLEAN_COLUMNS,
+    CHILD_TABLES,
+    COLUMN_SOURCES,
+    COLUMNS,
+    TIME_COLUMNS,
+    Key,
+)
 
 __all__ = [
     "BatchOutcome",
@@ -31,9 +43,6 @@ __all__ = [
     "ProjectionStore",
     "Record",
 ]
-
-_TIMESTAMPS: Final = {"date_added", "date_updated", "due_date", "start_time", "end_time"}
-_BOOLEANS: Final = {"completed"}
 
 
 # A named tuple, not a frozen dataclass: the consumer builds one per event, and a frozen
@@ -95,7 +104,7 @@ class PreparedBatch:
 
     records: Sequence[Record]
     decoded: list[FastEvent | Event | EventDecodeError]
-    rows: dict[Key, RowImage]
+    rows: dict[Key, StagedRow]
     spans: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     """(topic, partition) → [lowest offset, highest offset, records] of `records`."""
     rejected: list[int] = field(default_factory=list)
@@ -121,63 +130,104 @@ def _spans(records: Iterable[Record]) -> dict[tuple[str, int], list[int]]:
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 
 
-def _sql_type(column: str) -> str:
-    if column in _TIMESTAMPS:
-        return "timestamptz"
-    if column in _BOOLEANS:
-        return "boolean"
-    return "text"
-
-
 _GUARD: Final = (
     '(t.version, t.deleted_at IS NOT NULL, t.event_id COLLATE "C") < '
     '(EXCLUDED.version, EXCLUDED.deleted_at IS NOT NULL, EXCLUDED.event_id COLLATE "C")'
 )
 
 
-def _upsert_sql(table: str) -> str:
-    typed = list(COLUMNS[table])
-    own = ["contact_id"] if table in CHILD_TABLES else ["tags"]
-    names = ["location_id", "id", *own, *typed, "data", "version", "event_id", "deleted_at"]
-    types = {
-        "location_id": "text",
-        "id": "text",
-        "contact_id": "text",
-        "tags": "text",
-        "data": "text",
-        "version": "timestamptz",
-        "event_id": "text",
-        "deleted_at": "timestamptz",
-    } | {c: _sql_type(c) for c in typed}
-    params = ", ".join(f"${i}::{types[n]}[]" for i, n in enumerate(names, start=1))
-    select = [
-        # Tags travel as JSON text: unnest cannot take a ragged two-dimensional array.
-        "ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb))" if n == "tags"
-        else "u.data::jsonb" if n == "data"
-        else f"u.{n}"
-        for n in names
-    ]  # fmt: skip
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
-    return (
-        f"INSERT INTO {table} AS t ({', '.join(names)}) "
-        f"SELECT {', '.join(select)} FROM unnest({params}) AS u({', '.join(names)}) "
-        f"ON CONFLICT (location_id, id) DO UPDATE SET {updates} WHERE {_GUARD}"
-    )
-
-
 def _names(table: str) -> list[str]:
+    """The table's columns, in the order the upsert writes them."""
     own = ["contact_id"] if table in CHILD_TABLES else ["tags"]
     return ["location_id", "id", *own, *COLUMNS[table], "data", "version", "event_id", "deleted_at"]
 
 
-def _stage_type(name: str) -> str:
-    special = {
-        "tags": "text[]",
-        "data": "jsonb",
-        "version": "timestamptz",
-        "deleted_at": "timestamptz",
-    }
-    return special.get(name) or _sql_type(name)
+_STAGED_TYPES: Final = {
+    "location_id": "text",
+    "id": "text",
+    "contact_id": "text",
+    "version": "timestamptz",
+    "event_id": "text",
+    "deleted": "boolean",
+    "data": "jsonb",
+}
+
+
+def _staged_columns(table: str) -> dict[str, str]:
+    """A `StagedRow`'s fields as columns of `table`'s staging: name → type."""
+    return _STAGED_TYPES | dict.fromkeys(STAGED_TIMES[table], "timestamptz")
+
+
+def _staged_record(row: StagedRow) -> tuple[Any, ...]:
+    stamp = row.stamp
+    return (
+        row.location_id,
+        row.id,
+        row.contact_id,
+        stamp.version,
+        stamp.event_id,
+        stamp.deleted,
+        row.data,
+        *row.times,
+    )
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column_sql(table: str, column: str) -> str:
+    """How the upsert reads a typed column out of a staged row `s` (`rows.COLUMN_SOURCES`)."""
+    if column in TIME_COLUMNS:
+        return f"s.{column}"
+    first, *rest = [f"s.data->>{_quoted(name)}" for name in COLUMN_SOURCES[table][column]]
+    value = first
+    for name in rest:  # the first that is set and not empty, else the last one's value
+        value = f"COALESCE(NULLIF({value}, ''), {name})"
+    return f"({value})::boolean" if column in BOOLEAN_COLUMNS else value
+
+
+def _upsert_sql(table: str, staged: str) -> str:
+    """Upsert `table` from the staged rows in `staged` (a table or a subquery), guarded."""
+    own = (
+        "s.contact_id"
+        if table in CHILD_TABLES
+        # A tombstone's data is NULL here: no tags, an empty array.
+        else "ARRAY(SELECT jsonb_array_elements_text(s.data->'tags'))"
+    )
+    select = [
+        "s.location_id",
+        "s.id",
+        own,
+        *(_column_sql(table, c) for c in COLUMNS[table]),
+        "COALESCE(s.data, jsonb_build_object('id', s.id))",
+        "s.version",
+        "s.event_id",
+        "CASE WHEN s.deleted THEN s.version END",
+    ]
+    names = _names(table)
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
+    return (
+        f"INSERT INTO {table} AS t ({', '.join(names)}) "
+        f"SELECT {', '.join(select)} FROM {staged} AS s "
+        f"ON CONFLICT (location_id, id) DO UPDATE SET {updates} WHERE {_GUARD}"
+    )
+
+
+def _merge_sql(table: str) -> str:
+    return _upsert_sql(table, f"pg_temp.stage_{table}")
+
+
+def _unnest_sql(table: str) -> str:
+    columns = _staged_columns(table)
+    params = ", ".join(
+        f"${i}::{'text' if kind == 'jsonb' else kind}[]"
+        for i, kind in enumerate(columns.values(), start=1)
+    )
+    read = ", ".join(
+        f"u.{n}::jsonb AS {n}" if kind == "jsonb" else f"u.{n}" for n, kind in columns.items()
+    )
+    return _upsert_sql(table, f"(SELECT {read} FROM unnest({params}) AS u({', '.join(columns)}))")
 
 
 def _stage_sql() -> str:
@@ -185,39 +235,11 @@ def _stage_sql() -> str:
     # live one share them; ON COMMIT DELETE ROWS empties them with each batch's commit.
     statements = ["SET LOCAL client_min_messages = warning"]
     for table in COLUMNS:
-        columns = ", ".join(f"{n} {_stage_type(n)}" for n in _names(table))
+        columns = ", ".join(f"{n} {kind}" for n, kind in _staged_columns(table).items())
         statements.append(
             f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ({columns}) ON COMMIT DELETE ROWS"
         )
     return "; ".join(statements)
-
-
-def _merge_sql(table: str) -> str:
-    names = _names(table)
-    listed = ", ".join(names)
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
-    return (
-        f"INSERT INTO {table} AS t ({listed}) SELECT {listed} FROM pg_temp.stage_{table} "
-        f"ON CONFLICT (location_id, id) DO UPDATE SET {updates} WHERE {_GUARD}"
-    )
-
-
-def _stage_records(table: str, rows: Sequence[RowImage]) -> list[tuple[Any, ...]]:
-    typed = COLUMNS[table]
-    child = table in CHILD_TABLES
-    return [
-        (
-            r.location_id,
-            r.id,
-            r.contact_id if child else list(r.tags),
-            *(r.columns.get(c) for c in typed),
-            r.data,
-            r.stamp.version,
-            r.stamp.event_id,
-            r.deleted_at,
-        )
-        for r in rows
-    ]
 
 
 def _cascade_sql(table: str) -> str:
@@ -235,25 +257,6 @@ def _cascade_sql(table: str) -> str:
     )
 
 
-def _columns_of(table: str, rows: Sequence[RowImage]) -> list[list[Any]]:
-    typed = COLUMNS[table]
-    own: list[list[Any]] = (
-        [[r.contact_id for r in rows]]
-        if table in CHILD_TABLES
-        else [[to_json(r.tags).decode() for r in rows]]
-    )
-    return [
-        [r.location_id for r in rows],
-        [r.id for r in rows],
-        *own,
-        *([r.columns.get(c) for r in rows] for c in typed),
-        [r.data for r in rows],
-        [r.stamp.version for r in rows],
-        [r.stamp.event_id for r in rows],
-        [r.deleted_at for r in rows],
-    ]
-
-
 class ProjectionStore:
     """Applies batches of event records to the projection tables of one connection.
 
@@ -268,7 +271,7 @@ class ProjectionStore:
         self.write = write
         """`copy`: COPY into a staging table, then one set-based upsert per table; `unnest`:
         one upsert per table over array parameters."""
-        self._upserts = {table: _upsert_sql(table) for table in COLUMNS}
+        self._upserts = {table: _unnest_sql(table) for table in COLUMNS}
         self._merges = {table: _merge_sql(table) for table in COLUMNS}
         self._stage = _stage_sql()
         self._cascades = {table: _cascade_sql(table) for table in CHILD_TABLES}
@@ -293,7 +296,7 @@ class ProjectionStore:
             if rejected
             else cast("list[FastEvent | Event]", decoded)
         )
-        return PreparedBatch(records, decoded, newest_rows(valid), _spans(records), rejected)
+        return PreparedBatch(records, decoded, newest_staged(valid), _spans(records), rejected)
 
     async def apply(
         self,
@@ -324,7 +327,7 @@ class ProjectionStore:
                     else:
                         decoded.append(d)
                 outcome.applied = len(decoded)
-                rows, spans = newest_rows(decoded), _spans(fresh)
+                rows, spans = newest_staged(decoded), _spans(fresh)
             outcome.rows_written = await self._write(conn, rows.values())
             if outcome.dead_letters and dead_letters is not None:
                 # Before the commit: if handing them over fails, the batch is retried whole.
@@ -375,8 +378,8 @@ class ProjectionStore:
         outcome.next_offsets = next_offsets
         return fresh
 
-    async def _write(self, conn: Connection, rows: Iterable[RowImage]) -> int:
-        by_table: dict[str, list[RowImage]] = defaultdict(list)
+    async def _write(self, conn: Connection, rows: Iterable[StagedRow]) -> int:
+        by_table: dict[str, list[StagedRow]] = defaultdict(list)
         for row in rows:
             by_table[row.table].append(row)
         written = 0
@@ -386,16 +389,17 @@ class ProjectionStore:
             batch = by_table.get(table)
             if not batch:
                 continue
+            records = [_staged_record(r) for r in batch]
             if self.write == "copy":
                 await conn.copy_records_to_table(
                     f"stage_{table}",
                     schema_name="pg_temp",
-                    records=_stage_records(table, batch),
-                    columns=_names(table),
+                    records=records,
+                    columns=list(_staged_columns(table)),
                 )
                 status = await conn.execute(self._merges[table])
             else:
-                status = await conn.execute(self._upserts[table], *_columns_of(table, batch))
+                status = await conn.execute(self._upserts[table], *zip(*records, strict=True))
             written += int(status.rsplit(" ", 1)[-1])
         # Contacts whose deletion may hide children: those deleted now, and the parents of
         # children written now (their contact may have been deleted in an earlier batch).
