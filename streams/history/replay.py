@@ -140,13 +140,7 @@ async def _swap(
     scrap = f"{target}_scrap"
     try:
         async with live.transaction():
-            locked = await live.fetch(
-                "SELECT partition, next_offset FROM history_offsets"
-                " WHERE consumer = $1 AND topic = $2 ORDER BY partition FOR UPDATE",
-                store.consumer,
-                topic,
-            )
-            live_offsets = {r["partition"]: r["next_offset"] for r in locked}
+            live_offsets = await store.offsets.lock_topic(live, topic)
             goal = {p: max(ends.get(p, 0), o) for p, o in {**ends, **live_offsets}.items()}
             caught_up = await reader.apply_until(store, rebuilt, goal)
             q = await live.fetchval("SELECT quote_ident($1)", live_schema)

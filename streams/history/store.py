@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 from pydantic_core import to_json
 
+from services.db.offsets import OffsetTable
 from streams.history.decode import decode_snapshot
 from streams.history.rows import Entry, Snapshot, entry_between, newest_snapshots
 
@@ -84,15 +85,11 @@ class HistoryStore:
 
     def __init__(self, consumer: str = "history") -> None:
         self.consumer = consumer
+        self.offsets = OffsetTable("history_offsets", consumer)
 
     async def stored_offsets(self, conn: Connection, topic: str) -> dict[int, int]:
         """The next offset to apply, per partition of `topic`."""
-        rows = await conn.fetch(
-            "SELECT partition, next_offset FROM history_offsets WHERE consumer = $1 AND topic = $2",
-            self.consumer,
-            topic,
-        )
-        return {row["partition"]: row["next_offset"] for row in rows}
+        return await self.offsets.read(conn, topic)
 
     @staticmethod
     def prepare(records: Sequence[HistoryRecord]) -> list[Snapshot | None]:
@@ -108,29 +105,11 @@ class HistoryStore:
         """Apply one batch in one transaction."""
         snaps = self.prepare(records) if prepared is None else prepared
         outcome = HistoryBatch()
-        partitions = sorted({(r.topic, r.partition) for r in records})
+        partitions = {(r.topic, r.partition) for r in records}
         if not partitions:
             return outcome
-        topics, numbers = [t for t, _ in partitions], [p for _, p in partitions]
         async with conn.transaction():
-            await conn.execute(
-                "INSERT INTO history_offsets (consumer, topic, partition, next_offset)"
-                " SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
-                " ON CONFLICT DO NOTHING",
-                self.consumer,
-                topics,
-                numbers,
-            )
-            locked = await conn.fetch(
-                "SELECT topic, partition, next_offset FROM history_offsets"
-                " WHERE consumer = $1 AND (topic, partition) IN"
-                " (SELECT * FROM unnest($2::text[], $3::int[])) ORDER BY topic, partition"
-                " FOR UPDATE",
-                self.consumer,
-                topics,
-                numbers,
-            )
-            stored = {(r["topic"], r["partition"]): r["next_offset"] for r in locked}
+            stored = await self.offsets.claim(conn, partitions)
             fresh: list[Snapshot] = []
             ends = dict(stored)
             for record, snap in zip(records, snaps, strict=True):
@@ -145,16 +124,7 @@ class HistoryStore:
                     fresh.append(snap)
                     outcome.applied += 1
             await self._insert(conn, list(newest_snapshots(fresh).values()))
-            keys = sorted(ends)
-            await conn.execute(
-                "UPDATE history_offsets AS o SET next_offset = u.n, updated_at = now()"
-                " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)"
-                " WHERE o.consumer = $1 AND o.topic = u.t AND o.partition = u.p",
-                self.consumer,
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [ends[k] for k in keys],
-            )
+            await self.offsets.store(conn, ends)
             outcome.next_offsets = ends
         return outcome
 
