@@ -39,7 +39,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,23 +99,23 @@ def _raw_topic(settings: WebhookSettings) -> str:
     return f"{settings.topic_prefix}ghl.raw.v1"
 
 
+@dataclass(eq=False)
 class _Receiver:
-    def __init__(
-        self,
-        settings: WebhookSettings,
-        *,
-        sink: RawSink,
-        receipts: ReceiptStore | None,
-        metrics: ReceiverMetrics,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.s = settings
-        self.sink = sink
-        self.receipts = receipts
-        self.metrics = metrics
-        self.clock = clock
-        self.verifier = SignatureVerifier(settings)
-        self.retry_after = str(settings.retry_after_seconds).encode()
+    """What handling a delivery needs: the settings, the sink, the receipts, the metrics."""
+
+    s: WebhookSettings
+    _: KW_ONLY
+    sink: RawSink
+    receipts: ReceiptStore | None
+    metrics: ReceiverMetrics
+    clock: Callable[[], datetime]
+    verifier: SignatureVerifier = field(init=False)
+    retry_after: bytes = field(init=False)
+    postgres: Dependency = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.verifier = SignatureVerifier(self.s)
+        self.retry_after = str(self.s.retry_after_seconds).encode()
         self.postgres = Dependency("postgres", log=log)
 
     async def read_body(self, declared: str | None, chunks: AsyncIterator[bytes]) -> bytes:
