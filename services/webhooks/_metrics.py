@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 __all__ = ["REJECTION_REASONS", "ReceiverMetrics"]
 
+_PREFIX = "ghl_sync_webhooks_"
+
 REJECTION_REASONS = (
     "body_too_large",
     "missing_signature",
@@ -25,33 +27,24 @@ class ReceiverMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.rejected = Counter(
-            "ghl_sync_webhooks_rejected",
-            "Deliveries rejected with a 4xx, by reason.",
-            ["reason"],
-            registry=registry,
-        )
-        self.accepted = Counter(
-            "ghl_sync_webhooks_accepted",
-            "Deliveries persisted to the raw topic.",
-            registry=registry,
-        )
-        self.duplicates = Counter(
-            "ghl_sync_webhooks_duplicates", "Replays dropped by webhookId.", registry=registry
-        )
-        self.not_persisted = Counter(
-            "ghl_sync_webhooks_not_persisted",
+
+        def counter(name: str, documentation: str, *labels: str) -> Counter:
+            return Counter(f"{_PREFIX}{name}", documentation, labels, registry=registry)
+
+        self.rejected = counter("rejected", "Deliveries rejected with a 4xx, by reason.", "reason")
+        self.accepted = counter("accepted", "Deliveries persisted to the raw topic.")
+        self.duplicates = counter("duplicates", "Replays dropped by webhookId.")
+        self.not_persisted = counter(
+            "not_persisted",
             "Deliveries answered 429 because they could not be persisted, by reason.",
-            ["reason"],
-            registry=registry,
+            "reason",
         )
-        self.dedupe_unavailable = Counter(
-            "ghl_sync_webhooks_dedupe_unavailable",
+        self.dedupe_unavailable = counter(
+            "dedupe_unavailable",
             "Deliveries persisted without replay check because PostgreSQL failed.",
-            registry=registry,
         )
         self.latency = Histogram(
-            "ghl_sync_webhooks_accept_seconds",
+            f"{_PREFIX}accept_seconds",
             "Time from request to 2xx for accepted deliveries.",
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
