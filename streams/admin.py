@@ -4,6 +4,15 @@ Topics get `GHL_SYNC_KAFKA_TOPIC_REPLICATION_FACTOR` copies and that
 `min.insync.replicas` (`GHL_SYNC_KAFKA_TOPIC_MIN_INSYNC_REPLICAS`). A topic is never created
 with fewer copies than asked: when the cluster has fewer brokers than the replication factor,
 `ensure_topics` raises `ValueError` naming the variable instead of letting the broker decide.
+
+`LogReader` reads a topic from its beginning up to given ends, without a consumer group: what
+rebuilding a projection from the whole log needs.
+
+    reader = LogReader(bootstrap, topic)
+    ends = await reader.start()                  # {partition: log end when it started}
+    while records := await reader.read_until(ends, 5000):
+        ...
+    await reader.stop()
 """
 
 from __future__ import annotations
@@ -12,13 +21,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from services.platform.connections import KafkaSettings, kafka_options
 
-__all__ = ["FOREVER", "ensure_topics", "partitions_of"]
+__all__ = ["FOREVER", "LogReader", "ensure_topics", "partitions_of"]
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +136,57 @@ async def _leaders_elected(
             return
         await asyncio.sleep(0.1)
     log.warning("topics %s still have partitions without a leader after %.0fs", names, within)
+
+
+class LogReader:
+    """Reads `topic` (only the partitions in `only`, if given) from offset zero."""
+
+    def __init__(
+        self, bootstrap: KafkaSettings | str, topic: str, only: Iterable[int] | None = None
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.only = None if only is None else frozenset(only)
+        self.consumer = AIOKafkaConsumer(
+            **kafka_options(bootstrap),
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=4 << 20,
+            fetch_max_bytes=16 << 20,
+        )
+        self.partitions: list[TopicPartition] = []
+
+    async def start(self) -> dict[int, int]:
+        """Assign the partitions at their beginning; returns each one's log end now."""
+        numbers = await partitions_of(self.bootstrap, self.topic)
+        if not numbers:
+            raise RuntimeError(f"topic {self.topic} does not exist")
+        await self.consumer.start()
+        mine = sorted(p for p in numbers if self.only is None or p in self.only)
+        self.partitions = [TopicPartition(self.topic, p) for p in mine]
+        self.consumer.assign(self.partitions)
+        await self.consumer.seek_to_beginning(*self.partitions)
+        ends = await self.consumer.end_offsets(self.partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    async def read_until(self, ends: Mapping[int, int], max_records: int) -> list[Any]:
+        """Up to `max_records` records below `ends` (a partition it omits: nothing), as the
+        client returns them; [] only once every partition reached its end."""
+        while True:
+            pending = [
+                tp
+                for tp in self.partitions
+                if await self.consumer.position(tp) < ends.get(tp.partition, 0)
+            ]
+            if not pending:
+                return []
+            fetched = await self.consumer.getmany(
+                *pending, timeout_ms=1000, max_records=max_records
+            )
+            records = [
+                r for batch in fetched.values() for r in batch if r.offset < ends[r.partition]
+            ]
+            if records:
+                return records
+
+    async def stop(self) -> None:
+        await self.consumer.stop()

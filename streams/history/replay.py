@@ -20,11 +20,9 @@ import time
 from dataclasses import dataclass, field
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.db.migrate import apply_migrations
-from services.platform.connections import kafka_options
-from streams.admin import partitions_of
+from streams.admin import LogReader
 from streams.history.store import HistoryRecord, HistoryStore
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
@@ -55,45 +53,14 @@ async def dump_history(conn: asyncpg.Connection) -> list[tuple[object, ...]]:
     return [tuple(r) for r in rows]
 
 
-class _Reader:
-    def __init__(self, settings: StreamsSettings) -> None:
-        self.bootstrap = settings.kafka
-        self.topic = topic_names(settings).events
-        self.consumer = AIOKafkaConsumer(**kafka_options(self.bootstrap, enable_auto_commit=False))
-        self.partitions: list[TopicPartition] = []
-
-    async def start(self) -> dict[int, int]:
-        numbers = await partitions_of(self.bootstrap, self.topic)
-        if not numbers:
-            raise RuntimeError(f"topic {self.topic} does not exist")
-        await self.consumer.start()
-        self.partitions = [TopicPartition(self.topic, p) for p in numbers]
-        self.consumer.assign(self.partitions)
-        await self.consumer.seek_to_beginning(*self.partitions)
-        ends = await self.consumer.end_offsets(self.partitions)
-        return {tp.partition: offset for tp, offset in ends.items()}
-
-    async def apply_until(
-        self, store: HistoryStore, conn: asyncpg.Connection, ends: dict[int, int]
-    ) -> int:
-        applied = 0
-        while True:
-            pending = [
-                tp
-                for tp in self.partitions
-                if await self.consumer.position(tp) < ends.get(tp.partition, 0)
-            ]
-            if not pending:
-                return applied
-            fetched = await self.consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
-            batch = [
-                HistoryRecord(r.topic, r.partition, r.offset, r.value)
-                for records in fetched.values()
-                for r in records
-                if r.offset < ends[r.partition]
-            ]
-            if batch:
-                applied += (await store.apply(conn, batch)).applied
+async def _apply_until(
+    reader: LogReader, store: HistoryStore, conn: asyncpg.Connection, ends: dict[int, int]
+) -> int:
+    applied = 0
+    while records := await reader.read_until(ends, 5000):
+        batch = [HistoryRecord(r.topic, r.partition, r.offset, r.value) for r in records]
+        applied += (await store.apply(conn, batch)).applied
+    return applied
 
 
 async def rebuild_history(
@@ -106,27 +73,27 @@ async def rebuild_history(
     report = HistoryRebuild(schema=target)
     url = settings.database_url.get_secret_value()
     conn = await asyncpg.connect(url, server_settings={"search_path": target})
-    reader = _Reader(settings)
+    reader = LogReader(settings.kafka, topic_names(settings).events)
     started = time.perf_counter()
     try:
         await apply_migrations(conn, schema=target)
         store = HistoryStore(settings.history_consumer)
         ends = await reader.start()
-        report.events = await reader.apply_until(store, conn, ends)
+        report.events = await _apply_until(reader, store, conn, ends)
         report.offsets = ends
         if swap:
             report.events += await _swap(settings, reader, store, conn, target, ends)
             report.swapped = True
     finally:
         report.seconds = time.perf_counter() - started
-        await reader.consumer.stop()
+        await reader.stop()
         await conn.close()
     return report
 
 
 async def _swap(
     settings: StreamsSettings,
-    reader: _Reader,
+    reader: LogReader,
     store: HistoryStore,
     rebuilt: asyncpg.Connection,
     target: str,
@@ -142,7 +109,7 @@ async def _swap(
         async with live.transaction():
             live_offsets = await store.offsets.lock_topic(live, topic)
             goal = {p: max(ends.get(p, 0), o) for p, o in {**ends, **live_offsets}.items()}
-            caught_up = await reader.apply_until(store, rebuilt, goal)
+            caught_up = await _apply_until(reader, store, rebuilt, goal)
             q = await live.fetchval("SELECT quote_ident($1)", live_schema)
             t = await live.fetchval("SELECT quote_ident($1)", target)
             s = await live.fetchval("SELECT quote_ident($1)", scrap)
