@@ -14,12 +14,12 @@ the two reads differ in that one field: UNCONFIRMED against real GHL.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schemas.ghl import Appointment
 from services.ghl import GhlClient, Priority
 
-__all__ = ["EVENT_FIELDS", "Appointments", "as_contact_route", "read_appointments"]
+__all__ = ["EVENT_FIELDS", "Appointments", "Window", "as_contact_route", "read_appointments"]
 
 EVENT_FIELDS = frozenset(
     {
@@ -43,6 +43,18 @@ class Appointments:
 
     appointments: list[Appointment]
     calendars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """How many days before and after now appointments are read (by their start)."""
+
+    past_days: float
+    future_days: float
+
+    def around(self, now: datetime) -> tuple[datetime, datetime]:
+        """`(low, high)`: the window around `now`."""
+        return now - timedelta(days=self.past_days), now + timedelta(days=self.future_days)
 
 
 async def read_appointments(

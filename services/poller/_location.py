@@ -61,7 +61,7 @@ from services.ghl import (
     supported_operations,
 )
 from services.ghl.requests import ContactSearch, SearchFilter, SearchSort, TaskSearch
-from services.poller._calendars import read_appointments
+from services.poller._calendars import Window, read_appointments
 from services.poller._sink import EventSink
 from services.poller._store import LocationDelta, LocationSnapshot, LocationState, PollerStore
 from services.poller.plan import PlanInputs, QuotaPlan, SweepPacer, plan_location, sweep_order
@@ -421,8 +421,8 @@ class LocationPoller:
         """Every appointment starting in the sweep window, calendar by calendar; those the
         projections hold in the window that GHL no longer lists get a tombstone."""
         loc = self.location_id
-        low = now - timedelta(days=self._s.appointments_past_days)
-        high = now + timedelta(days=self._s.appointments_future_days)
+        window = Window(self._s.appointments_past_days, self._s.appointments_future_days)
+        low, high = window.around(now)
         known = await self._store.live_ids(
             loc, "appointment", older_than=older_than, starting=(low, high)
         )

@@ -32,7 +32,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -48,7 +48,7 @@ from schemas import (
 from schemas.canonical import canonical_contact, canonical_task
 from services.ghl import GhlClient, NotFound, Priority, supported_operations
 from services.ghl.requests import ContactSearch, SearchSort, TaskSearch
-from services.poller._calendars import read_appointments
+from services.poller._calendars import Window, read_appointments
 from services.poller._sink import EventSink
 from services.poller._store import LocationDelta, LocationState, write_deltas
 
@@ -94,8 +94,7 @@ class Backfill:
         # Appointments location-wide through the calendars API where the client has it
         # (a few requests), else one read per contact.
         self._calendars_api = "get-calendars" in supported_operations()
-        self._past_days = appointments_past_days
-        self._future_days = appointments_future_days
+        self._window = Window(appointments_past_days, appointments_future_days)
         self._pool = pool
         self._sink = sink
         self._loc = location_id
@@ -208,8 +207,7 @@ class Backfill:
         if p.phase == "appointments":
             # A few requests: a resumed backfill simply reads them again.
             now = self._clock()
-            low = now - timedelta(days=self._past_days)
-            high = now + timedelta(days=self._future_days)
+            low, high = self._window.around(now)
             found = await read_appointments(self._client, self._loc, low, high, Priority.BACKFILL)
             appointment_events: list[Event] = [
                 AppointmentUpserted.build(
