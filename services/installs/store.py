@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
@@ -53,6 +54,17 @@ class LocationRow:
     state_at: datetime
     onboarded_at: datetime | None
     has_token: bool
+
+
+class _LogRow(NamedTuple):
+    """One row of `ghl_install_log`, in its columns' order."""
+
+    kind: str
+    company_id: str | None
+    location_id: str | None
+    event_at: datetime | None
+    outcome: str
+    reason: str
 
 
 def _installation(row: asyncpg.Record) -> Installation:
@@ -133,15 +145,15 @@ class InstallStore:
                 Outcome.IGNORED,
             )
             if not routine:
-                await self._log(
-                    conn,
-                    kind=type(fact).__name__,
-                    company_id=fact.company_id,
-                    location_id=fact.location_id,
-                    event_at=fact.at,
-                    outcome=decision.outcome.value,
-                    reason=decision.reason,
+                logged = _LogRow(
+                    type(fact).__name__,
+                    fact.company_id,
+                    fact.location_id,
+                    fact.at,
+                    decision.outcome.value,
+                    decision.reason,
                 )
+                await self._log(conn, logged)
         level = logging.INFO if decision.outcome is Outcome.APPLIED else logging.WARNING
         if decision.outcome is Outcome.DUPLICATE:
             level = logging.INFO
@@ -171,13 +183,7 @@ class InstallStore:
     ) -> None:
         """Log a fact that changed no installation (bad input, orphans, company events)."""
         await self._log(
-            self._pool,
-            kind=kind,
-            company_id=company_id,
-            location_id=location_id,
-            event_at=event_at,
-            outcome=outcome,
-            reason=reason,
+            self._pool, _LogRow(kind, company_id, location_id, event_at, outcome, reason)
         )
         _log.log(
             logging.INFO if outcome == "applied" else logging.WARNING,
@@ -190,25 +196,11 @@ class InstallStore:
         )
 
     @staticmethod
-    async def _log(
-        conn: Conn,
-        *,
-        kind: str,
-        company_id: str | None,
-        location_id: str | None,
-        event_at: datetime | None,
-        outcome: str,
-        reason: str,
-    ) -> None:
+    async def _log(conn: Conn, row: _LogRow) -> None:
         await conn.execute(
             "INSERT INTO ghl_install_log (kind, company_id, location_id, event_at, outcome,"
             " reason) VALUES ($1, $2, $3, $4, $5, $6)",
-            kind,
-            company_id,
-            location_id,
-            event_at,
-            outcome,
-            reason,
+            *row,
         )
 
     @staticmethod
