@@ -235,7 +235,7 @@ class _Queue:
 
 
 class _Dispatching:
-    """Per-location priority queues in front of a ledger; subclasses implement `_book`."""
+    """Per-location priority queues in front of a ledger; subclasses implement `_grant`."""
 
     _max_batch = 64
 
