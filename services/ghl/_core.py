@@ -17,16 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from schemas.ghl_errors import (
-    AuthError,
-    GhlError,
-    NotFound,
-    OutcomeUnknown,
-    RateLimited,
-    ServerError,
-    TransportError,
-    ValidationFailed,
-)
+from schemas import ghl_errors
 from services.ghl import _metrics
 from services.ghl._operations import OPERATIONS, Operation, Safety
 from services.ghl._ratelimit import Priority, RateLimiter, RateLimitHeaders
@@ -165,11 +156,11 @@ class ClientCore:
                         await self._pause(op, location_id, server_retries, type(exc).__name__)
                         server_retries += 1
                         continue
-                    raise TransportError(
+                    raise ghl_errors.TransportError(
                         f"no answer after {server_retries + 1} attempts: {type(exc).__name__}",
                         operation=op.label,
                     ) from exc
-                raise OutcomeUnknown(
+                raise ghl_errors.OutcomeUnknown(
                     f"sent, but no answer ({type(exc).__name__}); look the record up before "
                     "retrying",
                     operation=op.label,
@@ -228,11 +219,13 @@ class ClientCore:
         try:
             return response.json()
         except ValueError as exc:
-            raise GhlError(
+            raise ghl_errors.GhlError(
                 "answer is not JSON", operation=op.label, status_code=response.status_code
             ) from exc
 
-    def _translate(self, op: Operation, response: httpx.Response, *, safe: bool) -> GhlError:
+    def _translate(
+        self, op: Operation, response: httpx.Response, *, safe: bool
+    ) -> ghl_errors.GhlError:
         status = response.status_code
         message, messages, trace = _error_details(response)
         common: dict[str, Any] = {
@@ -241,22 +234,22 @@ class ClientCore:
             "trace_id": trace,
         }
         if status in (401, 403):
-            return AuthError(message, **common)
+            return ghl_errors.AuthError(message, **common)
         if status == 404 or (status == 400 and "not found" in message.lower()):
-            return NotFound(message, **common)
+            return ghl_errors.NotFound(message, **common)
         if status in (400, 422):
-            return ValidationFailed(message, messages=messages, **common)
+            return ghl_errors.ValidationFailed(message, messages=messages, **common)
         if status == 429:
-            return RateLimited(
+            return ghl_errors.RateLimited(
                 message,
                 retry_after=_retry_after(response, self._settings.default_retry_after),
                 **common,
             )
         if status >= 500:
             if not safe:
-                return OutcomeUnknown(
+                return ghl_errors.OutcomeUnknown(
                     f"{message}; the write may have happened, look it up before retrying",
                     **common,
                 )
-            return ServerError(message, **common)
-        return GhlError(message, **common)
+            return ghl_errors.ServerError(message, **common)
+        return ghl_errors.GhlError(message, **common)

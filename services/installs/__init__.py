@@ -18,18 +18,7 @@ if TYPE_CHECKING:
     from services.installs.agency import APP_EVENT_TYPES, Agency, Discovery
     from services.installs.handler import InstallHandler
     from services.installs.lookup import InstallStatus, install_status, is_installed
-    from services.installs.machine import (
-        Action,
-        CompanyAuthorised,
-        Decision,
-        Install,
-        Installation,
-        Listed,
-        Outcome,
-        State,
-        Uninstall,
-        decide,
-    )
+    from services.installs.machine import Action, Decision, Installation, Outcome, State
     from services.installs.settings import InstallSettings
     from services.installs.store import InstallStore
     from services.installs.wiring import build_agency
@@ -38,21 +27,16 @@ __all__ = [
     "APP_EVENT_TYPES",
     "Action",
     "Agency",
-    "CompanyAuthorised",
     "Decision",
     "Discovery",
-    "Install",
     "InstallHandler",
     "InstallSettings",
     "InstallStatus",
     "InstallStore",
     "Installation",
-    "Listed",
     "Outcome",
     "State",
-    "Uninstall",
     "build_agency",
-    "decide",
     "install_status",
     "is_installed",
 ]

@@ -31,19 +31,7 @@ from services.ghl import (
     build_client,
     generate_key,
 )
-from services.ghl.requests import (
-    AppointmentCreate,
-    AppointmentUpdate,
-    ContactCreate,
-    ContactSearch,
-    ContactUpdate,
-    ContactUpsert,
-    NoteCreate,
-    NoteUpdate,
-    TaskCreate,
-    TaskSearch,
-    TaskUpdate,
-)
+from services.ghl import requests as rq
 from services.simulator import SimulatorSettings, create_app
 from tests.factories.ghl import SIM
 from tests.unit.ghl.ghl_helpers import operation_of
@@ -120,21 +108,22 @@ async def test_every_operation_against_the_simulator(
 
     listed = [c async for c in client.iter_contacts(loc, page_size=4)]
     assert {c.id for c in listed} == {c["id"] for c in location["contacts"]}
-    searched = [c async for c in client.iter_search_contacts(loc, ContactSearch(pageLimit=4))]
+    searched = [c async for c in client.iter_search_contacts(loc, rq.ContactSearch(pageLimit=4))]
     assert {c.id for c in searched} == {c.id for c in listed}
 
     created = await client.create_contact(
-        loc, ContactCreate(firstName="Ada", lastName="Contract", email="ada.contract@example.com")
+        loc,
+        rq.ContactCreate(firstName="Ada", lastName="Contract", email="ada.contract@example.com"),
     )
     cid = created.id
     assert (await client.get_contact(loc, cid)).email == "ada.contract@example.com"
     duplicate = await client.get_duplicate_contact(loc, email="ada.contract@example.com")
     assert duplicate is not None
     assert duplicate.id == cid
-    updated = await client.update_contact(loc, cid, ContactUpdate(city="Turin"))
+    updated = await client.update_contact(loc, cid, rq.ContactUpdate(city="Turin"))
     assert updated.city == "Turin"
     upserted = await client.upsert_contact(
-        loc, ContactUpsert(email="ada.contract@example.com", lastName="Upserted")
+        loc, rq.ContactUpsert(email="ada.contract@example.com", lastName="Upserted")
     )
     assert (upserted.new, upserted.contact.id) == (False, cid)
 
@@ -158,26 +147,28 @@ async def test_every_operation_against_the_simulator(
     await client.remove_from_workflow(loc, cid, "wf-1")
 
     task = await client.create_task(
-        loc, cid, TaskCreate(title="Call back", dueDate=now + timedelta(days=1), body="renewal")
+        loc, cid, rq.TaskCreate(title="Call back", dueDate=now + timedelta(days=1), body="renewal")
     )
     assert (await client.get_task(loc, cid, task.id)).title == "Call back"
-    assert (await client.update_task(loc, cid, task.id, TaskUpdate(title="Call"))).title == "Call"
+    assert (
+        await client.update_task(loc, cid, task.id, rq.TaskUpdate(title="Call"))
+    ).title == "Call"
     assert (await client.complete_task(loc, cid, task.id)).completed is True
     assert [t.id for t in await client.list_tasks(loc, cid)] == [task.id]
-    found = [t.id async for t in client.iter_tasks(loc, TaskSearch(contactId=[cid], limit=2))]
+    found = [t.id async for t in client.iter_tasks(loc, rq.TaskSearch(contactId=[cid], limit=2))]
     assert found == [task.id]
     assert await client.delete_task(loc, cid, task.id)
 
-    note = await client.create_note(loc, cid, NoteCreate(body="Met at expo", userId=user))
+    note = await client.create_note(loc, cid, rq.NoteCreate(body="Met at expo", userId=user))
     assert (await client.get_note(loc, cid, note.id)).body == "Met at expo"
-    assert (await client.update_note(loc, cid, note.id, NoteUpdate(body="Met"))).body == "Met"
+    assert (await client.update_note(loc, cid, note.id, rq.NoteUpdate(body="Met"))).body == "Met"
     assert [n.id for n in await client.list_notes(loc, cid)] == [note.id]
     assert await client.delete_note(loc, cid, note.id)
 
     start = now + timedelta(days=2)
     appointment = await client.create_appointment(
         loc,
-        AppointmentCreate(
+        rq.AppointmentCreate(
             calendarId=calendar_id,
             contactId=cid,
             startTime=start,
@@ -188,7 +179,7 @@ async def test_every_operation_against_the_simulator(
     )
     assert (await client.get_appointment(loc, appointment.id)).contactId == cid
     edited = await client.update_appointment(
-        loc, appointment.id, AppointmentUpdate(title="Demo call")
+        loc, appointment.id, rq.AppointmentUpdate(title="Demo call")
     )
     assert edited.title == "Demo call"
     assert [a.id for a in await client.list_contact_appointments(loc, cid)] == [appointment.id]
@@ -224,7 +215,7 @@ async def test_validation_errors_carry_ghl_messages(
         await client.create_task(
             location["id"],
             location["contacts"][0]["id"],
-            TaskCreate.model_construct(title="", completed=False),  # no dueDate: invalid
+            rq.TaskCreate.model_construct(title="", completed=False),  # no dueDate: invalid
         )
     assert info.value.messages
 

@@ -10,17 +10,8 @@ import pytest
 from ghl_helpers import CALLS, CID, LOC, ClientFactory, operation_of
 
 from schemas.ghl import Contact
-from services.ghl import (
-    OPERATIONS,
-    AuthError,
-    InMemoryRateLimiter,
-    NotFound,
-    OutcomeUnknown,
-    RateLimited,
-    ServerError,
-    TransportError,
-    ValidationFailed,
-)
+from services import ghl
+from services.ghl import OPERATIONS, InMemoryRateLimiter
 from services.ghl.requests import ContactCreate, ContactSearch, ContactUpsert, TaskSearch
 from tests.factories.ghl import RefusedOnce
 
@@ -70,11 +61,15 @@ async def test_answers_are_typed_with_schemas_models(make_client: ClientFactory)
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
-        (400, {"statusCode": 400, "message": "Bad Request"}, ValidationFailed),
-        (400, {"statusCode": 400, "message": "Contact not found for id:x"}, NotFound),
-        (404, {"statusCode": 404, "message": "nope"}, NotFound),
-        (422, {"statusCode": 422, "message": ["a should not exist", "b bad"]}, ValidationFailed),
-        (403, {"statusCode": 403, "message": "no access to this location"}, AuthError),
+        (400, {"statusCode": 400, "message": "Bad Request"}, ghl.ValidationFailed),
+        (400, {"statusCode": 400, "message": "Contact not found for id:x"}, ghl.NotFound),
+        (404, {"statusCode": 404, "message": "nope"}, ghl.NotFound),
+        (
+            422,
+            {"statusCode": 422, "message": ["a should not exist", "b bad"]},
+            ghl.ValidationFailed,
+        ),
+        (403, {"statusCode": 403, "message": "no access to this location"}, ghl.AuthError),
         (418, {"message": "teapot"}, Exception),
     ],
 )
@@ -87,7 +82,7 @@ async def test_errors_are_translated(
     assert f"HTTP {status}" in str(info.value)
     assert "GET /contacts/{contactId}" in str(info.value)
     if status == 422:
-        assert isinstance(info.value, ValidationFailed)
+        assert isinstance(info.value, ghl.ValidationFailed)
         assert info.value.messages == ("a should not exist", "b bad")
 
 
@@ -100,7 +95,7 @@ async def test_server_errors_on_reads_are_retried_then_raised(make_client: Clien
         return httpx.Response(502, json={"message": "bad gateway"})
 
     async with make_client(handler, max_retries=2) as client:
-        with pytest.raises(ServerError) as info:
+        with pytest.raises(ghl.ServerError) as info:
             await client.get_contact(LOC, CID)
     assert calls == 3
     assert info.value.retryable
@@ -122,7 +117,7 @@ async def test_timeouts_on_reads_are_retried_and_translated(make_client: ClientF
         raise httpx.ReadTimeout("slow", request=request)
 
     async with make_client(handler, max_retries=1) as client:
-        with pytest.raises(TransportError) as info:
+        with pytest.raises(ghl.TransportError) as info:
             await client.get_contact(LOC, CID)
     assert calls == 2
     assert isinstance(info.value.__cause__, httpx.ReadTimeout)
@@ -149,7 +144,7 @@ async def test_a_create_with_unknown_outcome_is_never_retried(
         return result
 
     async with make_client(handler, max_retries=3) as client:
-        with pytest.raises(OutcomeUnknown) as info:
+        with pytest.raises(ghl.OutcomeUnknown) as info:
             await client.create_contact(LOC, ContactCreate(email="a@example.com"))
     assert calls == 1
     assert not info.value.retryable
@@ -172,7 +167,7 @@ async def test_upsert_is_retried_unless_it_may_create_duplicates(
     assert result.contact.id == CID
 
     async with make_client(lambda request: httpx.Response(503)) as client:
-        with pytest.raises(OutcomeUnknown):
+        with pytest.raises(ghl.OutcomeUnknown):
             await client.upsert_contact(
                 LOC, ContactUpsert(email="a@example.com", createNewIfDuplicateAllowed=True)
             )
@@ -218,7 +213,7 @@ async def test_a_second_401_is_an_auth_error(make_client: ClientFactory) -> None
         return httpx.Response(401, json={"message": "Invalid token"})
 
     async with make_client(handler, tokens=tokens) as client:
-        with pytest.raises(AuthError):
+        with pytest.raises(ghl.AuthError):
             await client.create_contact(LOC, ContactCreate(email="a@example.com"))
     assert (calls, tokens.refreshes) == (2, 1)
 
@@ -242,7 +237,7 @@ async def test_persistent_429_raises_rate_limited(make_client: ClientFactory) ->
         return httpx.Response(429, json={"message": "Too Many Requests"})
 
     async with make_client(handler, max_rate_limit_retries=2) as client:
-        with pytest.raises(RateLimited) as info:
+        with pytest.raises(ghl.RateLimited) as info:
             await client.get_contact(LOC, CID)
     assert info.value.retry_after == pytest.approx(0.001)
 
