@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.platform.cli import JsonOption
+
+if TYPE_CHECKING:
+    from streams.history.store import HistoryFilter
 
 __all__ = ["register", "render_text"]
 
@@ -75,11 +78,14 @@ def register(app: typer.Typer) -> None:
         field by field, with GHL's time, ours, the source and the event id."""
         from services.db.settings import DatabaseSettings
 
-        start, end = _time("--since", since), _time("--until", until)
-        settings = DatabaseSettings()
-        entries, loc = asyncio.run(
-            _read(settings, contact_id, location_id, start, end, entity or [], field or [], limit)
-        )
+        where: HistoryFilter = {
+            "location_id": location_id,
+            "since": _time("--since", since),
+            "until": _time("--until", until),
+            "entity_types": entity or [],
+            "fields": field or [],
+        }
+        entries, loc = asyncio.run(_read(DatabaseSettings(), contact_id, where, limit))
         if json_output:
             typer.echo(json.dumps({"location_id": loc, "entries": entries}, indent=2))
             return
@@ -90,14 +96,7 @@ def register(app: typer.Typer) -> None:
 
 
 async def _read(
-    settings: Any,
-    contact_id: str,
-    location_id: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    entity: list[str],
-    field: list[str],
-    limit: int,
+    settings: Any, contact_id: str, where: HistoryFilter, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     import asyncpg
 
@@ -111,15 +110,7 @@ async def _read(
         cursor, loc = None, None
         while len(out) < limit:
             page = await read_history(
-                conn,
-                contact_id,
-                location_id=location_id,
-                since=since,
-                until=until,
-                entity_types=entity,
-                fields=field,
-                limit=min(limit - len(out), 500),
-                cursor=cursor,
+                conn, contact_id, limit=min(limit - len(out), 500), cursor=cursor, **where
             )
             loc = page.location_id
             out.extend(entry_json(e) for e in page.entries)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import asyncpg
 from pydantic_core import to_json
@@ -28,6 +28,7 @@ from streams.history.rows import Entry, Snapshot, entry_between, newest_snapshot
 __all__ = [
     "HistoryBatch",
     "HistoryCursorError",
+    "HistoryFilter",
     "HistoryPage",
     "HistoryRecord",
     "HistoryStore",
@@ -211,23 +212,35 @@ async def _location_of(conn: Connection, contact_id: str, location_id: str | Non
     return found
 
 
+class HistoryFilter(TypedDict, total=False):
+    """Which of a contact's entries `read_history` reads; a key left out keeps every entry."""
+
+    location_id: str | None
+    """The contact's location (found from the contact id when None)."""
+    since: datetime | None
+    """From this time (inclusive)."""
+    until: datetime | None
+    """Before this time."""
+    entity_types: Sequence[str]
+    """Only entries of these entity types."""
+    fields: Sequence[str]
+    """Only entries changing one of these fields."""
+
+
 async def read_history(
     conn: Connection,
     contact_id: str,
     *,
-    location_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    entity_types: Sequence[str] = (),
-    fields: Sequence[str] = (),
     limit: int = 100,
     cursor: str | None = None,
+    **where: Unpack[HistoryFilter],
 ) -> HistoryPage:
-    """A page of a contact's entries, oldest first, from `since` (inclusive) to `until`
-    (exclusive); `entity_types` and `fields` keep only entries of those entities or changing
-    one of those fields. Raises `HistoryCursorError` for a cursor it did not make."""
+    """A page of a contact's entries that pass `where`, oldest first. Raises
+    `HistoryCursorError` for a cursor it did not make."""
+    since, until = where.get("since"), where.get("until")
+    entity_types, fields = where.get("entity_types", ()), where.get("fields", ())
     after = _decode_cursor(cursor) if cursor else None
-    loc = await _location_of(conn, contact_id, location_id)
+    loc = await _location_of(conn, contact_id, where.get("location_id"))
     if loc is None:
         return HistoryPage(None, [], None)
     found: list[Entry] = []
