@@ -60,23 +60,16 @@ class OffsetTable:
         """Inside a transaction: the next offset of each partition (0 for one never stored),
         its row locked until the transaction ends."""
         keys = sorted(set(partitions))
-        topics, numbers = [t for t, _ in keys], [p for _, p in keys]
-        await conn.execute(
-            f"INSERT INTO {self.table} (consumer, topic, partition, next_offset)"
-            " SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
-            " ON CONFLICT DO NOTHING",
-            self.consumer,
-            topics,
-            numbers,
-        )
+        # One statement: the upsert locks an existing row as FOR UPDATE would (a no-op update)
+        # and a new one as its insert, in key order, and returns the row as it then stands.
         rows = await conn.fetch(
-            f"SELECT topic, partition, next_offset FROM {self.table}"
-            " WHERE consumer = $1 AND (topic, partition) IN"
-            " (SELECT * FROM unnest($2::text[], $3::int[])) ORDER BY topic, partition"
-            " FOR UPDATE",
+            f"INSERT INTO {self.table} AS o (consumer, topic, partition, next_offset)"
+            " SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
+            " ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = o.next_offset"
+            " RETURNING topic, partition, next_offset",
             self.consumer,
-            topics,
-            numbers,
+            [t for t, _ in keys],
+            [p for _, p in keys],
         )
         return {(row["topic"], row["partition"]): row["next_offset"] for row in rows}
 

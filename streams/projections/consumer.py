@@ -182,7 +182,7 @@ class ProjectionConsumer:
             raise Backpressure(
                 "a prepared batch is waiting for PostgreSQL", retry_after=retry_after
             )
-        await self._prepared.put(self.store.prepare(records))
+        await self._prepared.put(await self.store.prepare_in_steps(records))
 
     def confirmed(self) -> Mapping[TopicPartition, int]:
         """The offsets of the last applied batches."""

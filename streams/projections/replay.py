@@ -34,14 +34,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.db.migrate import apply_migrations
-from services.platform.connections import kafka_options
-from streams.admin import partitions_of
+from streams.admin import LogReader
 from streams.projections._gc import collect_batch_garbage, pace_collector
 from streams.projections.rows import COLUMNS
-from streams.projections.store import BatchOutcome, ProjectionStore, Record
+from streams.projections.store import BatchOutcome, ProjectionStore
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 
@@ -67,46 +65,9 @@ class RebuildReport:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-class _Reader:
-    """Reads the event topic from the beginning, partition by partition, up to given ends."""
-
-    def __init__(self, settings: StreamsSettings, only: Sequence[int] | None = None) -> None:
-        self.only = None if only is None else frozenset(only)
-        self.bootstrap = settings.kafka
-        self.topic = topic_names(settings).events
-        self.consumer = AIOKafkaConsumer(
-            **kafka_options(settings.kafka),
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=4 << 20,
-            fetch_max_bytes=16 << 20,
-        )
-        self.partitions: list[TopicPartition] = []
-
-    async def start(self) -> dict[int, int]:
-        numbers = await partitions_of(self.bootstrap, self.topic)
-        if not numbers:
-            raise RuntimeError(f"topic {self.topic} does not exist")
-        await self.consumer.start()
-        mine = sorted(p for p in numbers if self.only is None or p in self.only)
-        self.partitions = [TopicPartition(self.topic, p) for p in mine]
-        self.consumer.assign(self.partitions)
-        await self.consumer.seek_to_beginning(*self.partitions)
-        ends = await self.consumer.end_offsets(self.partitions)
-        return {tp.partition: offset for tp, offset in ends.items()}
-
-    async def read_until(self, ends: dict[int, int], max_records: int) -> list[Record]:
-        """Up to `max_records` records below `ends`; [] once every partition reached its end."""
-        pending = [
-            tp for tp in self.partitions if await self.consumer.position(tp) < ends[tp.partition]
-        ]
-        if not pending:
-            return []
-        fetched = await self.consumer.getmany(*pending, timeout_ms=1000, max_records=max_records)
-        # The client's records as they are: the store reads only their fields.
-        return [r for records in fetched.values() for r in records if r.offset < ends[r.partition]]
-
-    async def stop(self) -> None:
-        await self.consumer.stop()
+def _reader(settings: StreamsSettings, only: Sequence[int] | None = None) -> LogReader:
+    """The event topic from the beginning (only the partitions in `only`, if given)."""
+    return LogReader(settings.kafka, topic_names(settings).events, only)
 
 
 async def _connect(
@@ -138,7 +99,7 @@ async def rebuild(
         await apply_migrations(admin, schema=target)
     finally:
         await admin.close()
-    reader = _Reader(settings)
+    reader = _reader(settings)
     try:
         ends = await reader.start()
     finally:
@@ -189,7 +150,7 @@ async def _rebuild_partitions(
 ) -> tuple[int, int]:
     """(events applied, dead letters) of rebuilding `partitions` (None: all) into `target`."""
     pace_collector()
-    reader = _Reader(settings, partitions)
+    reader = _reader(settings, partitions)
     await reader.start()
     conn = await _connect(settings, target, rebuilding=True)
     part = RebuildReport(schema=target)
@@ -202,7 +163,7 @@ async def _rebuild_partitions(
 
 
 async def _apply_until(
-    reader: _Reader,
+    reader: LogReader,
     store: ProjectionStore,
     conn: asyncpg.Connection,
     ends: dict[int, int],
@@ -213,7 +174,7 @@ async def _apply_until(
     applying: asyncio.Task[BatchOutcome] | None = None
     try:
         while records := await reader.read_until(ends, batch_size):
-            prepared = store.prepare(records)
+            prepared = await store.prepare_in_steps(records)
             if applying is not None:
                 _account(report, await applying)
             applying = asyncio.create_task(store.apply(conn, prepared))
@@ -244,17 +205,12 @@ async def replay(
     topic = topic_names(settings).events
     live = await _connect(settings, live_schema)
     target = await _connect(settings, report.schema, rebuilding=True)
-    reader = _Reader(settings)
+    reader = _reader(settings)
     await reader.start()
     try:
         async with live.transaction():
-            locked = await live.fetch(
-                "SELECT partition, next_offset FROM consumer_offsets"
-                " WHERE consumer = $1 AND topic = $2 ORDER BY partition FOR UPDATE",
-                settings.projection_consumer,
-                topic,
-            )
-            live_offsets = {r["partition"]: r["next_offset"] for r in locked}
+            live_store = ProjectionStore(settings.projection_consumer)
+            live_offsets = await live_store.offsets.lock_topic(live, topic)
             position = {
                 p: max(report.offsets.get(p, 0), live_offsets.get(p, 0))
                 for p in set(report.offsets) | set(live_offsets)

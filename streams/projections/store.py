@@ -9,6 +9,7 @@ commits or none of it does, so a restart never applies an event twice and never 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, Final, NamedTuple, Protocol, cast
 import asyncpg
 
 from schemas import Event, EventDecodeError
+from services.db.offsets import OffsetTable
 from streams.projections.fastpath import (
     STAGED_TIMES,
     FastEvent,
@@ -257,6 +259,22 @@ def _cascade_sql(table: str) -> str:
     )
 
 
+PREPARE_STEP: Final = 500
+"""Records decoded between two turns of the event loop (`ProjectionStore.prepare_in_steps`)."""
+
+
+def _prepared(
+    records: Sequence[Record], decoded: list[FastEvent | Event | EventDecodeError]
+) -> PreparedBatch:
+    rejected = [i for i, d in enumerate(decoded) if type(d) is EventDecodeError]
+    valid = (
+        [d for d in decoded if not isinstance(d, EventDecodeError)]
+        if rejected
+        else cast("list[FastEvent | Event]", decoded)
+    )
+    return PreparedBatch(records, decoded, newest_staged(valid), _spans(records), rejected)
+
+
 class ProjectionStore:
     """Applies batches of event records to the projection tables of one connection.
 
@@ -268,6 +286,8 @@ class ProjectionStore:
         if write not in ("copy", "unnest"):
             raise ValueError(f"write must be 'copy' or 'unnest', not {write!r}")
         self.consumer = consumer
+        self.offsets = OffsetTable("consumer_offsets", consumer)
+        """This consumer's rows of `consumer_offsets`."""
         self.write = write
         """`copy`: COPY into a staging table, then one set-based upsert per table; `unnest`:
         one upsert per table over array parameters."""
@@ -278,25 +298,27 @@ class ProjectionStore:
 
     async def stored_offsets(self, conn: Connection, topic: str) -> dict[int, int]:
         """The next offset to apply, per partition of `topic`."""
-        rows = await conn.fetch(
-            "SELECT partition, next_offset FROM consumer_offsets"
-            " WHERE consumer = $1 AND topic = $2",
-            self.consumer,
-            topic,
-        )
-        return {row["partition"]: row["next_offset"] for row in rows}
+        return await self.offsets.read(conn, topic)
 
     @staticmethod
     def prepare(records: Sequence[Record]) -> PreparedBatch:
         """Decode a batch and pick its newest rows: the CPU work, done outside any transaction."""
-        decoded = [decode(r.value or b"") for r in records]
-        rejected = [i for i, d in enumerate(decoded) if type(d) is EventDecodeError]
-        valid = (
-            [d for d in decoded if not isinstance(d, EventDecodeError)]
-            if rejected
-            else cast("list[FastEvent | Event]", decoded)
-        )
-        return PreparedBatch(records, decoded, newest_staged(valid), _spans(records), rejected)
+        return _prepared(records, [decode(r.value or b"") for r in records])
+
+    @staticmethod
+    async def prepare_in_steps(records: Sequence[Record]) -> PreparedBatch:
+        """`prepare`, giving the event loop a turn every `PREPARE_STEP` records.
+
+        A batch is prepared while the one before it is applied; decoding 5,000 events at once
+        held the loop for ~70 ms, and the batch being applied waited that long for each of its
+        statements' replies. Turns in between let the two overlap.
+        """
+        decoded: list[FastEvent | Event | EventDecodeError] = []
+        for start in range(0, len(records), PREPARE_STEP):
+            if start:
+                await asyncio.sleep(0)
+            decoded.extend(decode(r.value or b"") for r in records[start : start + PREPARE_STEP])
+        return _prepared(records, decoded)
 
     async def apply(
         self,
@@ -346,30 +368,11 @@ class ProjectionStore:
         records: Sequence[Record],
         outcome: BatchOutcome,
     ) -> Sequence[Record]:
-        partitions = sorted(spans)
-        if not partitions:
+        if not spans:
             return []
-        topics, numbers = [t for t, _ in partitions], [p for _, p in partitions]
-        await conn.execute(
-            "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset)"
-            " SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)"
-            " ON CONFLICT DO NOTHING",
-            self.consumer,
-            topics,
-            numbers,
-        )
-        # The row lock makes a second worker on the same partitions (a zombie after a
+        # The row locks make a second worker on the same partitions (a zombie after a
         # rebalance) wait, then see the advanced offsets and skip what this one applied.
-        locked = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM consumer_offsets"
-            " WHERE consumer = $1 AND (topic, partition) IN"
-            " (SELECT * FROM unnest($2::text[], $3::int[])) ORDER BY topic, partition"
-            " FOR UPDATE",
-            self.consumer,
-            topics,
-            numbers,
-        )
-        next_offsets = {(r["topic"], r["partition"]): r["next_offset"] for r in locked}
+        next_offsets = await self.offsets.claim(conn, spans)
         outcome.next_offsets = next_offsets
         if all(span[0] >= next_offsets[tp] for tp, span in spans.items()):
             return records  # the common case: nothing of the batch was applied before
@@ -418,15 +421,7 @@ class ProjectionStore:
         if not ranges:
             return
         keys = sorted(ranges)
-        await conn.execute(
-            "UPDATE consumer_offsets AS o SET next_offset = u.n, updated_at = now()"
-            " FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)"
-            " WHERE o.consumer = $1 AND o.topic = u.t AND o.partition = u.p",
-            self.consumer,
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [ranges[k][1] + 1 for k in keys],
-        )
+        await self.offsets.store(conn, {k: ranges[k][1] + 1 for k in keys})
         await conn.execute(
             "INSERT INTO applied_batches"
             " (consumer, topic, partition, from_offset, to_offset, events)"
