@@ -39,17 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import applied_rate
 from bench.projections import _cpu_seconds, _drop, _fresh, _loadavg
-from schemas import (
-    Appointment,
-    AppointmentUpserted,
-    Contact,
-    ContactUpserted,
-    Note,
-    NoteUpserted,
-    Task,
-    TaskUpserted,
-    encode_event,
-)
+from schemas import Appointment, Contact, GhlEntity, Note, Task, encode_event
 from services.api._history import contact_view_as_of
 from streams.history.store import HistoryRecord, HistoryStore, read_history
 from streams.projections.lag import projection_lag
@@ -57,6 +47,7 @@ from streams.projections.store import ConsumedRecord, ProjectionStore
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
 from tests.factories import T0, encoded, event_stream, produce
+from tests.factories.events import upserted
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ghl_sync@127.0.0.1:25432/ghl_sync")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -69,29 +60,23 @@ def _busy_contact(n: int) -> list[bytes]:
     out = []
     for i in range(n):
         at = T0 + timedelta(seconds=i)
+        snapshot: GhlEntity
         if i % 10 == 3:
-            task = Task(id=f"t{i % 40}", title=f"Call {i}", contactId=CID, dateUpdated=at)
-            event = TaskUpserted.build(location_id=LOC, task=task, source="poll", observed_at=at)
+            snapshot = Task(id=f"t{i % 40}", title=f"Call {i}", contactId=CID, dateUpdated=at)
         elif i % 10 == 6:
-            note = Note(id=f"n{i}", body=f"note {i}", contactId=CID, dateAdded=at)
-            event = NoteUpserted.build(location_id=LOC, note=note, source="webhook", observed_at=at)
+            snapshot = Note(id=f"n{i}", body=f"note {i}", contactId=CID, dateAdded=at)
         elif i % 10 == 9:
-            appt = Appointment(
+            snapshot = Appointment(
                 id=f"a{i % 20}", contactId=CID, calendarId="cal", title=f"Demo {i}",
                 startTime=at, endTime=at + timedelta(minutes=30), dateUpdated=at,
             )  # fmt: skip
-            event = AppointmentUpserted.build(
-                location_id=LOC, appointment=appt, source="webhook", observed_at=at
-            )
         else:
-            contact = Contact(
+            snapshot = Contact(
                 id=CID, locationId=LOC, firstName=f"Ann{i}", email=f"ann{i % 7}@example.com",
                 tags=[f"t{i % 5}", "vip"], dateAdded=T0, dateUpdated=at,
             )  # fmt: skip
-            event = ContactUpserted.build(
-                location_id=LOC, contact=contact, source="webhook", observed_at=at
-            )
-        out.append(encode_event(event))
+        source = "poll" if i % 10 == 3 else "webhook"
+        out.append(encode_event(upserted(LOC, snapshot, source=source, observed_at=at)))
     return out
 
 

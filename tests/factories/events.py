@@ -12,19 +12,14 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import strategies as st
 
 from schemas import (
+    EVENT_TYPES,
     Appointment,
-    AppointmentDeleted,
-    AppointmentUpserted,
     Contact,
-    ContactDeleted,
-    ContactUpserted,
     Event,
+    GhlEntity,
     Note,
-    NoteDeleted,
-    NoteUpserted,
+    Source,
     Task,
-    TaskDeleted,
-    TaskUpserted,
     encode_event,
 )
 
@@ -39,6 +34,25 @@ class Observed:
     event: Event
 
 
+_KIND_OF: dict[type[GhlEntity], str] = {
+    Contact: "contact",
+    Task: "task",
+    Note: "note",
+    Appointment: "appointment",
+}
+
+
+def upserted(
+    location_id: str, entity: GhlEntity, *, source: Source, observed_at: datetime
+) -> Event:
+    """The `*.upserted` event of a GHL snapshot; the snapshot's class picks the event type."""
+    kind = _KIND_OF[type(entity)]
+    cls: Any = EVENT_TYPES[f"{kind}.upserted"]
+    return cls.build(  # type: ignore[no-any-return]
+        location_id=location_id, **{kind: entity}, source=source, observed_at=observed_at
+    )
+
+
 def _contact(cid: str, loc: str, n: int, at: datetime, tags: list[str]) -> Contact:
     return Contact(
         id=cid, locationId=loc, firstName=f"First{n}", lastName=f"Last-{cid}",
@@ -51,10 +65,11 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
     """A contact's snapshots, its tasks, notes and appointment, maybe its deletion."""
     events: list[Event] = []
 
-    def deleted(kind: Any, at: datetime, **entity: Any) -> None:
+    def deleted(kind: str, at: datetime, **entity: Any) -> None:
         """A deletion of one of the contact's entities (or of the contact), by webhook at `at`."""
+        cls: Any = EVENT_TYPES[f"{kind}.deleted"]
         events.append(
-            kind.build(location_id=loc, contact_id=cid, source="webhook", observed_at=at, **entity)
+            cls.build(location_id=loc, contact_id=cid, source="webhook", observed_at=at, **entity)
         )
 
     t = start
@@ -63,11 +78,7 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
         contact = _contact(cid, loc, n, t, rng.sample(["vip", "lead", "customer", "new"], 2))
         for source in rng.sample(["webhook", "poll"], rng.randint(1, 2)):
             seen = t + timedelta(seconds=rng.randint(1, 90))
-            events.append(
-                ContactUpserted.build(
-                    location_id=loc, contact=contact, source=source, observed_at=seen
-                )  # type: ignore[arg-type]
-            )
+            events.append(upserted(loc, contact, source=source, observed_at=seen))  # type: ignore[arg-type]
     for k in range(rng.randint(0, 2)):
         tid, tt = f"{cid}-task{k}", start
         for n in range(rng.randint(1, 3)):
@@ -82,20 +93,16 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
                 dateUpdated=tt,
             )
             seen = tt + timedelta(seconds=rng.randint(1, 90))
-            events.append(
-                TaskUpserted.build(location_id=loc, task=task, source="poll", observed_at=seen)
-            )
+            events.append(upserted(loc, task, source="poll", observed_at=seen))
         if rng.random() < 0.3:
-            deleted(TaskDeleted, tt + timedelta(minutes=5), task_id=tid)
+            deleted("task", tt + timedelta(minutes=5), task_id=tid)
     for k in range(rng.randint(0, 2)):
         nid = f"{cid}-note{k}"
         seen = start + timedelta(minutes=rng.randint(1, 60))
         note = Note(id=nid, body=f"note {k}", contactId=cid, dateAdded=start)
-        events.append(
-            NoteUpserted.build(location_id=loc, note=note, source="webhook", observed_at=seen)
-        )
+        events.append(upserted(loc, note, source="webhook", observed_at=seen))
         if rng.random() < 0.3:
-            deleted(NoteDeleted, seen + timedelta(minutes=1), note_id=nid)
+            deleted("note", seen + timedelta(minutes=1), note_id=nid)
     if rng.random() < 0.5:
         at = start + timedelta(minutes=rng.randint(1, 60))
         appt = Appointment(
@@ -108,18 +115,14 @@ def contact_history(rng: random.Random, loc: str, cid: str, start: datetime) -> 
             endTime=T0 + timedelta(minutes=30),
             dateUpdated=at,
         )
-        events.append(
-            AppointmentUpserted.build(
-                location_id=loc, appointment=appt, source="webhook", observed_at=at
-            )
-        )
+        events.append(upserted(loc, appt, source="webhook", observed_at=at))
         if rng.random() < 0.2:
-            deleted(AppointmentDeleted, at + timedelta(seconds=1), appointment_id=f"{cid}-appt")
+            deleted("appointment", at + timedelta(seconds=1), appointment_id=f"{cid}-appt")
     if rng.random() < 0.3:
         # Deletion is final in GHL: it comes after everything else known of the contact.
         gone = max(e.observed_at for e in events) + timedelta(minutes=1)
         deleted_at = gone if rng.random() < 0.5 else None
-        deleted(ContactDeleted, gone, deleted_at=deleted_at)
+        deleted("contact", gone, deleted_at=deleted_at)
     # Each event reaches us when it was observed.
     return [Observed(e.observed_at, e) for e in events]
 

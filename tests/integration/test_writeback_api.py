@@ -17,18 +17,11 @@ from test_writeback_harness import (  # type: ignore[import-not-found]
     world_factory,
 )
 
-from schemas import (
-    CommandResult,
-    Contact,
-    ContactUpserted,
-    Note,
-    NoteUpserted,
-    Task,
-    TaskUpserted,
-)
+from schemas import CommandResult, Contact, Note, Task
 from services.api import CommandClient
 from services.api._state import NOT_ON_TOPIC
 from services.db.commands import AcceptedRow, WriterStore
+from tests.factories.events import upserted
 
 pytestmark = pytest.mark.integration
 __all__ = ["api_client", "world_factory"]
@@ -156,21 +149,10 @@ async def test_the_unified_view_and_list_come_from_the_projections(api: Api) -> 
             id=f"c{n}", locationId="L1", firstName=f"F{n}", tags=["vip"] if n % 2 else ["lead"],
             assignedTo="u1" if n < 3 else "u2", dateUpdated=t0 + timedelta(days=n),
         )  # fmt: skip
-        events.append(
-            ContactUpserted.build(location_id="L1", contact=contact, source="poll", observed_at=t0)
-        )
-    events.append(
-        TaskUpserted.build(
-            location_id="L1", task=Task(id="t1", contactId="c1", title="Call"), source="poll",
-            observed_at=t0,
-        )
-    )  # fmt: skip
-    events.append(
-        NoteUpserted.build(
-            location_id="L1", note=Note(id="n1", contactId="c1", body="Hi"), source="poll",
-            observed_at=t0,
-        )
-    )  # fmt: skip
+        events.append(upserted("L1", contact, source="poll", observed_at=t0))
+    task = Task(id="t1", contactId="c1", title="Call")
+    note = Note(id="n1", contactId="c1", body="Hi")
+    events += [upserted("L1", child, source="poll", observed_at=t0) for child in (task, note)]
     world.start_projections()
     await world.produce_events(events)
     await world.settle_projections()
