@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import applied_rate
 from services.db.migrate import apply_migrations
 from streams.admin import ensure_topics
 from streams.app import create_app
@@ -151,17 +152,22 @@ def _pg_client_ports(pid: int) -> list[int]:
     return ports
 
 
-async def _pg_cpu_of(pids: list[int]) -> float:
-    """CPU seconds of the PostgreSQL backends serving the processes `pids`."""
+async def pg_backends_of(pids: list[int]) -> list[int]:
+    """The PostgreSQL backends serving the processes `pids` (found by their client ports)."""
     ports = [port for pid in pids for port in _pg_client_ports(pid)]
     conn = await asyncpg.connect(DATABASE_URL)
     try:
-        backends = await conn.fetch(
+        rows = await conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports
         )
     finally:
         await conn.close()
-    return sum(_cpu_seconds(r["pid"]) for r in backends)
+    return [r["pid"] for r in rows]
+
+
+async def _pg_cpu_of(pids: list[int]) -> float:
+    """CPU seconds of the PostgreSQL backends serving the processes `pids`."""
+    return sum(_cpu_seconds(pid) for pid in await pg_backends_of(pids))
 
 
 def _loadavg() -> str:
@@ -223,19 +229,7 @@ async def bench_worker(
             p.terminate()
         for p in processes:
             await asyncio.wait_for(p.wait(), timeout=60)
-    conn = await asyncpg.connect(
-        DATABASE_URL, server_settings={"search_path": settings.database_schema}
-    )
-    try:
-        row = await conn.fetchrow(
-            "SELECT sum(events) AS n, extract(epoch FROM max(applied_at) - min(applied_at)) AS s"
-            " FROM applied_batches"
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    assert row["n"] == total, row
-    return float(row["n"]) / float(row["s"]), peak
+    return await applied_rate(DATABASE_URL, settings.database_schema, total), peak
 
 
 async def bench_naive(settings: StreamsSettings, seconds: float) -> float:

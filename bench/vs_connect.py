@@ -69,7 +69,7 @@ from pydantic_core import to_json
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.outage import PrivateBroker
-from bench.projections import _cpu_seconds, _loadavg, _peak_rss_mib, _pg_client_ports
+from bench.projections import _cpu_seconds, _loadavg, _peak_rss_mib, pg_backends_of
 from services.db.migrate import apply_migrations
 from streams.admin import ensure_topics
 from streams.projections.rows import CHILD_TABLES, COLUMNS, RowImage, row_for
@@ -296,18 +296,10 @@ class Window:
         self.pg_before: dict[int, float] = {}
 
     async def backends(self) -> dict[int, float]:
-        ports = _pg_client_ports(self.pid)
-        conn = await asyncpg.connect(DATABASE_URL)
-        try:
-            rows = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports
-            )
-        finally:
-            await conn.close()
         out = {}
-        for r in rows:
+        for pid in await pg_backends_of([self.pid]):
             with contextlib.suppress(OSError):  # a backend that just ended
-                out[r["pid"]] = _cpu_seconds(r["pid"])
+                out[pid] = _cpu_seconds(pid)
         return out
 
     async def open(self, committed: int) -> None:

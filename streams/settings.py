@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.platform.batch_consumer import ConsumerGroupSettings
 from services.platform.connections import ServiceSettings
 
 __all__ = ["StreamsSettings"]
@@ -100,3 +101,15 @@ class StreamsSettings(ServiceSettings):
         description="A search hit answers a change if its dateUpdated is at most this much "
         "older than the webhook's timestamp; older hits are fetched one by one.",
     )
+
+    def event_log_group(self, group_id: str, topic: str) -> ConsumerGroupSettings:
+        """The batch consumer of the event log `topic` for a sink that stores its offsets with
+        its rows (the projections, the history): this deployment's brokers and batches."""
+        return ConsumerGroupSettings(
+            bootstrap_servers=self.kafka,
+            group_id=group_id,
+            topics=(topic,),
+            offsets="sink",
+            batch_size=self.batch_size,
+            batch_wait=self.batch_wait,
+        )

@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 from aiokafka import TopicPartition
 
-from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings
+from services.platform import Backpressure, BatchConsumer
 from services.platform.outage import DATABASE_ERRORS, Backoff, Dependency
 from services.platform.pools import wait_for_pool
 from streams.history.store import HistoryRecord, HistoryStore
@@ -89,14 +89,7 @@ class HistoryConsumer:
             self.postgres, self._s.database_url, schema=self._s.database_schema, max_size=1
         )
         self._consumer = BatchConsumer(
-            ConsumerGroupSettings(
-                bootstrap_servers=self._s.kafka,
-                group_id=self._group_id,
-                topics=(self.topics.events,),
-                offsets="sink",
-                batch_size=self._s.batch_size,
-                batch_wait=self._s.batch_wait,
-            ),
+            self._s.event_log_group(self._group_id, self.topics.events),
             self,
         )
         try:

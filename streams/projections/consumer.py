@@ -38,7 +38,6 @@ from schemas.topics import GROUP_PROJECTIONS, consumer_group
 from services.platform import (
     Backpressure,
     BatchConsumer,
-    ConsumerGroupSettings,
     send_dead_letter,
 )
 from services.platform.connections import kafka_options
@@ -125,14 +124,7 @@ class ProjectionConsumer:
             **kafka_client_options(),
         )
         self._consumer = BatchConsumer(
-            ConsumerGroupSettings(
-                bootstrap_servers=self._s.kafka,
-                group_id=self._group_id,
-                topics=(self.topics.events,),
-                offsets="sink",
-                batch_size=self._s.batch_size,
-                batch_wait=self._s.batch_wait,
-            ),
+            self._s.event_log_group(self._group_id, self.topics.events),
             self,
         )
         await self._producer.start()
