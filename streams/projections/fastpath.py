@@ -306,6 +306,8 @@ def _event_schema(spec: _Spec) -> cs.CoreSchema:
     )
 
 
+_new: Final = tuple.__new__
+
 _VALIDATOR: Final = SchemaValidator(
     cs.tagged_union_schema(
         {name: _event_schema(spec) for name, spec in _SPECS.items()},
@@ -326,12 +328,14 @@ def decode_fast(raw: bytes) -> FastEvent | None:
         return None
     spec = _SPECS[doc["event_type"]]
     payload = doc["payload"]
-    if spec.payload is None:
-        stamp = Stamp(payload.get("deleted_at") or doc["observed_at"], True, doc["event_id"])
-    else:
-        stamp = Stamp(payload.get("dateUpdated") or doc["observed_at"], False, doc["event_id"])
-    return FastEvent(
-        spec.table, doc["location_id"], doc["entity_id"], doc["contact_id"], stamp, payload
+    deleted = spec.payload is None
+    version = payload.get("deleted_at" if deleted else "dateUpdated") or doc["observed_at"]
+    # `tuple.__new__` builds the named tuples without the Python-level `__new__` they are
+    # given (a frame per call, twice per event).
+    stamp = _new(Stamp, (version, deleted, doc["event_id"]))
+    return _new(
+        FastEvent,
+        (spec.table, doc["location_id"], doc["entity_id"], doc["contact_id"], stamp, payload),
     )
 
 
