@@ -441,21 +441,13 @@ def staged_of(event: FastEvent | ModelEvent) -> StagedRow:
 
 
 def newest_staged(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, StagedRow]:
-    """The staged row of the newest event per row (`newest_rows`, as the store writes it),
-    a child already hidden when its contact's newest event among `events` is a newer
-    tombstone, as `rows.reference_tables` hides it.
+    """The staged row of the newest event per row (`newest_rows`, as the store writes it).
 
-    The store's cascade would hide it too, but only after writing it: a second write of
-    every such row, hundreds per batch where contacts are deleted with their children.
+    A child is staged as it is even when its contact's newest event here is a newer
+    tombstone: whether that tombstone hides it depends on the contact's row in the table
+    (a newer snapshot there wins over it), so the store's cascade decides, after the merge.
     """
-    staged = {key: staged_of(event) for key, event in _winners(events).items()}
-    for key, row in staged.items():
-        if row.table == "contacts":
-            continue
-        contact = staged.get(("contacts", row.location_id, row.contact_id))
-        if contact is not None and contact.stamp.deleted and row.stamp < contact.stamp:
-            staged[key] = row._replace(stamp=contact.stamp, data=None, times=_NO_TIMES[row.table])
-    return staged
+    return {key: staged_of(event) for key, event in _winners(events).items()}
 
 
 def decode(raw: bytes) -> FastEvent | ModelEvent | EventDecodeError:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import encode_event
+from schemas import Contact, ContactDeleted, ContactUpserted, Task, TaskUpserted, encode_event
 from streams.projections import (
     ConsumedRecord,
     ProjectionStore,
     diff_tables,
     dump_tables,
 )
-from tests.factories import histories, history, redelivered
+from tests.factories import T0, histories, history, redelivered
 from tests.factories.streams import assert_tables_exact, empty_projections
 
 pytestmark = pytest.mark.integration
@@ -104,3 +105,37 @@ async def test_a_failed_batch_leaves_neither_rows_nor_offsets(pg: asyncpg.Connec
     assert [d.record.offset for d in handed] == [10_000]
     assert "contact.exploded" in handed[0].reason
     assert await pg.fetchval("SELECT count(*) FROM contacts") > 0
+
+
+async def test_a_late_tombstone_older_than_the_contact_row_hides_no_child(
+    pg: asyncpg.Connection,
+) -> None:
+    # The contact's newest row in the table is a snapshot newer than the tombstone that
+    # arrives later with a child: the contact stays, and so does the child, as the reference
+    # tables say (only the cascade, which reads the contact's row after the merge, may hide).
+    loc, cid = "loc1", "c1"
+    common = {"location_id": loc, "source": "poll"}
+    snapshot = ContactUpserted.build(
+        contact=Contact(
+            id=cid, locationId=loc, firstName="Ann", dateUpdated=T0 + timedelta(hours=2)
+        ),
+        observed_at=T0 + timedelta(hours=2),
+        **common,
+    )
+    tombstone = ContactDeleted.build(
+        contact_id=cid,
+        deleted_at=T0 + timedelta(hours=1),
+        observed_at=T0 + timedelta(hours=3),
+        **common,
+    )
+    task = TaskUpserted.build(
+        task=Task(id="t1", title="Call", contactId=cid, dateUpdated=T0), observed_at=T0, **common
+    )
+    store = ProjectionStore("test")
+    await store.apply(pg, _records([snapshot], partitions=1))
+    await store.apply(
+        pg,
+        [r._replace(offset=1 + i) for i, r in enumerate(_records([tombstone, task], partitions=1))],
+    )
+    await assert_tables_exact(pg, [snapshot, tombstone, task], left_name="store", right_name="spec")
+    assert await pg.fetchval("SELECT deleted_at FROM tasks WHERE id = 't1'") is None
