@@ -18,11 +18,12 @@ It only accepts what it can check exactly, which is what `encode_event` writes: 
 anywhere (the encoder leaves nulls out; the models would drop them from the row's JSON), no
 `\\u` escapes, text fields holding strings (the models would turn a number into text), flags
 holding booleans, envelope times as the models' own AwareDatetime reads them (the same
-pydantic-core parser), and GHL times in the one spelling `encode_event` writes, in ranges
-where pydantic-core and `datetime.fromisoformat` (the models' `parse_ghl_time`) read the
-same instant and offset. The row's `data` is the validated payload written back by
-pydantic-core's serializer, as the models' `model_dump_json` writes it. Everything else
-takes the models' path: older schema versions, webhooks' loose scalars, blank times.
+pydantic-core parser), and GHL times spelt as `encode_event` writes them (an ISO time with
+`Z` or a whole-minute offset, microseconds or none), in ranges where pydantic-core and
+`datetime.fromisoformat` (the models' `parse_ghl_time`) read the same instant and offset.
+The row's `data` is the validated payload written back by pydantic-core's serializer, as
+the models' `model_dump_json` writes it. Everything else takes the models' path: older
+schema versions, webhooks' loose scalars, blank times.
 """
 
 from __future__ import annotations
