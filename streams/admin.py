@@ -148,10 +148,12 @@ class LogReader:
         self.topic = topic
         self.only = None if only is None else frozenset(only)
         self.consumer = AIOKafkaConsumer(
-            **kafka_options(bootstrap),
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=4 << 20,
-            fetch_max_bytes=16 << 20,
+            **kafka_options(
+                bootstrap,
+                enable_auto_commit=False,
+                max_partition_fetch_bytes=4 << 20,
+                fetch_max_bytes=16 << 20,
+            )
         )
         self.partitions: list[TopicPartition] = []
 
@@ -170,7 +172,8 @@ class LogReader:
 
     async def read_until(self, ends: Mapping[int, int], max_records: int) -> list[Any]:
         """Up to `max_records` records below `ends` (a partition it omits: nothing), as the
-        client returns them; [] only once every partition reached its end."""
+        client returns them; [] only once every partition reached its end. A partition stays
+        positioned at its end, not past what was fetched beyond it."""
         while True:
             pending = [
                 tp
@@ -182,9 +185,14 @@ class LogReader:
             fetched = await self.consumer.getmany(
                 *pending, timeout_ms=1000, max_records=max_records
             )
-            records = [
-                r for batch in fetched.values() for r in batch if r.offset < ends[r.partition]
-            ]
+            records: list[Any] = []
+            for tp, batch in fetched.items():
+                end = ends[tp.partition]
+                records.extend(r for r in batch if r.offset < end)
+                if batch and batch[-1].offset >= end:
+                    # The records at or past `end` are left unread: a later call with
+                    # higher ends (a catch-up) reads them from there.
+                    self.consumer.seek(tp, end)
             if records:
                 return records
 
