@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.platform.batch_consumer import ConsumerGroupSettings
 from services.platform.connections import ServiceSettings
+
+if TYPE_CHECKING:
+    from services.platform.batch_consumer import ConsumerGroupSettings
 
 __all__ = ["StreamsSettings"]
 
@@ -105,6 +107,10 @@ class StreamsSettings(ServiceSettings):
     def event_log_group(self, group_id: str, topic: str) -> ConsumerGroupSettings:
         """The batch consumer of the event log `topic` for a sink that stores its offsets with
         its rows (the projections, the history): this deployment's brokers and batches."""
+        # Imported here: the settings are read by commands that never consume (status, tail),
+        # and the batch consumer brings the Kafka client with it.
+        from services.platform.batch_consumer import ConsumerGroupSettings
+
         return ConsumerGroupSettings(
             bootstrap_servers=self.kafka,
             group_id=group_id,
