@@ -37,18 +37,18 @@ class OffsetTable:
 
     async def read(self, conn: Connection | asyncpg.Pool, topic: str) -> dict[int, int]:
         """The next offset to apply, per partition of `topic` (unlocked)."""
-        rows = await conn.fetch(
-            f"SELECT partition, next_offset FROM {self.table} WHERE consumer = $1 AND topic = $2",
-            self.consumer,
-            topic,
-        )
-        return {row["partition"]: row["next_offset"] for row in rows}
+        return await self._rows(conn, topic, "")
 
     async def lock_topic(self, conn: Connection, topic: str) -> dict[int, int]:
         """`read`, with the rows locked until the transaction ends (pauses their consumer)."""
+        return await self._rows(conn, topic, " ORDER BY partition FOR UPDATE")
+
+    async def _rows(
+        self, conn: Connection | asyncpg.Pool, topic: str, locking: str
+    ) -> dict[int, int]:
         rows = await conn.fetch(
             f"SELECT partition, next_offset FROM {self.table}"
-            " WHERE consumer = $1 AND topic = $2 ORDER BY partition FOR UPDATE",
+            f" WHERE consumer = $1 AND topic = $2{locking}",
             self.consumer,
             topic,
         )

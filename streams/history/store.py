@@ -85,7 +85,6 @@ class HistoryStore:
     """Applies batches of event records to `history_snapshots` for one consumer name."""
 
     def __init__(self, consumer: str = "history") -> None:
-        self.consumer = consumer
         self.offsets = OffsetTable("history_offsets", consumer)
 
     async def stored_offsets(self, conn: Connection, topic: str) -> dict[int, int]:

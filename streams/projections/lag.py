@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.db.offsets import OffsetTable
 from services.platform.connections import kafka_options
 from streams.admin import partitions_of
 from streams.settings import StreamsSettings
@@ -48,13 +49,9 @@ async def projection_lag(settings: StreamsSettings) -> list[PartitionLag]:
         server_settings={"search_path": settings.database_schema},
     )
     try:
-        rows = await conn.fetch(
-            "SELECT partition, next_offset FROM consumer_offsets WHERE consumer = $1"
-            " AND topic = $2",
-            settings.projection_consumer,
-            topic,
+        stored = await OffsetTable("consumer_offsets", settings.projection_consumer).read(
+            conn, topic
         )
     finally:
         await conn.close()
-    stored = {r["partition"]: r["next_offset"] for r in rows}
     return [PartitionLag(p, ends[TopicPartition(topic, p)], stored.get(p, 0)) for p in partitions]

@@ -161,6 +161,7 @@ def _staged_columns(table: str) -> dict[str, str]:
 
 
 def _staged_record(row: StagedRow) -> tuple[Any, ...]:
+    """`row` as a record of its table's staging, in `_staged_columns` order."""
     stamp = row.stamp
     return (
         row.location_id,
@@ -409,7 +410,6 @@ class ProjectionStore:
             return records  # the common case: nothing of the batch was applied before
         fresh = [r for r in records if r.offset >= next_offsets[(r.topic, r.partition)]]
         outcome.skipped = len(records) - len(fresh)
-        outcome.next_offsets = next_offsets
         return fresh
 
     async def _write(self, conn: Connection, rows: Iterable[StagedRow]) -> int:
