@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -59,9 +59,17 @@ def _row(record: asyncpg.Record) -> CommandRow:
     return CommandRow(**{**dict(record), "events": list(record["events"] or ())})
 
 
+_ACCEPTED_FIELDS = ("command_id", "location_id", "contact_id", "command_type", "digest")
+"""The text fields of an `AcceptedRow`, in the order `record_accepted` unnests them ($1-$5);
+`command_json` is $6."""
+
+
 def _arrays(rows: Sequence[AcceptedRow]) -> list[list[Any]]:
-    """One list per field of `rows`, in field order: the arrays `unnest` takes apart."""
-    return [list(column) for column in zip(*map(astuple, rows), strict=True)]
+    """The arrays `record_accepted` unnests, by field name (not by the dataclass's order)."""
+    return [
+        *([getattr(r, name) for r in rows] for name in _ACCEPTED_FIELDS),
+        [r.command_json for r in rows],
+    ]
 
 
 _COLUMNS = (
