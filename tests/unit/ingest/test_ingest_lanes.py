@@ -136,6 +136,12 @@ class _Ghl(FakeFetcher):
         }
         self.stale: set[str] = set()
 
+    async def find_task(self, location_id: str, task_id: str, *, hint: str | None) -> Task | None:
+        raise AssertionError("not used")
+
+    async def appointments(self, location_id: str, contact_id: str) -> list[Any]:
+        raise AssertionError("not used")
+
     async def contacts_updated(
         self, location_id: str, since: datetime, until: datetime
     ) -> list[Contact]:
