@@ -25,112 +25,24 @@ closed union, decoding, keys, digests) and `results`.
 
 from __future__ import annotations
 
-from schemas.commands._base import (
-    CommandBase,
-)
-from schemas.commands.activities import (
-    CompleteTask,
-    CreateAppointment,
-    CreateNote,
-    CreateTask,
-    DeleteAppointment,
-    DeleteNote,
-    DeleteTask,
-    UpdateAppointment,
-    UpdateNote,
-    UpdateTask,
-)
-from schemas.commands.contact import (
-    AddContactFollowers,
-    AddContactTags,
-    AddContactToCampaign,
-    AddContactToWorkflow,
-    CreateContact,
-    DeleteContact,
-    RemoveContactFollowers,
-    RemoveContactFromAllCampaigns,
-    RemoveContactFromCampaign,
-    RemoveContactFromWorkflow,
-    RemoveContactTags,
-    SetContactBusiness,
-    UpdateContact,
-    UpsertContact,
-)
-from schemas.commands.payloads import (
-    AppointmentChanges,
-    AppointmentInput,
-    ContactChanges,
-    ContactInput,
-    CustomFieldWrite,
-    FollowersPayload,
-    NoteChanges,
-    NoteInput,
-    TagsPayload,
-    TaskChanges,
-    TaskInput,
-)
-from schemas.commands.registry import (
-    COMMAND_TYPES,
-    Command,
-    CommandDecodeError,
-    CommandType,
-    command_digest,
-    command_key,
-    decode_command,
-    encode_command,
-)
-from schemas.commands.results import (
-    CommandError,
-    CommandResult,
-    CommandState,
-)
+from schemas.commands import activities, contact, payloads, registry, results
+from schemas.commands._base import CommandBase as CommandBase
+from schemas.commands.activities import *  # noqa: F403
+from schemas.commands.contact import *  # noqa: F403
+from schemas.commands.payloads import *  # noqa: F403
+from schemas.commands.registry import *  # noqa: F403
+from schemas.commands.results import *  # noqa: F403
 
-__all__ = [
-    "COMMAND_TYPES",
-    "AddContactFollowers",
-    "AddContactTags",
-    "AddContactToCampaign",
-    "AddContactToWorkflow",
-    "AppointmentChanges",
-    "AppointmentInput",
-    "Command",
-    "CommandBase",
-    "CommandDecodeError",
-    "CommandError",
-    "CommandResult",
-    "CommandState",
-    "CommandType",
-    "CompleteTask",
-    "ContactChanges",
-    "ContactInput",
-    "CreateAppointment",
-    "CreateContact",
-    "CreateNote",
-    "CreateTask",
-    "CustomFieldWrite",
-    "DeleteAppointment",
-    "DeleteContact",
-    "DeleteNote",
-    "DeleteTask",
-    "FollowersPayload",
-    "NoteChanges",
-    "NoteInput",
-    "RemoveContactFollowers",
-    "RemoveContactFromAllCampaigns",
-    "RemoveContactFromCampaign",
-    "RemoveContactFromWorkflow",
-    "RemoveContactTags",
-    "SetContactBusiness",
-    "TagsPayload",
-    "TaskChanges",
-    "TaskInput",
-    "UpdateAppointment",
-    "UpdateContact",
-    "UpdateNote",
-    "UpdateTask",
-    "UpsertContact",
-    "command_digest",
-    "command_key",
-    "decode_command",
-    "encode_command",
-]
+# Each module lists its public names once, in its own `__all__` (`_base` and `requests` are
+# building blocks: only `CommandBase` is exported from them).
+__all__ = sorted(
+    {
+        "CommandBase",
+        *activities.__all__,
+        *contact.__all__,
+        *payloads.__all__,
+        *registry.__all__,
+        *results.__all__,
+    },
+    key=lambda name: (not name.isupper(), not name[:1].isupper(), name),
+)
