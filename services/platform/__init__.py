@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         BatchConsumer,
         ConsumerGroupSettings,
         Sink,
+        SinkStats,
         dead_letter_headers,
         send_dead_letter,
     )
@@ -28,6 +29,7 @@ __all__ = [
     "BatchConsumer",
     "ConsumerGroupSettings",
     "Sink",
+    "SinkStats",
     "dead_letter_headers",
     "send_dead_letter",
 ]

@@ -89,6 +89,7 @@ __all__ = [
     "ConsumerGroupSettings",
     "ReadStalled",
     "Sink",
+    "SinkStats",
     "dead_letter_headers",
     "send_dead_letter",
 ]
@@ -122,6 +123,18 @@ class Sink(Protocol):
     def confirmed(self) -> Mapping[TopicPartition, int]:
         """Per partition, the offset below which every record is finished."""
         ...
+
+
+@dataclass
+class SinkStats:
+    """The running totals every sink keeps; each sink's own counters extend these."""
+
+    skipped: int = 0
+    """Records read that needed nothing done (already done, or not the sink's business)."""
+    retries: int = 0
+    """Transient failures waited out and tried again."""
+    dead_letters: int = 0
+    """Records sent to the sink's dead-letter topic."""
 
 
 @dataclass(frozen=True, kw_only=True)

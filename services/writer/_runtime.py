@@ -67,6 +67,7 @@ from services.platform.batch_consumer import (
     Backpressure,
     BatchConsumer,
     ConsumerGroupSettings,
+    SinkStats,
     dead_letter_headers,
 )
 from services.platform.connections import kafka_options
@@ -89,17 +90,14 @@ def writer_topics(settings: WriterSettings) -> TopicNames:
 
 
 @dataclass
-class WriterStats:
+class WriterStats(SinkStats):
     """Counters for tests, benchmarks and logs."""
 
     read: int = 0
     succeeded: int = 0
     failed: int = 0
     rejected: int = 0
-    skipped: int = 0
-    retries: int = 0
     adopted: int = 0
-    dead_letters: int = 0
     latencies: list[float] = field(default_factory=list)
     """Seconds from the command's Kafka timestamp to GHL's answer, per applied command."""
 

@@ -53,7 +53,13 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from schemas import AuthError, Contact, Event, GhlError, ValidationFailed, encode_event
 from schemas.topics import GROUP_NORMALIZE, consumer_group
-from services.platform import Backpressure, BatchConsumer, ConsumerGroupSettings, send_dead_letter
+from services.platform import (
+    Backpressure,
+    BatchConsumer,
+    ConsumerGroupSettings,
+    SinkStats,
+    send_dead_letter,
+)
 from services.platform.connections import kafka_options
 from services.platform.outage import kafka_client_options
 from streams.normalize import metrics
@@ -75,7 +81,7 @@ FetcherFactory = Callable[[], contextlib.AbstractAsyncContextManager[GhlFetcher]
 
 
 @dataclass
-class NormalizeStats:
+class NormalizeStats(SinkStats):
     """Running totals."""
 
     records: int = 0
@@ -84,9 +90,6 @@ class NormalizeStats:
     fetch_groups: int = 0
     burst_groups: int = 0
     bursts: int = 0
-    dead_letters: int = 0
-    skipped: int = 0
-    retries: int = 0
     parks: int = 0
 
 
