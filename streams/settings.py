@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
+from services.platform.settings_fields import seconds_field
 
 if TYPE_CHECKING:
     from services.platform.batch_consumer import ConsumerGroupSettings
@@ -62,11 +63,11 @@ class StreamsSettings(ServiceSettings):
         "pruned hourly, keeping each entity's last state before the cut.",
     )
     batch_size: int = Field(default=2000, ge=1, description="Most events in one transaction.")
-    batch_wait: float = Field(
-        default=0.2, gt=0, description="Seconds to wait for a batch to fill before applying it."
+    batch_wait: float = seconds_field(
+        0.2, "Seconds to wait for a batch to fill before applying it."
     )
-    retry_backoff_max: float = Field(
-        default=30.0, gt=0, description="Longest pause between retries of a failing batch."
+    retry_backoff_max: float = seconds_field(
+        30.0, "Longest pause between retries of a failing batch."
     )
     normalize_location_concurrency: int = Field(
         default=8, ge=1, description="Fetches in flight per location in normalize."
@@ -76,10 +77,8 @@ class StreamsSettings(ServiceSettings):
         ge=1,
         description="Raw records normalize holds in memory before it pauses consuming.",
     )
-    normalize_park_probe_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        description="How often a parked location (no usable token) is retried.",
+    normalize_park_probe_seconds: float = seconds_field(
+        5.0, "How often a parked location (no usable token) is retried."
     )
     burst_threshold: int = Field(
         default=20,
@@ -88,20 +87,20 @@ class StreamsSettings(ServiceSettings):
         "mode (list calls instead of one fetch each); measured in bench/burst.py.",
     )
     burst_max: int = Field(default=10_000, ge=1, description="Most changes one burst resolves.")
-    burst_settle_seconds: float = Field(
-        default=2.0,
-        ge=0,
-        description="A change joins a burst only this long after its webhook, so GHL's "
+    burst_settle_seconds: float = seconds_field(
+        2.0,
+        "A change joins a burst only this long after its webhook, so GHL's "
         "search index has caught up with it.",
+        allow_zero=True,
     )
-    burst_window_margin_seconds: float = Field(
-        default=5.0, ge=0, description="Slack around the dateUpdated window a burst searches."
+    burst_window_margin_seconds: float = seconds_field(
+        5.0, "Slack around the dateUpdated window a burst searches.", allow_zero=True
     )
-    burst_stale_tolerance_seconds: float = Field(
-        default=0.25,
-        ge=0,
-        description="A search hit answers a change if its dateUpdated is at most this much "
+    burst_stale_tolerance_seconds: float = seconds_field(
+        0.25,
+        "A search hit answers a change if its dateUpdated is at most this much "
         "older than the webhook's timestamp; older hits are fetched one by one.",
+        allow_zero=True,
     )
 
     def event_log_group(self, group_id: str, topic: str) -> ConsumerGroupSettings:

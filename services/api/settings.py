@@ -6,7 +6,12 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
-from services.platform.settings_fields import CommandTopicFields, host_field, port_field
+from services.platform.settings_fields import (
+    CommandTopicFields,
+    host_field,
+    port_field,
+    seconds_field,
+)
 
 __all__ = ["ApiSettings"]
 
@@ -23,8 +28,8 @@ class ApiSettings(ServiceSettings, CommandTopicFields):
         default_factory=list,
         description="Keys APPNAME sends as `X-API-Key` (JSON list); none set: every call is 401.",
     )
-    produce_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="Longest wait for Kafka's ack before answering 503."
+    produce_timeout_seconds: float = seconds_field(
+        10.0, "Longest wait for Kafka's ack before answering 503."
     )
     database_pool_size: int = Field(default=10, ge=1)
     max_page_size: int = Field(default=500, ge=1, description="Largest `limit` of a list.")
@@ -35,13 +40,9 @@ class ApiSettings(ServiceSettings, CommandTopicFields):
         ge=2,
         description="Deepest nesting of arrays and objects in a body; deeper: 400.",
     )
-    pending_retry_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        description="How often commands Kafka did not confirm (`pending`) are produced again.",
+    pending_retry_seconds: float = seconds_field(
+        5.0, "How often commands Kafka did not confirm (`pending`) are produced again."
     )
-    pending_expiry_seconds: float = Field(
-        default=900.0,
-        gt=0,
-        description="A command still `pending` after this long becomes `failed` (`not_on_topic`).",
+    pending_expiry_seconds: float = seconds_field(
+        900.0, "A command still `pending` after this long becomes `failed` (`not_on_topic`)."
     )

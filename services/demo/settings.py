@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.platform.settings_fields import seconds_field
+
 __all__ = ["DemoSettings"]
 
 
@@ -22,21 +24,19 @@ class DemoSettings(BaseSettings):
         "per contact at 10 requests/s per location: 300 contacts take about a minute.",
     )
     seed: int = Field(default=7, description="Seed of the simulated data.")
-    activity_seconds: float = Field(default=60.0, gt=0, description="Live activity duration.")
+    activity_seconds: float = seconds_field(60.0, "Live activity duration.")
     activity_steps_per_second: float = Field(
         default=4.0, gt=0, description="Simulated GHL changes per second (all locations)."
     )
-    probe_interval: float = Field(
-        default=1.0, gt=0, description="Seconds between freshness probes (a contact edit)."
-    )
+    probe_interval: float = seconds_field(1.0, "Seconds between freshness probes (a contact edit).")
     drop_webhooks: float = Field(default=0.10, ge=0, le=1, description="Webhooks lost.")
     duplicate_webhooks: float = Field(default=0.05, ge=0, le=1, description="Sent twice.")
     reorder_webhooks: float = Field(default=0.05, ge=0, le=1, description="Delivered late.")
-    converge_timeout: float = Field(
-        default=420.0, gt=0, description="Seconds to wait for convergence after the activity."
+    converge_timeout: float = seconds_field(
+        420.0, "Seconds to wait for convergence after the activity."
     )
-    poll_seconds: float = Field(
-        default=15.0, gt=0, description="Poller cycle during the demo (shorter than default)."
+    poll_seconds: float = seconds_field(
+        15.0, "Poller cycle during the demo (shorter than default)."
     )
     simulator_port: int = Field(default=8700)
     webhooks_port: int = Field(default=8710)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.platform.settings_fields import seconds_field
+
 __all__ = ["GhlSettings"]
 
 _DEFAULT_SCOPES = (
@@ -43,26 +45,26 @@ class GhlSettings(BaseSettings):
         description="URL-safe base64 of 32 random bytes: AES-256-GCM key for tokens at rest.",
     )
 
-    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect.")
-    read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for an answer.")
-    write_timeout: float = Field(default=30.0, gt=0, description="Seconds to send a request.")
-    pool_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a socket.")
+    connect_timeout: float = seconds_field(5.0, "Seconds to connect.")
+    read_timeout: float = seconds_field(30.0, "Seconds to wait for an answer.")
+    write_timeout: float = seconds_field(30.0, "Seconds to send a request.")
+    pool_timeout: float = seconds_field(30.0, "Seconds to wait for a socket.")
     max_connections: int = Field(default=200, ge=1, description="Sockets shared by all calls.")
 
     max_retries: int = Field(
         default=3, ge=0, description="Retries of an idempotent call after a 5xx or timeout."
     )
-    retry_backoff: float = Field(default=0.5, gt=0, description="First backoff, seconds.")
-    retry_backoff_max: float = Field(default=8.0, gt=0, description="Longest backoff, seconds.")
+    retry_backoff: float = seconds_field(0.5, "First backoff, seconds.")
+    retry_backoff_max: float = seconds_field(8.0, "Longest backoff, seconds.")
     max_rate_limit_retries: int = Field(
         default=5, ge=0, description="429 answers waited out before `RateLimited` is raised."
     )
-    default_retry_after: float = Field(
-        default=2.0, gt=0, description="Wait after a 429 that carries no `Retry-After`."
+    default_retry_after: float = seconds_field(
+        2.0, "Wait after a 429 that carries no `Retry-After`."
     )
 
     rate_limit_requests: int = Field(default=100, ge=2, description="Requests per burst window.")
-    rate_limit_interval: float = Field(default=10.0, gt=0, description="Burst window, seconds.")
+    rate_limit_interval: float = seconds_field(10.0, "Burst window, seconds.")
     rate_limit_daily: int = Field(default=200_000, ge=1, description="Requests per location/day.")
     rate_limit_margin: float = Field(
         default=0.01,
@@ -77,12 +79,12 @@ class GhlSettings(BaseSettings):
         description="Fraction of the request rate polling and backfill may use, so writes and "
         "webhook enrichment always find a free slot next.",
     )
-    rate_limit_max_wait: float = Field(
-        default=120.0, gt=0, description="Longest wait for a slot before `RateLimited` is raised."
+    rate_limit_max_wait: float = seconds_field(
+        120.0, "Longest wait for a slot before `RateLimited` is raised."
     )
 
-    refresh_margin: float = Field(
-        default=300.0, ge=0, description="Refresh an access token this many seconds before expiry."
+    refresh_margin: float = seconds_field(
+        300.0, "Refresh an access token this many seconds before expiry.", allow_zero=True
     )
 
     @property

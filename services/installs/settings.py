@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.platform.settings_fields import metrics_port_field
+from services.platform.settings_fields import metrics_port_field, seconds_field
 
 __all__ = ["InstallSettings"]
 
@@ -22,10 +22,9 @@ class InstallSettings(BaseSettings):
         description="Marketplace app id for `installedLocations`; empty: the client id's part "
         "before its first '-' (GHL client ids are `<appId>-<suffix>`; UNCONFIRMED).",
     )
-    reconcile_seconds: float = Field(
-        default=900.0,
-        gt=0,
-        description="How often every company's installedLocations is read again (webhooks "
+    reconcile_seconds: float = seconds_field(
+        900.0,
+        "How often every company's installedLocations is read again (webhooks "
         "can be missed): installs and uninstalls that sent no webhook are applied.",
     )
     page_size: int = Field(

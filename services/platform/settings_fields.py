@@ -7,6 +7,8 @@
 - `metrics_port_field(default)`: the port of a service's `/metrics`, `/livez` and `/readyz`.
 - `host_field(command)`, `port_field(command, default)`: where the HTTP server of
   `ghl-sync <command>` listens (the API, the receiver, the simulator).
+- `seconds_field(default, description)`: a duration in seconds (an interval, a timeout, a
+  margin), more than 0; with `allow_zero=True`, 0 or more.
 
 Mixed into a service's settings class beside `ServiceSettings`, they take that class's env
 prefix (`GHL_SYNC_POLLER_TOPIC_PREFIX`, `GHL_SYNC_WRITER_APP_NAME`, ...).
@@ -27,6 +29,7 @@ __all__ = [
     "host_field",
     "metrics_port_field",
     "port_field",
+    "seconds_field",
 ]
 
 
@@ -70,3 +73,14 @@ def host_field(command: str) -> Any:
 def port_field(command: str, default: int) -> Any:
     """The `port` field of the HTTP server `ghl-sync <command>` runs."""
     return Field(default=default, description=f"Port `ghl-sync {command}` binds.")
+
+
+def seconds_field(
+    default: float, description: str | None = None, *, allow_zero: bool = False
+) -> Any:
+    """A duration in seconds (a `float` field): more than 0, or with `allow_zero` 0 or more
+    (where 0 means no wait, no margin or no pause between runs, as the description says)."""
+    ge, gt = (0, None) if allow_zero else (None, 0)
+    if description is None:  # left unset, as by a `Field` given none
+        return Field(default=default, ge=ge, gt=gt)
+    return Field(default=default, ge=ge, gt=gt, description=description)

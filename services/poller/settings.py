@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
-from services.platform.settings_fields import TopicFields, metrics_port_field
+from services.platform.settings_fields import TopicFields, metrics_port_field, seconds_field
 
 __all__ = ["PollerSettings"]
 
@@ -21,23 +21,23 @@ class PollerSettings(ServiceSettings, TopicFields):
         description="Locations to poll; empty: every location with a stored token (with a "
         "Private Integration Token: the one location GHL lists for it).",
     )
-    cycle_seconds: float = Field(default=60.0, gt=0, description="Incremental contact polls.")
-    overlap_seconds: float = Field(
-        default=120.0, ge=0, description="How far before the cursor each poll looks again."
+    cycle_seconds: float = seconds_field(60.0, "Incremental contact polls.")
+    overlap_seconds: float = seconds_field(
+        120.0, "How far before the cursor each poll looks again.", allow_zero=True
     )
-    task_sweep_seconds: float = Field(
-        default=300.0, ge=0, description="Full task sweeps (task edits send no webhook)."
+    task_sweep_seconds: float = seconds_field(
+        300.0, "Full task sweeps (task edits send no webhook).", allow_zero=True
     )
-    children_sweep_seconds: float = Field(
-        default=3600.0, ge=0, description="Notes and appointments of every contact."
+    children_sweep_seconds: float = seconds_field(
+        3600.0, "Notes and appointments of every contact.", allow_zero=True
     )
-    reconcile_seconds: float = Field(
-        default=3600.0, ge=0, description="Deletion reconciliation (id-set diff)."
+    reconcile_seconds: float = seconds_field(
+        3600.0, "Deletion reconciliation (id-set diff).", allow_zero=True
     )
-    reconcile_grace_seconds: float = Field(
-        default=300.0,
-        ge=0,
-        description="Rows younger than this are never reconciled away (search-index lag).",
+    reconcile_grace_seconds: float = seconds_field(
+        300.0,
+        "Rows younger than this are never reconciled away (search-index lag).",
+        allow_zero=True,
     )
     page_size: int = Field(default=500, ge=1, le=500, description="Contacts per search page.")
     appointments_past_days: float = Field(
@@ -62,19 +62,17 @@ class PollerSettings(ServiceSettings, TopicFields):
     sweep_batch: int = Field(
         default=200, ge=1, description="Most contacts one cycle's children sweep reads."
     )
-    lease_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="Lease on a location: written for two thirds of it, renewed every sixth; "
+    lease_seconds: float = seconds_field(
+        30.0,
+        "Lease on a location: written for two thirds of it, renewed every sixth; "
         "a dead instance's locations are taken over within one period.",
     )
     instance_id: str = Field(
         default="", description="This instance's name in leases and status; empty: host:pid."
     )
-    flush_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        description="How often confirmed cursors, digests and sweep state of all locations are "
+    flush_seconds: float = seconds_field(
+        5.0,
+        "How often confirmed cursors, digests and sweep state of all locations are "
         "written (one transaction); a crash repeats at most this much work.",
     )
     max_backfills: int = Field(

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.platform.settings_fields import host_field, port_field
+from services.platform.settings_fields import host_field, port_field, seconds_field
 
 __all__ = [
     "AGENCY_SCOPES",
@@ -72,7 +72,7 @@ class FaultSettings(BaseModel):
     timeout_after_apply_rate: float = Field(
         default=0.0, ge=0, le=1, description="Apply the change, then stall and answer 504."
     )
-    stall_seconds: float = Field(default=30.0, ge=0, description="How long a stall lasts.")
+    stall_seconds: float = seconds_field(30.0, "How long a stall lasts.", allow_zero=True)
     create_422_rate: float = Field(
         default=0.0, ge=0, le=1, description="Creates that apply yet answer 422 (GHL #64)."
     )
@@ -81,7 +81,7 @@ class FaultSettings(BaseModel):
     webhook_reorder_rate: float = Field(
         default=0.0, ge=0, le=1, description="Deliveries held back so later ones overtake."
     )
-    webhook_reorder_delay_seconds: float = Field(default=1.0, ge=0)
+    webhook_reorder_delay_seconds: float = seconds_field(1.0, allow_zero=True)
 
 
 class SimulatorSettings(BaseSettings):
@@ -139,9 +139,9 @@ class SimulatorSettings(BaseSettings):
     )
     webhook_rsa_key_bits: int = Field(default=2048, ge=1024)
     webhook_max_retries: int = Field(default=12, ge=0, description="Retries after the 1st try.")
-    webhook_retry_base_seconds: float = Field(default=10.0, ge=0)
-    webhook_retry_max_seconds: float = Field(default=3600.0, ge=0)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_base_seconds: float = seconds_field(10.0, allow_zero=True)
+    webhook_retry_max_seconds: float = seconds_field(3600.0, allow_zero=True)
+    webhook_timeout_seconds: float = seconds_field(10.0)
     webhook_senders: int = Field(
         default=16, ge=1, le=1024, description="Sender tasks (and pooled connections) delivering."
     )
@@ -158,10 +158,8 @@ class SimulatorSettings(BaseSettings):
         default=0.2, ge=0, le=1, description="TaskCreate webhooks lacking contactId (GHL #332)."
     )
 
-    search_lag_seconds: float = Field(
-        default=0.0,
-        ge=0,
-        description="Search index lag: search sees contacts as they were this long ago.",
+    search_lag_seconds: float = seconds_field(
+        0.0, "Search index lag: search sees contacts as they were this long ago.", allow_zero=True
     )
 
     activity_rate: float = Field(

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
-from services.platform.settings_fields import TopicFields, host_field, port_field
+from services.platform.settings_fields import TopicFields, host_field, port_field, seconds_field
 
 __all__ = ["GHL_ED25519_PUBLIC_KEY", "GHL_RSA_PUBLIC_KEY", "WebhookSettings"]
 
@@ -65,29 +65,27 @@ class WebhookSettings(ServiceSettings, TopicFields):
     )
 
     max_body_bytes: int = Field(default=256 * 1024, ge=1, description="Larger bodies get 413.")
-    max_age_seconds: float = Field(
-        default=3600.0,
-        gt=0,
-        description="Deliveries whose `timestamp` is older are rejected. GHL retries with the "
+    max_age_seconds: float = seconds_field(
+        3600.0,
+        "Deliveries whose `timestamp` is older are rejected. GHL retries with the "
         "same timestamp for a while, so this is wider than a replay window would be alone; "
         "webhookId dedupe is the replay defence, the window bounds how long ids are kept.",
     )
-    max_future_seconds: float = Field(
-        default=300.0, ge=0, description="Clock skew allowed for a `timestamp` in the future."
+    max_future_seconds: float = seconds_field(
+        300.0, "Clock skew allowed for a `timestamp` in the future.", allow_zero=True
     )
     require_timestamp: bool = Field(default=True, description="Reject bodies without one.")
 
-    produce_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="Longest wait for Kafka's ack before answering 429."
+    produce_timeout_seconds: float = seconds_field(
+        5.0, "Longest wait for Kafka's ack before answering 429."
     )
     retry_after_seconds: int = Field(
         default=30, ge=1, description="Retry-After sent with 429 when persisting failed."
     )
 
-    claim_lease_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="A claim not confirmed within this time (a crashed receiver) may be "
+    claim_lease_seconds: float = seconds_field(
+        30.0,
+        "A claim not confirmed within this time (a crashed receiver) may be "
         "taken over by a redelivery.",
     )
     receipts_synchronous_commit: Literal["on", "off"] = Field(
@@ -99,6 +97,6 @@ class WebhookSettings(ServiceSettings, TopicFields):
         "persisted again as harmless duplicates (what the receiver does anyway while "
         "PostgreSQL is down). Never a 2xx for an unpersisted delivery: Kafka decides that.",
     )
-    receipt_retention_seconds: float = Field(
-        default=2 * 86400.0, gt=0, description="Receipts older than this are pruned."
+    receipt_retention_seconds: float = seconds_field(
+        2 * 86400.0, "Receipts older than this are pruned."
     )

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.platform.connections import ServiceSettings
-from services.platform.settings_fields import CommandTopicFields, metrics_port_field
+from services.platform.settings_fields import CommandTopicFields, metrics_port_field, seconds_field
 
 __all__ = ["ConflictPolicy", "WriterSettings"]
 
@@ -44,31 +44,29 @@ class WriterSettings(ServiceSettings, CommandTopicFields):
     max_pending: int = Field(
         default=20_000, ge=1, description="Commands read but not finished before reading pauses."
     )
-    retry_backoff: float = Field(default=0.5, gt=0, description="First retry pause, seconds.")
-    retry_backoff_max: float = Field(default=30.0, gt=0, description="Longest retry pause.")
-    lookup_delay: float = Field(
-        default=0.5,
-        ge=0,
-        description="Seconds to wait before looking for a create whose outcome is unknown, so "
+    retry_backoff: float = seconds_field(0.5, "First retry pause, seconds.")
+    retry_backoff_max: float = seconds_field(30.0, "Longest retry pause.")
+    lookup_delay: float = seconds_field(
+        0.5,
+        "Seconds to wait before looking for a create whose outcome is unknown, so "
         "a request still being processed by GHL can land first.",
+        allow_zero=True,
     )
-    created_skew_seconds: float = Field(
-        default=120.0,
-        ge=0,
-        description="A contact found by duplicate search counts as ours only if GHL added it "
+    created_skew_seconds: float = seconds_field(
+        120.0,
+        "A contact found by duplicate search counts as ours only if GHL added it "
         "no earlier than this many seconds before our first send (clock skew).",
+        allow_zero=True,
     )
-    offset_flush_seconds: float = Field(default=0.5, gt=0)
-    publish_timeout_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="Longest wait for Kafka to confirm a command's result and events; longer "
+    offset_flush_seconds: float = seconds_field(0.5)
+    publish_timeout_seconds: float = seconds_field(
+        30.0,
+        "Longest wait for Kafka to confirm a command's result and events; longer "
         "ends the connected period and the writer reconnects (the result is published again).",
     )
-    stall_seconds: float = Field(
-        default=20.0,
-        gt=0,
-        description="Seconds without a command read, while commands wait on the topic, after "
+    stall_seconds: float = seconds_field(
+        20.0,
+        "Seconds without a command read, while commands wait on the topic, after "
         "which the writer's consumer counts as stalled and is replaced.",
     )
     metrics_port: int = metrics_port_field(9103)
