@@ -266,7 +266,3 @@ class ProjectionConsumer:
             done = s.next_offsets.get(tp.partition)
             if done is not None:
                 metrics.LAG.labels(partition=str(tp.partition)).set(max(high - done, 0))
-
-import sys as _s
-_s.path.insert(0, "/tmp")
-import trace_patch  # noqa
