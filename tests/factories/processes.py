@@ -7,9 +7,13 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["GHL_SYNC", "clean_env", "free_port", "run_ghl_sync"]
+__all__ = ["GHL_SYNC", "clean_env", "ended_after", "free_port", "run_ghl_sync"]
+
+_P = TypeVar("_P")
 
 GHL_SYNC = str(Path(sys.executable).with_name("ghl-sync"))
 """The `ghl-sync` entry point of the interpreter running the tests."""
@@ -41,3 +45,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def ended_after(end: Callable[[_P], object]) -> Iterator[list[_P]]:
+    """A fixture's body: the list a test adds the children it starts to; once the test is done,
+    `end` is called on each, in the order they were added."""
+    started: list[_P] = []
+    yield started
+    for child in started:
+        end(child)

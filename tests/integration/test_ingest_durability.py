@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.outage import PrivateBroker, free_port
 from streams.admin import partitions_of
+from tests.factories.processes import ended_after
 from tests.unit.ingest.ingest_helpers import ED_KEY, ed_sign, pem
 
 pytestmark = pytest.mark.integration
@@ -215,10 +216,7 @@ def _receiver_env(
 
 @pytest.fixture
 def receivers() -> Iterator[list[_Receiver]]:
-    started: list[_Receiver] = []
-    yield started
-    for receiver in started:
-        receiver.stop()
+    yield from ended_after(_Receiver.stop)
 
 
 async def _ready_receiver(

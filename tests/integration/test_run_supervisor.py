@@ -30,7 +30,7 @@ from services.platform.supervise import (
     Supervisor,
 )
 from tests.conftest import TestSettings
-from tests.factories.processes import GHL_SYNC, clean_env, free_port
+from tests.factories.processes import GHL_SYNC, clean_env, ended_after, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -123,10 +123,7 @@ def _env(**settings: str) -> dict[str, str]:
 
 @pytest.fixture
 def runs() -> Iterator[list[_Run]]:
-    started: list[_Run] = []
-    yield started
-    for run in started:
-        run.kill()
+    yield from ended_after(_Run.kill)
 
 
 def test_run_supervises_restarts_and_stops_its_services(
