@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,6 +26,8 @@ from services.ghl.requests import (
 
 __all__ = ["Calendar"]
 
+_R = TypeVar("_R", Task, Note)
+
 _READ = Priority.POLL
 _WRITE = Priority.WRITE
 
@@ -38,6 +42,28 @@ def _appointment(body: Json, operation_id: str) -> Appointment:
     if isinstance(body, dict) and isinstance(body.get("event"), dict):
         return field(Appointment, body, "event", operation_id)
     return Appointment.model_validate(body)
+
+
+@dataclass(frozen=True, slots=True)
+class _ContactRecords(Generic[_R]):
+    """Tasks or notes: records kept under a contact, answered as `{one: record}` or
+    `{many: [record, ...]}`."""
+
+    model: type[_R]
+    one: str
+    many: str
+    id_param: str
+    """The path placeholder of a record's id."""
+
+    def path(self, contact_id: str, record_id: str | None = None) -> dict[str, str]:
+        """The path values of the contact (and of one of its records)."""
+        if record_id is None:
+            return {"contactId": contact_id}
+        return {"contactId": contact_id, self.id_param: record_id}
+
+
+_TASKS = _ContactRecords(Task, "task", "tasks", "taskId")
+_NOTES = _ContactRecords(Note, "note", "notes", "id")
 
 
 class Calendar(BaseModel):
@@ -71,28 +97,45 @@ class ActivitiesOps(ClientCore):
     if "get-calendars" in OPERATIONS:
         list_calendars = operation("get-calendars")(list_calendars)
 
+    async def _records(
+        self,
+        kind: _ContactRecords[_R],
+        operation_id: str,
+        location_id: str,
+        contact_id: str,
+        priority: Priority,
+    ) -> list[_R]:
+        body = await self._call(
+            operation_id, location_id, path=kind.path(contact_id), priority=priority
+        )
+        return items(kind.model, body, kind.many)
+
+    async def _record(
+        self,
+        kind: _ContactRecords[_R],
+        operation_id: str,
+        location_id: str,
+        path: dict[str, str],
+        priority: Priority,
+        json: Json = None,
+    ) -> _R:
+        body = await self._call(operation_id, location_id, path=path, json=json, priority=priority)
+        return field(kind.model, body, kind.one, operation_id)
+
     @operation("get-all-tasks")
     async def list_tasks(
         self, location_id: str, contact_id: str, *, priority: Priority = _READ
     ) -> list[Task]:
         """`GET /contacts/{contactId}/tasks`."""
-        body = await self._call(
-            "get-all-tasks", location_id, path={"contactId": contact_id}, priority=priority
-        )
-        return items(Task, body, "tasks")
+        return await self._records(_TASKS, "get-all-tasks", location_id, contact_id, priority)
 
     @operation("get-task")
     async def get_task(
         self, location_id: str, contact_id: str, task_id: str, *, priority: Priority = _READ
     ) -> Task:
         """`GET /contacts/{contactId}/tasks/{taskId}`."""
-        body = await self._call(
-            "get-task",
-            location_id,
-            path={"contactId": contact_id, "taskId": task_id},
-            priority=priority,
-        )
-        return field(Task, body, "task", "get-task")
+        path = _TASKS.path(contact_id, task_id)
+        return await self._record(_TASKS, "get-task", location_id, path, priority)
 
     @operation("create-task")
     async def create_task(
@@ -100,14 +143,10 @@ class ActivitiesOps(ClientCore):
     ) -> Task:
         """`POST /contacts/{contactId}/tasks`. Not idempotent: a lost answer raises
         `OutcomeUnknown`."""
-        body = await self._call(
-            "create-task",
-            location_id,
-            path={"contactId": contact_id},
-            json=task.to_json(),
-            priority=priority,
+        path = _TASKS.path(contact_id)
+        return await self._record(
+            _TASKS, "create-task", location_id, path, priority, task.to_json()
         )
-        return field(Task, body, "task", "create-task")
 
     @operation("update-task")
     async def update_task(
@@ -120,14 +159,10 @@ class ActivitiesOps(ClientCore):
         priority: Priority = _WRITE,
     ) -> Task:
         """`PUT /contacts/{contactId}/tasks/{taskId}`."""
-        body = await self._call(
-            "update-task",
-            location_id,
-            path={"contactId": contact_id, "taskId": task_id},
-            json=changes.to_json(),
-            priority=priority,
+        path = _TASKS.path(contact_id, task_id)
+        return await self._record(
+            _TASKS, "update-task", location_id, path, priority, changes.to_json()
         )
-        return field(Task, body, "task", "update-task")
 
     @operation("update-task-completed")
     async def complete_task(
@@ -140,27 +175,18 @@ class ActivitiesOps(ClientCore):
         priority: Priority = _WRITE,
     ) -> Task:
         """`PUT /contacts/{contactId}/tasks/{taskId}/completed`."""
-        body = await self._call(
-            "update-task-completed",
-            location_id,
-            path={"contactId": contact_id, "taskId": task_id},
-            json={"completed": completed},
-            priority=priority,
+        path = _TASKS.path(contact_id, task_id)
+        return await self._record(
+            _TASKS, "update-task-completed", location_id, path, priority, {"completed": completed}
         )
-        return field(Task, body, "task", "update-task-completed")
 
     @operation("delete-task")
     async def delete_task(
         self, location_id: str, contact_id: str, task_id: str, *, priority: Priority = _WRITE
     ) -> bool:
         """`DELETE /contacts/{contactId}/tasks/{taskId}`."""
-        body = await self._call(
-            "delete-task",
-            location_id,
-            path={"contactId": contact_id, "taskId": task_id},
-            priority=priority,
-        )
-        return succeeded(body)
+        path = _TASKS.path(contact_id, task_id)
+        return succeeded(await self._call("delete-task", location_id, path=path, priority=priority))
 
     @operation("task-search")
     async def search_tasks(
@@ -181,23 +207,15 @@ class ActivitiesOps(ClientCore):
         self, location_id: str, contact_id: str, *, priority: Priority = _READ
     ) -> list[Note]:
         """`GET /contacts/{contactId}/notes`."""
-        body = await self._call(
-            "get-all-notes", location_id, path={"contactId": contact_id}, priority=priority
-        )
-        return items(Note, body, "notes")
+        return await self._records(_NOTES, "get-all-notes", location_id, contact_id, priority)
 
     @operation("get-note")
     async def get_note(
         self, location_id: str, contact_id: str, note_id: str, *, priority: Priority = _READ
     ) -> Note:
         """`GET /contacts/{contactId}/notes/{id}`."""
-        body = await self._call(
-            "get-note",
-            location_id,
-            path={"contactId": contact_id, "id": note_id},
-            priority=priority,
-        )
-        return field(Note, body, "note", "get-note")
+        path = _NOTES.path(contact_id, note_id)
+        return await self._record(_NOTES, "get-note", location_id, path, priority)
 
     @operation("create-note")
     async def create_note(
@@ -205,14 +223,10 @@ class ActivitiesOps(ClientCore):
     ) -> Note:
         """`POST /contacts/{contactId}/notes`. Not idempotent: a lost answer raises
         `OutcomeUnknown`."""
-        body = await self._call(
-            "create-note",
-            location_id,
-            path={"contactId": contact_id},
-            json=note.to_json(),
-            priority=priority,
+        path = _NOTES.path(contact_id)
+        return await self._record(
+            _NOTES, "create-note", location_id, path, priority, note.to_json()
         )
-        return field(Note, body, "note", "create-note")
 
     @operation("update-note")
     async def update_note(
@@ -225,27 +239,18 @@ class ActivitiesOps(ClientCore):
         priority: Priority = _WRITE,
     ) -> Note:
         """`PUT /contacts/{contactId}/notes/{id}`."""
-        body = await self._call(
-            "update-note",
-            location_id,
-            path={"contactId": contact_id, "id": note_id},
-            json=changes.to_json(),
-            priority=priority,
+        path = _NOTES.path(contact_id, note_id)
+        return await self._record(
+            _NOTES, "update-note", location_id, path, priority, changes.to_json()
         )
-        return field(Note, body, "note", "update-note")
 
     @operation("delete-note")
     async def delete_note(
         self, location_id: str, contact_id: str, note_id: str, *, priority: Priority = _WRITE
     ) -> bool:
         """`DELETE /contacts/{contactId}/notes/{id}`."""
-        body = await self._call(
-            "delete-note",
-            location_id,
-            path={"contactId": contact_id, "id": note_id},
-            priority=priority,
-        )
-        return succeeded(body)
+        path = _NOTES.path(contact_id, note_id)
+        return succeeded(await self._call("delete-note", location_id, path=path, priority=priority))
 
     @operation("get-appointments-for-contact")
     async def list_contact_appointments(
