@@ -32,7 +32,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from pydantic import BaseModel, JsonValue
 from pydantic.fields import FieldInfo
@@ -66,9 +66,11 @@ from streams.projections.rows import (
 __all__ = [
     "STAGED_TIMES",
     "FastEvent",
+    "Newest",
     "StagedRow",
     "decode",
     "decode_fast",
+    "hold_newest",
     "newest_rows",
     "newest_staged",
     "row_of",
@@ -370,18 +372,27 @@ def row_of(event: FastEvent | ModelEvent) -> RowImage:
     )
 
 
-def _winners(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, FastEvent | ModelEvent]:
-    winners: dict[Key, tuple[Stamp, FastEvent | ModelEvent]] = {}
+Newest: TypeAlias = dict[Key, tuple[Stamp, "FastEvent | ModelEvent"]]
+"""Row key → the stamp and event of the newest event for that row seen so far."""
+
+
+def hold_newest(newest: Newest, events: Iterable[FastEvent | ModelEvent]) -> None:
+    """Keep in `newest` each row's newest event among `events` and those held before."""
     for event in events:
         if isinstance(event, FastEvent):
             key, stamp = (event.table, event.location_id, event.id), event.stamp
         else:
             key = (TABLES[event.entity_type], event.location_id, event.entity_id)
             stamp = Stamp(event.version, isinstance(event, DeletedEvent), event.event_id)
-        held = winners.get(key)
+        held = newest.get(key)
         if held is None or held[0] < stamp:
-            winners[key] = (stamp, event)
-    return {key: event for key, (_, event) in winners.items()}
+            newest[key] = (stamp, event)
+
+
+def _winners(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, FastEvent | ModelEvent]:
+    newest: Newest = {}
+    hold_newest(newest, events)
+    return {key: event for key, (_, event) in newest.items()}
 
 
 def newest_rows(events: Iterable[FastEvent | ModelEvent]) -> dict[Key, RowImage]:

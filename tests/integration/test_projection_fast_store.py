@@ -1,5 +1,5 @@
 """The fast path on real PostgreSQL: it dead-letters exactly what the models reject, and its
-rows (COPY into staging tables, then one upsert per table) are the models' rows."""
+rows (one COPY into a staging table, then one upsert statement) are the models' rows."""
 
 from __future__ import annotations
 
