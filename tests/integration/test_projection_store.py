@@ -82,6 +82,24 @@ async def test_a_batch_applied_again_changes_nothing_and_is_skipped(pg: asyncpg.
     assert sum(s["to_offset"] - s["from_offset"] + 1 for s in spans) == len(records)
 
 
+@pytest.mark.parametrize("write", ["copy", "unnest"])
+async def test_a_batch_partly_applied_before_applies_only_the_rest(
+    pg: asyncpg.Connection, write: str
+) -> None:
+    # A crash after the first part committed: the whole batch is read again. Its rows were
+    # staged whole; only the rest's are written, and the tables end as if applied once.
+    events = history(seed=11, contacts=6)
+    records = _records(events)
+    store = ProjectionStore("test", write=write)
+    cut = len(records) // 2
+    await store.apply(pg, records[:cut])
+    again = await store.apply(pg, records)
+    assert (again.applied, again.skipped) == (len(records) - cut, cut)
+    await assert_tables_exact(pg, events, left_name="store", right_name="spec")
+    spans = await pg.fetch("SELECT partition, from_offset, to_offset FROM applied_batches")
+    assert sum(s["to_offset"] - s["from_offset"] + 1 for s in spans) == len(records)
+
+
 async def test_a_failed_batch_leaves_neither_rows_nor_offsets(pg: asyncpg.Connection) -> None:
     records = _records(history(seed=3, contacts=3))
     store = ProjectionStore("test")
