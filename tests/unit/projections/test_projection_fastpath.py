@@ -225,10 +225,23 @@ def _with(raw: bytes, **payload: Any) -> bytes:
     return json.dumps(doc).encode()
 
 
+def test_a_null_anywhere_takes_the_models_path_and_the_text_null_does_not() -> None:
+    for payload in ({"unknown": None}, {"unknown": {"a": [1, None]}}, {"attachments": [None]}):
+        raw = _with(BASE[0], **payload)
+        assert decode_fast(raw) is None, payload
+        assert _agree(raw) is False
+    raw = _with(BASE[0], firstName="null", unknown=["null", 1.5, -2, {"x": True}, []])
+    assert decode_fast(raw) is not None
+    assert _agree(raw)
+
+
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 @example(_with(BASE[0], unknown=None))
 @example(_with(BASE[0], attachments=[None, {"a": None}]))
+@example(_with(BASE[0], unknown={"a": [1, None]}))
+@example(_with(BASE[0], unknown=[1, 2.5, True, "x", {"b": False}, [], {}]))
+@example(_with(BASE[0], firstName="null", unknown="null"))
 @example(_with(BASE[2], title=None))
 @example(b'{"event_type": "note.upserted", "event_id": "\\ud800"}')
 @example(_with(BASE[0], firstName="\ud800").decode().replace("\\\\", "\\").encode())
