@@ -151,7 +151,11 @@ def _names(table: str) -> list[str]:
     return ["location_id", "id", *own, *COLUMNS[table], "data", "version", "event_id", "deleted_at"]
 
 
-_STAGED_TYPES: Final = {
+_STAGE_TIMES: Final = tuple(dict.fromkeys(c for table in COLUMNS for c in STAGED_TIMES[table]))
+"""Every table's time columns, each once: the staging table's last columns."""
+
+STAGE_COLUMNS: Final = {
+    "tbl": "text",
     "location_id": "text",
     "id": "text",
     "contact_id": "text",
@@ -159,35 +163,6 @@ _STAGED_TYPES: Final = {
     "event_id": "text",
     "deleted": "boolean",
     "data": "jsonb",
-}
-
-
-def _staged_columns(table: str) -> dict[str, str]:
-    """A `StagedRow`'s fields as the columns of `table`'s array parameters: name → type."""
-    return _STAGED_TYPES | dict.fromkeys(STAGED_TIMES[table], "timestamptz")
-
-
-def _staged_record(row: StagedRow) -> tuple[Any, ...]:
-    """`row` as the values of its table's array parameters, in `_staged_columns` order."""
-    stamp = row.stamp
-    return (
-        row.location_id,
-        row.id,
-        row.contact_id,
-        stamp.version,
-        stamp.event_id,
-        stamp.deleted,
-        row.data,
-        *row.times,
-    )
-
-
-_STAGE_TIMES: Final = tuple(dict.fromkeys(c for table in COLUMNS for c in STAGED_TIMES[table]))
-"""Every table's time columns, each once: the staging table's last columns."""
-
-STAGE_COLUMNS: Final = {
-    "tbl": "text",
-    **_STAGED_TYPES,
     **dict.fromkeys(_STAGE_TIMES, "timestamptz"),
 }
 """The one staging table (`pg_temp.stage_rows`) that a batch's rows of all four tables are
@@ -271,29 +246,36 @@ def _upsert_sql(table: str, staged: str, where: str = "") -> str:
 _WRITE_ORDER: Final = ("contacts", *CHILD_TABLES)
 
 
-def _merge_sql() -> str:
-    """Upsert all four tables from the staging table in one statement (one data-modifying
-    CTE per table); it returns how many rows were written."""
+def _merge_sql(staged: str) -> str:
+    """Upsert all four tables from the staged rows in `staged` (the staging table, or the
+    CTE `staged`) in one statement, a data-modifying CTE per table; it returns how many rows
+    were written."""
     written = [
         f"{table}_written AS "
-        f"({_upsert_sql(table, 'pg_temp.stage_rows', f'WHERE s.tbl = {_quoted(table)} ')} "
-        "RETURNING 1)"
+        f"({_upsert_sql(table, staged, f'WHERE s.tbl = {_quoted(table)} ')} RETURNING 1)"
         for table in _WRITE_ORDER
     ]
     counted = " + ".join(f"(SELECT count(*) FROM {table}_written)" for table in _WRITE_ORDER)
-    return f"WITH {', '.join(written)} SELECT {counted}"
+    return f"{', '.join(written)} SELECT {counted}"
 
 
-def _unnest_sql(table: str) -> str:
-    columns = _staged_columns(table)
+def _copy_merge_sql() -> str:
+    """`_merge_sql` from the staging table the batch was copied into."""
+    return f"WITH {_merge_sql('pg_temp.stage_rows')}"
+
+
+def _unnest_merge_sql() -> str:
+    """`_merge_sql` from array parameters, one per staging column ($1 … in `STAGE_COLUMNS`
+    order), instead of a COPY."""
     params = ", ".join(
         f"${i}::{'text' if kind == 'jsonb' else kind}[]"
-        for i, kind in enumerate(columns.values(), start=1)
+        for i, kind in enumerate(STAGE_COLUMNS.values(), start=1)
     )
     read = ", ".join(
-        f"u.{n}::jsonb AS {n}" if kind == "jsonb" else f"u.{n}" for n, kind in columns.items()
+        f"u.{n}::jsonb AS {n}" if kind == "jsonb" else f"u.{n}" for n, kind in STAGE_COLUMNS.items()
     )
-    return _upsert_sql(table, f"(SELECT {read} FROM unnest({params}) AS u({', '.join(columns)}))")
+    staged = f"SELECT {read} FROM unnest({params}) AS u({', '.join(STAGE_COLUMNS)})"
+    return f"WITH staged AS ({staged}), {_merge_sql('staged')}"
 
 
 _SETUP: Final = (
@@ -395,9 +377,8 @@ class ProjectionStore:
         """This consumer's rows of `consumer_offsets`."""
         self.write = write
         """`copy`: one COPY of the batch's rows into a staging table, then one set-based upsert
-        statement for the four tables; `unnest`: one upsert per table over array parameters."""
-        self._upserts = {table: _unnest_sql(table) for table in COLUMNS}
-        self._merge = _merge_sql()
+        statement for the four tables; `unnest`: the same statement over array parameters."""
+        self._merge = _copy_merge_sql() if write == "copy" else _unnest_merge_sql()
         self._setup = _setup_sql(staging=write == "copy")
         self._cascade = _cascade_sql()
 
@@ -506,22 +487,19 @@ class ProjectionStore:
         written = 0
         if by_table:
             await conn.execute(self._setup)
-        if by_table and self.write == "copy":
-            await conn.copy_records_to_table(
-                "stage_rows",
-                schema_name="pg_temp",
-                records=[_stage_record(r) for rows in by_table.values() for r in rows],
-                columns=list(STAGE_COLUMNS),
-            )
+        if by_table:
+            records = [_stage_record(r) for rows in by_table.values() for r in rows]
             # fetchval: a prepared statement, planned once per connection.
-            written = await conn.fetchval(self._merge)
-        for table in _WRITE_ORDER if self.write == "unnest" else ():
-            batch = by_table.get(table)
-            if not batch:
-                continue
-            records = [_staged_record(r) for r in batch]
-            status = await conn.execute(self._upserts[table], *zip(*records, strict=True))
-            written += int(status.rsplit(" ", 1)[-1])
+            if self.write == "copy":
+                await conn.copy_records_to_table(
+                    "stage_rows",
+                    schema_name="pg_temp",
+                    records=records,
+                    columns=list(STAGE_COLUMNS),
+                )
+                written = await conn.fetchval(self._merge)
+            else:
+                written = await conn.fetchval(self._merge, *zip(*records, strict=True))
         # Contacts whose deletion may hide children: those deleted now, and the parents of
         # children written now (their contact may have been deleted in an earlier batch).
         parents = {(r.location_id, r.id) for r in by_table.get("contacts", ()) if r.stamp.deleted}
