@@ -215,9 +215,9 @@ def _column_sql(table: str, column: str) -> str:
     return f"({value})::boolean" if column in BOOLEAN_COLUMNS else value
 
 
-def _upsert_sql(table: str, staged: str, where: str = "") -> str:
-    """Upsert `table` from the staged rows in `staged` (a table or a subquery) that match
-    `where`, guarded."""
+def _upsert_sql(table: str, staged: str) -> str:
+    """Upsert `table` from its staged rows in `staged` (a table or a CTE of all four tables'
+    rows), guarded."""
     own = (
         "s.contact_id"
         if table in CHILD_TABLES
@@ -238,7 +238,7 @@ def _upsert_sql(table: str, staged: str, where: str = "") -> str:
     updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
     return (
         f"INSERT INTO {table} AS t ({', '.join(names)}) "
-        f"SELECT {', '.join(select)} FROM {staged} AS s {where}"
+        f"SELECT {', '.join(select)} FROM {staged} AS s WHERE s.tbl = {_quoted(table)} "
         f"ON CONFLICT (location_id, id) DO UPDATE SET {updates} WHERE {_GUARD}"
     )
 
@@ -251,9 +251,7 @@ def _merge_sql(staged: str) -> str:
     CTE `staged`) in one statement, a data-modifying CTE per table; it returns how many rows
     were written."""
     written = [
-        f"{table}_written AS "
-        f"({_upsert_sql(table, staged, f'WHERE s.tbl = {_quoted(table)} ')} RETURNING 1)"
-        for table in _WRITE_ORDER
+        f"{table}_written AS ({_upsert_sql(table, staged)} RETURNING 1)" for table in _WRITE_ORDER
     ]
     counted = " + ".join(f"(SELECT count(*) FROM {table}_written)" for table in _WRITE_ORDER)
     return f"{', '.join(written)} SELECT {counted}"
@@ -289,13 +287,13 @@ _SETUP: Final = (
 
 def _setup_sql(*, staging: bool) -> str:
     """The batch transaction's first statements: its planner setting and (for COPY) the
-    staging tables."""
+    staging table."""
     statements = [_SETUP]
     if staging:
         # A temporary table lives in pg_temp whatever the search_path, so a replay's schema and
         # the live one share it; ON COMMIT DELETE ROWS empties it with each commit. One table
         # for the four: one COPY and one upsert statement per batch (four of each measured
-        # 0.88-0.93x the events/s in bench/vs_connect.py).
+        # 0.87-0.93x the events/s in bench/vs_connect.py).
         statements.append("SET LOCAL client_min_messages = warning")
         columns = ", ".join(f"{n} {kind}" for n, kind in STAGE_COLUMNS.items())
         statements.append(
@@ -487,7 +485,6 @@ class ProjectionStore:
         written = 0
         if by_table:
             await conn.execute(self._setup)
-        if by_table:
             records = [_stage_record(r) for rows in by_table.values() for r in rows]
             # fetchval: a prepared statement, planned once per connection.
             if self.write == "copy":
