@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import delete_topic
 from tests.factories import encoded, event_stream
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -50,15 +51,6 @@ async def _produce(topic: str, events: int) -> int:
     finally:
         await producer.stop()
     return len(values)
-
-
-async def _delete(topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
 
 
 async def _aiokafka(topic: str, total: int) -> None:
@@ -139,7 +131,7 @@ def main() -> None:
             _measure("aiokafka", run, total, lambda: asyncio.run(_aiokafka(topic, total)))
             _measure("confluent-kafka", run, total, lambda: _confluent(topic, total))
     finally:
-        asyncio.run(_delete(topic))
+        asyncio.run(delete_topic(BOOTSTRAP, topic))
 
 
 if __name__ == "__main__":
