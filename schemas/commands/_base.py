@@ -8,18 +8,16 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from schemas._config import PUBLISHED_CONFIG
 
-__all__ = ["MODEL_CONFIG", "CommandBase", "Id", "Model", "OnContact", "Text", "Versioned"]
+__all__ = ["CommandBase", "Id", "Model", "OnContact", "Text", "Versioned"]
 
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
 Text = Annotated[str, Field(min_length=1)]
-
-MODEL_CONFIG = PUBLISHED_CONFIG
 
 
 class Model(BaseModel):
     """Frozen, unknown keys refused, attribute docstrings in the JSON Schema."""
 
-    model_config = MODEL_CONFIG
+    model_config = PUBLISHED_CONFIG
 
 
 class CommandBase(Model):

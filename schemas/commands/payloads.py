@@ -11,8 +11,9 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from schemas._config import PUBLISHED_CONFIG
 from schemas.commands import requests as rq
-from schemas.commands._base import MODEL_CONFIG, Text
+from schemas.commands._base import Text
 
 __all__ = [
     "AppointmentChanges",
@@ -30,7 +31,7 @@ __all__ = [
 
 
 class _Payload(BaseModel):
-    model_config = MODEL_CONFIG
+    model_config = PUBLISHED_CONFIG
 
     def to_ghl(self) -> dict[str, Any]:
         """The GHL request body: GHL's field names, `None` fields left out."""
