@@ -16,12 +16,12 @@ def main(conflict_policy: str | None = None) -> None:
     import logging
 
     from services.ghl import GhlSettings
+    from services.platform.cli import settings_with
     from services.writer._main import run_writer
     from services.writer.settings import WriterSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    overrides = {"conflict_policy": conflict_policy} if conflict_policy else {}
-    settings = WriterSettings(**overrides)  # type: ignore[arg-type]
+    settings = settings_with(WriterSettings, conflict_policy=conflict_policy or None)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_writer(settings, ghl_settings=GhlSettings()))
 
