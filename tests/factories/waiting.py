@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-__all__ = ["eventually"]
+__all__ = ["eventually", "until"]
 
 
 async def eventually(
@@ -27,3 +27,15 @@ async def eventually(
             pass
         await asyncio.sleep(every)
     return False
+
+
+async def until(
+    check: Callable[[], Awaitable[bool]], *, within: float = 60.0, every: float = 0.1
+) -> None:
+    """Return once `check()` is true, asked every `every` seconds; `TimeoutError` after
+    `within` seconds (for the waits a test cannot go on without)."""
+    async with asyncio.timeout(within):
+        for _ in iter(int, 1):  # polls Kafka or the tables: there is no event to wait on
+            if await check():
+                return
+            await asyncio.sleep(every)

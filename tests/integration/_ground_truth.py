@@ -4,9 +4,8 @@ entity in the canonical form both sides share."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -14,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from schemas import Appointment, Contact, Event, EventDecodeError, Note, Task, decode_event
 from streams.projections.rows import reference_tables
 
-__all__ = ["assert_events_match_truth", "canonical", "read_events", "until"]
+__all__ = ["assert_events_match_truth", "canonical", "read_events"]
 
 _APPOINTMENT_FIELDS = (
     "id", "calendarId", "status", "title", "assignedUserId", "notes", "startTime", "endTime",
@@ -56,15 +55,6 @@ async def read_events(bootstrap: str, topic: str) -> list[Event]:
     finally:
         await consumer.stop()
     return events
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
-    """Return once `check()` is true; `TimeoutError` after `seconds`."""
-    async with asyncio.timeout(seconds):
-        for _ in iter(int, 1):  # polls Kafka offsets: there is no event to wait on
-            if await check():
-                return
-            await asyncio.sleep(0.2)
 
 
 def assert_events_match_truth(events: list[Event], truth: Mapping[str, Any]) -> None:

@@ -32,7 +32,8 @@ from tests.factories.ghl import SIM, mint_tokens, simulator_client
 from tests.factories.poller import streams_poller_io
 from tests.factories.streams import end_offsets
 from tests.factories.tasks import running
-from tests.integration._ground_truth import assert_events_match_truth, read_events, until
+from tests.factories.waiting import until
+from tests.integration._ground_truth import assert_events_match_truth, read_events
 
 pytestmark = pytest.mark.integration
 

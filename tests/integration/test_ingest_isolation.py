@@ -21,6 +21,7 @@ from streams.normalize import NormalizeConsumer
 from streams.normalize import metrics as normalize_metrics
 from streams.projections.rows import reference_tables
 from streams.topics import topic_names
+from tests.factories.waiting import until
 from tests.integration._ingest_world import World, open_world, read_events, settled
 
 pytestmark = pytest.mark.integration
@@ -41,14 +42,6 @@ async def _rows(world: World, location_id: str, ids: list[str]) -> int:
     )
 
 
-async def _until(check: Any, within: float = 60.0) -> None:
-    async with asyncio.timeout(within):
-        for _ in iter(int, 1):  # polls the tables: there is no event to wait on
-            if await check():
-                return
-            await asyncio.sleep(0.1)
-
-
 async def test_a_location_without_token_is_parked_and_resumes_without_loss(world: World) -> None:
     a, b = world.locations
     token_b = world.tokens.pop(b)  # b is not authorised yet
@@ -63,7 +56,7 @@ async def test_a_location_without_token_is_parked_and_resumes_without_loss(world
         world.check()
         return await _rows(world, a, ids_a) == len(ids_a)
 
-    await _until(a_done)
+    await until(a_done)
     parked = world.normalize.parked()
     assert list(parked) == [b]
     assert parked[b][0] == len(ids_b)
@@ -88,7 +81,7 @@ async def test_a_location_without_token_is_parked_and_resumes_without_loss(world
         world.check()
         return await _rows(world, b, ids_b) == len(ids_b)
 
-    await _until(b_done)
+    await until(b_done)
     await settled(world)
     assert world.normalize.parked() == {}
     assert world.normalize.stats.parks == 1

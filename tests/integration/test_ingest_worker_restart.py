@@ -30,6 +30,7 @@ from services.simulator import create_app as create_simulator
 from services.simulator.settings import PrivateIntegrationToken
 from streams.topics import topic_names
 from tests.factories.streams import end_offsets, streams_env
+from tests.factories.waiting import until
 from tests.integration._ingest_world import World, open_world, read_events
 
 pytestmark = pytest.mark.integration
@@ -134,14 +135,6 @@ async def _at_least(value: Any, n: int) -> bool:
     return bool(await value >= n)
 
 
-async def _until(check: Any, within: float) -> None:
-    async with asyncio.timeout(within):
-        for _ in iter(int, 1):  # polls Kafka or the tables: there is no event to wait on
-            if await check():
-                return
-            await asyncio.sleep(0.1)
-
-
 async def _events_after(world: World, since_ms: float, within: float) -> int:
     """The Kafka timestamp of the first event produced after `since_ms`."""
     topic = topic_names(world.streams).events
@@ -207,13 +200,15 @@ async def test_a_worker_sigkilled_during_a_burst_loses_and_duplicates_nothing(
                 await world.announce(loc, [("ContactTagUpdate", c) for c in chunk],
                                      stamp=datetime.now(UTC))  # fmt: skip
             events_topic = topic_names(world.streams).events
-            await _until(lambda: _at_least(end_offsets(kafka_bootstrap, events_topic), 200), 60)
+            await until(
+                lambda: _at_least(end_offsets(kafka_bootstrap, events_topic), 200), within=60
+            )
             worker.kill()  # in the middle of the burst's events
             produced = await end_offsets(kafka_bootstrap, events_topic)
             assert produced < len(ids), "the burst finished before the kill; kill earlier"
             worker.start()
             tagged = "SELECT count(*) FROM contacts WHERE 'bulk' = ANY(tags)"
-            await _until(lambda: _at_least(world.pool.fetchval(tagged), len(ids)), 120)
+            await until(lambda: _at_least(world.pool.fetchval(tagged), len(ids)), within=120)
         finally:
             worker.stop()
         truth = {c.id: sorted(c.tags or []) for c in world.ghl.locations[loc].contacts.values()}

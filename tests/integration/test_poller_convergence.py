@@ -22,7 +22,8 @@ from tests.factories.ghl import SIM, mint_tokens, simulator_client
 from tests.factories.poller import streams_poller_io
 from tests.factories.streams import end_offsets
 from tests.factories.tasks import running
-from tests.integration._ground_truth import assert_events_match_truth, read_events, until
+from tests.factories.waiting import until
+from tests.integration._ground_truth import assert_events_match_truth, read_events
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +66,7 @@ async def _projected(world: dict[str, Any]) -> None:
             world["running"].result()
         return sum(world["projections"].stats.next_offsets.values()) >= end
 
-    await until(caught_up, 120)
+    await until(caught_up, within=120)
 
 
 async def test_a_large_location_converges_through_the_poller_within_its_plan(
