@@ -28,6 +28,24 @@ __all__ = [
 ]
 
 
+class _OnTask(OnContact):
+    """A command about one task of the contact."""
+
+    task_id: Id
+
+
+class _OnNote(OnContact):
+    """A command about one note of the contact."""
+
+    note_id: Id
+
+
+class _OnAppointment(Versioned, OnContact):
+    """A command about one appointment of the contact."""
+
+    appointment_id: Id
+
+
 class CreateTask(OnContact):
     """`POST /contacts/{contactId}/tasks`."""
 
@@ -35,27 +53,24 @@ class CreateTask(OnContact):
     payload: TaskInput
 
 
-class UpdateTask(OnContact):
+class UpdateTask(_OnTask):
     """`PUT /contacts/{contactId}/tasks/{taskId}`."""
 
     command_type: Literal["task.update"] = "task.update"
-    task_id: Id
     payload: TaskChanges
 
 
-class CompleteTask(OnContact):
+class CompleteTask(_OnTask):
     """`PUT /contacts/{contactId}/tasks/{taskId}/completed`."""
 
     command_type: Literal["task.complete"] = "task.complete"
-    task_id: Id
     completed: bool = True
 
 
-class DeleteTask(OnContact):
+class DeleteTask(_OnTask):
     """`DELETE /contacts/{contactId}/tasks/{taskId}`."""
 
     command_type: Literal["task.delete"] = "task.delete"
-    task_id: Id
 
 
 class CreateNote(OnContact):
@@ -65,19 +80,17 @@ class CreateNote(OnContact):
     payload: NoteInput
 
 
-class UpdateNote(OnContact):
+class UpdateNote(_OnNote):
     """`PUT /contacts/{contactId}/notes/{id}`."""
 
     command_type: Literal["note.update"] = "note.update"
-    note_id: Id
     payload: NoteChanges
 
 
-class DeleteNote(OnContact):
+class DeleteNote(_OnNote):
     """`DELETE /contacts/{contactId}/notes/{id}`."""
 
     command_type: Literal["note.delete"] = "note.delete"
-    note_id: Id
 
 
 class CreateAppointment(OnContact):
@@ -87,16 +100,14 @@ class CreateAppointment(OnContact):
     payload: AppointmentInput
 
 
-class UpdateAppointment(Versioned, OnContact):
+class UpdateAppointment(_OnAppointment):
     """`PUT /calendars/events/appointments/{eventId}`."""
 
     command_type: Literal["appointment.update"] = "appointment.update"
-    appointment_id: Id
     payload: AppointmentChanges
 
 
-class DeleteAppointment(Versioned, OnContact):
+class DeleteAppointment(_OnAppointment):
     """`DELETE /calendars/events/{eventId}`."""
 
     command_type: Literal["appointment.delete"] = "appointment.delete"
-    appointment_id: Id

@@ -28,18 +28,46 @@ __all__ = [
 ]
 
 
-class CreateContact(CommandBase):
+class _NewContact(CommandBase):
+    """A command that writes a new contact (it has no contact id yet)."""
+
+    payload: ContactInput
+
+
+class _TagsCommand(Versioned, OnContact):
+    """A command that adds or removes some of a contact's tags."""
+
+    payload: TagsPayload
+
+
+class _FollowersCommand(OnContact):
+    """A command that adds or removes some of a contact's followers."""
+
+    payload: FollowersPayload
+
+
+class _OnCampaign(OnContact):
+    """A command about a contact in one campaign."""
+
+    campaign_id: Id
+
+
+class _OnWorkflow(OnContact):
+    """A command about a contact in one workflow."""
+
+    workflow_id: Id
+
+
+class CreateContact(_NewContact):
     """`POST /contacts/`."""
 
     command_type: Literal["contact.create"] = "contact.create"
-    payload: ContactInput
 
 
-class UpsertContact(CommandBase):
+class UpsertContact(_NewContact):
     """`POST /contacts/upsert`: GHL matches by the location's duplicate rules."""
 
     command_type: Literal["contact.upsert"] = "contact.upsert"
-    payload: ContactInput
 
 
 class UpdateContact(Versioned, OnContact):
@@ -55,46 +83,40 @@ class DeleteContact(Versioned, OnContact):
     command_type: Literal["contact.delete"] = "contact.delete"
 
 
-class AddContactTags(Versioned, OnContact):
+class AddContactTags(_TagsCommand):
     """`POST /contacts/{contactId}/tags`."""
 
     command_type: Literal["contact.add_tags"] = "contact.add_tags"
-    payload: TagsPayload
 
 
-class RemoveContactTags(Versioned, OnContact):
+class RemoveContactTags(_TagsCommand):
     """`DELETE /contacts/{contactId}/tags`."""
 
     command_type: Literal["contact.remove_tags"] = "contact.remove_tags"
-    payload: TagsPayload
 
 
-class AddContactFollowers(OnContact):
+class AddContactFollowers(_FollowersCommand):
     """`POST /contacts/{contactId}/followers`."""
 
     command_type: Literal["contact.add_followers"] = "contact.add_followers"
-    payload: FollowersPayload
 
 
-class RemoveContactFollowers(OnContact):
+class RemoveContactFollowers(_FollowersCommand):
     """`DELETE /contacts/{contactId}/followers`."""
 
     command_type: Literal["contact.remove_followers"] = "contact.remove_followers"
-    payload: FollowersPayload
 
 
-class AddContactToCampaign(OnContact):
+class AddContactToCampaign(_OnCampaign):
     """`POST /contacts/{contactId}/campaigns/{campaignId}` (a trigger: at most once)."""
 
     command_type: Literal["contact.add_to_campaign"] = "contact.add_to_campaign"
-    campaign_id: Id
 
 
-class RemoveContactFromCampaign(OnContact):
+class RemoveContactFromCampaign(_OnCampaign):
     """`DELETE /contacts/{contactId}/campaigns/{campaignId}`."""
 
     command_type: Literal["contact.remove_from_campaign"] = "contact.remove_from_campaign"
-    campaign_id: Id
 
 
 class RemoveContactFromAllCampaigns(OnContact):
@@ -103,19 +125,17 @@ class RemoveContactFromAllCampaigns(OnContact):
     command_type: Literal["contact.remove_from_all_campaigns"] = "contact.remove_from_all_campaigns"
 
 
-class AddContactToWorkflow(OnContact):
+class AddContactToWorkflow(_OnWorkflow):
     """`POST /contacts/{contactId}/workflow/{workflowId}` (a trigger: at most once)."""
 
     command_type: Literal["contact.add_to_workflow"] = "contact.add_to_workflow"
-    workflow_id: Id
     event_start_time: AwareDatetime | None = None
 
 
-class RemoveContactFromWorkflow(OnContact):
+class RemoveContactFromWorkflow(_OnWorkflow):
     """`DELETE /contacts/{contactId}/workflow/{workflowId}`."""
 
     command_type: Literal["contact.remove_from_workflow"] = "contact.remove_from_workflow"
-    workflow_id: Id
 
 
 class SetContactBusiness(OnContact):
