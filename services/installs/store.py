@@ -57,7 +57,8 @@ class LocationRow:
 
 
 class _LogRow(NamedTuple):
-    """One row of `ghl_install_log`, in its columns' order."""
+    """One row of `ghl_install_log`, in its columns' order (also the order `_FACT_LOG` names
+    them in)."""
 
     kind: str
     company_id: str | None
@@ -65,6 +66,10 @@ class _LogRow(NamedTuple):
     event_at: datetime | None
     outcome: str
     reason: str
+
+
+_FACT_LOG = "install fact %s company=%s location=%s at=%s: %s (%s)"
+"""The log line of one fact, from a `_LogRow`."""
 
 
 def _installation(row: asyncpg.Record) -> Installation:
@@ -144,31 +149,23 @@ class InstallStore:
                 Outcome.DUPLICATE,
                 Outcome.IGNORED,
             )
+            logged = _LogRow(
+                type(fact).__name__,
+                fact.company_id,
+                fact.location_id,
+                fact.at,
+                decision.outcome.value,
+                decision.reason,
+            )
             if not routine:
-                logged = _LogRow(
-                    type(fact).__name__,
-                    fact.company_id,
-                    fact.location_id,
-                    fact.at,
-                    decision.outcome.value,
-                    decision.reason,
-                )
                 await self._log(conn, logged)
         level = logging.INFO if decision.outcome is Outcome.APPLIED else logging.WARNING
         if decision.outcome is Outcome.DUPLICATE:
             level = logging.INFO
         if routine:
             level = logging.DEBUG
-        _log.log(
-            level,
-            "install fact %s company=%s location=%s at=%s: %s (%s)",
-            type(fact).__name__,
-            fact.company_id,
-            fact.location_id,
-            fact.at.isoformat(),
-            decision.outcome.value,
-            decision.reason,
-        )
+        # After the commit, so a decision rolled back is never logged as taken.
+        _log.log(level, _FACT_LOG, *logged)
         return decision
 
     async def note(
@@ -182,18 +179,9 @@ class InstallStore:
         event_at: datetime | None = None,
     ) -> None:
         """Log a fact that changed no installation (bad input, orphans, company events)."""
-        await self._log(
-            self._pool, _LogRow(kind, company_id, location_id, event_at, outcome, reason)
-        )
-        _log.log(
-            logging.INFO if outcome == "applied" else logging.WARNING,
-            "install fact %s company=%s location=%s: %s (%s)",
-            kind,
-            company_id,
-            location_id,
-            outcome,
-            reason,
-        )
+        logged = _LogRow(kind, company_id, location_id, event_at, outcome, reason)
+        await self._log(self._pool, logged)
+        _log.log(logging.INFO if outcome == "applied" else logging.WARNING, _FACT_LOG, *logged)
 
     @staticmethod
     async def _log(conn: Conn, row: _LogRow) -> None:
