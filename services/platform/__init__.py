@@ -10,8 +10,9 @@ event schemas the batch consumer brings in (the CLI's start-up budget is one sec
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from services.platform.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from services.platform.batch_consumer import (
@@ -34,18 +35,4 @@ __all__ = [
     "send_dead_letter",
 ]
 
-_HOME = dict.fromkeys(__all__, "services.platform.batch_consumer")
-"""Public name -> the module that defines it."""
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__)
