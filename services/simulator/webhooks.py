@@ -58,11 +58,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from pydantic import SecretStr
 
 from schemas.ghl import GhlEntity
 from services.simulator._http1 import Http1Connections, HttpFailure
@@ -76,36 +77,49 @@ __all__ = ["DeliveryRecord", "WebhookDispatcher", "WebhookSigner"]
 _log = logging.getLogger(__name__)
 
 
+_Key = TypeVar("_Key", ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)
+
+
+def _signing_key(
+    pem: SecretStr | None, kind: type[object], wrong_kind: str, make: Callable[[], _Key]
+) -> _Key:
+    """The configured private key (`pem`), else `make()`; ValueError(`wrong_kind`) when `pem`
+    holds another kind of key."""
+    if pem is None:
+        return make()
+    key = serialization.load_pem_private_key(pem.get_secret_value().encode(), password=None)
+    if not isinstance(key, kind):
+        raise ValueError(wrong_kind)
+    return cast(_Key, key)
+
+
 class WebhookSigner:
     """The simulator's signing keys."""
 
     def __init__(self, settings: SimulatorSettings) -> None:
-        if settings.webhook_signing_key is not None:
-            key = serialization.load_pem_private_key(
-                settings.webhook_signing_key.get_secret_value().encode(), password=None
-            )
-            if not isinstance(key, ed25519.Ed25519PrivateKey):
-                raise ValueError("webhook_signing_key is not an Ed25519 private key")
-            self._ed25519 = key
-        else:
-            digest = hashlib.sha256(f"ghl-sync-simulator-ed25519:{settings.seed}".encode())
-            self._ed25519 = ed25519.Ed25519PrivateKey.from_private_bytes(digest.digest())
+        digest = hashlib.sha256(f"ghl-sync-simulator-ed25519:{settings.seed}".encode()).digest()
+        self._ed25519 = _signing_key(
+            settings.webhook_signing_key,
+            ed25519.Ed25519PrivateKey,
+            "webhook_signing_key is not an Ed25519 private key",
+            make=lambda: ed25519.Ed25519PrivateKey.from_private_bytes(digest),
+        )
         self._rsa: rsa.RSAPrivateKey | None = None
         self._rsa_pem = settings.webhook_rsa_signing_key
         self._rsa_bits = settings.webhook_rsa_key_bits
         self.legacy = settings.webhook_legacy_rsa_signature
 
     def _rsa_key(self) -> rsa.RSAPrivateKey:
+        # Made on first use only: generating an RSA key takes a while.
         if self._rsa is None:
-            if self._rsa_pem is not None:
-                key = serialization.load_pem_private_key(
-                    self._rsa_pem.get_secret_value().encode(), password=None
-                )
-                if not isinstance(key, rsa.RSAPrivateKey):
-                    raise ValueError("webhook_rsa_signing_key is not an RSA private key")
-                self._rsa = key
-            else:
-                self._rsa = rsa.generate_private_key(public_exponent=65537, key_size=self._rsa_bits)
+            self._rsa = _signing_key(
+                self._rsa_pem,
+                rsa.RSAPrivateKey,
+                "webhook_rsa_signing_key is not an RSA private key",
+                make=lambda: rsa.generate_private_key(
+                    public_exponent=65537, key_size=self._rsa_bits
+                ),
+            )
         return self._rsa
 
     def sign(self, body: bytes) -> dict[str, str]:
