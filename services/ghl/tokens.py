@@ -146,6 +146,10 @@ class TokenStore(Protocol):
         """Store (insert or overwrite) a pair, e.g. after the code exchange."""
         ...
 
+    async def delete(self, location_id: str) -> bool:
+        """Forget a pair (an UNINSTALL: GHL revoked it); True if there was one."""
+        ...
+
     def locked(self, location_id: str) -> AbstractAsyncContextManager[TokenSlot]:
         """Hold the location's refresh lock; the slot's `replace` commits on a clean exit."""
         ...
@@ -175,6 +179,9 @@ class InMemoryTokenStore:
 
     async def save(self, token: StoredToken) -> None:
         self._tokens[token.location_id] = token
+
+    async def delete(self, location_id: str) -> bool:
+        return self._tokens.pop(location_id, None) is not None
 
     @asynccontextmanager
     async def _locked(self, location_id: str) -> AsyncIterator[TokenSlot]:
@@ -223,6 +230,20 @@ class OAuthTokenProvider:
     def forget(self, location_id: str) -> None:
         """Drop this process's cached token of a location (after an UNINSTALL)."""
         self._cache.pop(location_id, None)
+
+    async def save(self, token: StoredToken) -> None:
+        """Store a pair the code exchange gave, in place of the stored and the cached one."""
+        await self._store.save(token)
+        self.forget(token.location_id)
+
+    async def delete(self, location_id: str) -> None:
+        """Delete the location's stored pair and the cached one (an UNINSTALL)."""
+        await self._store.delete(location_id)
+        self.forget(location_id)
+
+    async def holds(self, location_id: str) -> bool:
+        """A pair is stored for the location (fresh or not)."""
+        return await self._store.load(location_id) is not None
 
     async def mint(self, location_id: str) -> StoredToken:
         """Mint and store a fresh location token now (an INSTALL), whatever is stored."""

@@ -42,7 +42,7 @@ from schemas import (
     parse_ghl_time,
 )
 from services.db.poller_targets import register_location, remove_location
-from services.ghl import GhlError, OAuthClient, PostgresTokenStore, TokenGrant
+from services.ghl import GhlError, OAuthClient, TokenGrant
 from services.ghl.tokens import OAuthTokenProvider, StoredToken
 from services.installs.machine import (
     Action,
@@ -102,8 +102,6 @@ class Agency:
         store: InstallStore,
         tokens: OAuthTokenProvider,
         companies: OAuthTokenProvider,
-        location_store: PostgresTokenStore,
-        company_store: PostgresTokenStore,
         oauth: OAuthClient,
         settings: InstallSettings,
         app_id: str,
@@ -113,8 +111,6 @@ class Agency:
         self.store = store
         self._tokens = tokens
         self._companies = companies
-        self._location_store = location_store
-        self._company_store = company_store
         self._oauth = oauth
         self._s = settings
         self._app_id = app_id
@@ -141,8 +137,7 @@ class Agency:
         token = StoredToken.from_grant(grant)
         if token.user_type == "Company":
             company = token.location_id
-            await self._company_store.save(token)
-            self._companies.forget(company)
+            await self._companies.save(token)
             await self.store.save_company_flags(
                 company,
                 user_id=grant.user_id,
@@ -180,8 +175,7 @@ class Agency:
                 found = Discovery(company)
             found.onboarded += onboarded
             return found
-        await self._location_store.save(token)
-        self._tokens.forget(token.location_id)
+        await self._tokens.save(token)
         if token.company_id:
             decision = await self.store.apply(
                 Install(token.company_id, token.location_id, now, source="code exchange")
@@ -470,7 +464,7 @@ class Agency:
                         location_id=location,
                     )
                     return False
-            elif await self._location_store.load(location) is None:
+            elif not await self._tokens.holds(location):
                 return False
             # The poller's onboarding contract: backfill first (no finished backfill), then poll.
             await register_location(self.store.pool, location, reason="INSTALL")
@@ -482,8 +476,7 @@ class Agency:
         # Every poller instance stops the location now; its poller state and backfill
         # progress are forgotten, so a reinstall onboards it afresh with a new backfill.
         await remove_location(self.store.pool, location, reason="UNINSTALL", forget=True)
-        await self._location_store.delete(location)
-        self._tokens.forget(location)
+        await self._tokens.delete(location)
         if self._s.on_uninstall == "tombstone" and self._emit is not None:
             count = await self._emit(await self._tombstones(location))
             _log.info("uninstall of location %s: %d rows tombstoned", location, count)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import httpx
 
-from services.ghl import GhlSettings, PostgresTokenStore, RateLimiter, TokenCipher
+from services.ghl import GhlSettings, RateLimiter
 from services.ghl._wiring import build_oauth_providers
 from services.installs.agency import Agency, Emit
 from services.installs.settings import InstallSettings
@@ -25,7 +25,6 @@ def build_agency(
 ) -> Agency:
     """The agency machinery; its OAuth client meters company calls on `company_limiter`
     (default: the shared PostgreSQL ledger, keyed by company id)."""
-    cipher = TokenCipher(ghl.token_encryption_key)
     tokens, companies, oauth = build_oauth_providers(
         ghl, pool=pool, transport=transport, company_limiter=company_limiter
     )
@@ -33,8 +32,6 @@ def build_agency(
         store=InstallStore(pool),
         tokens=tokens,
         companies=companies,
-        location_store=PostgresTokenStore(pool, cipher),
-        company_store=PostgresTokenStore.companies(pool, cipher),
         oauth=oauth,
         settings=settings,
         app_id=settings.app_id_for(ghl.client_id),
