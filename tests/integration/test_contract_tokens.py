@@ -153,3 +153,12 @@ async def test_another_key_does_not_wait_for_a_held_lock(store: TokenStore) -> N
     release.set()
     await holder
     assert await store.load("key-2") == _pair("key-2")
+
+
+async def test_delete_forgets_one_pair_and_says_whether_there_was_one(store: TokenStore) -> None:
+    await store.save(_pair())
+    await store.save(_pair("key-2"))
+    assert await store.delete("key-1") is True
+    assert await store.load("key-1") is None
+    assert await store.delete("key-1") is False  # an UNINSTALL seen twice
+    assert await store.load("key-2") == _pair("key-2")
