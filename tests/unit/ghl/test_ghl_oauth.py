@@ -99,6 +99,24 @@ async def test_a_fresh_token_is_not_refreshed() -> None:
     assert forms == []
 
 
+async def test_saving_or_deleting_through_the_provider_replaces_its_cached_token() -> None:
+    forms: list[dict[str, str]] = []
+    store = await _store(expires_in=3600)
+    provider = OAuthTokenProvider(
+        store, OAuthClient(fast_settings(), transport=_token_endpoint(forms))
+    )
+    assert await provider.access_token(LOC) == "access-old"  # cached from here on
+    await provider.save(stored_token(LOC, "access-granted", "refresh-granted", expires_in=3600))
+    assert await provider.holds(LOC)
+    assert await provider.access_token(LOC) == "access-granted"
+    await provider.delete(LOC)
+    assert await store.load(LOC) is None
+    assert not await provider.holds(LOC)
+    with pytest.raises(AuthError):  # no cached token outlives the UNINSTALL
+        await provider.access_token(LOC)
+    assert forms == []
+
+
 async def test_client_401_refreshes_through_the_provider(make_client: ClientFactory) -> None:
     forms: list[dict[str, str]] = []
     store = await _store(expires_in=3600)
