@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent, _resolve_contact_id
+from schemas._envelope import DeletedEvent, UpsertedEvent, _resolve_contact_id
+from schemas._event_fields import _BuildFacts
 from schemas.ghl import Appointment
 
 __all__ = ["AppointmentDeleted", "AppointmentUpserted"]
@@ -26,10 +27,9 @@ class AppointmentUpserted(UpsertedEvent[Appointment]):
     def build(
         cls,
         *,
-        location_id: str,
         appointment: Appointment,
         contact_id: str | None = None,
-        **facts: Unpack[EventFacts],
+        **facts: Unpack[_BuildFacts],
     ) -> Self:
         """Make the event for an appointment snapshot, with its deterministic `event_id`.
 
@@ -38,7 +38,7 @@ class AppointmentUpserted(UpsertedEvent[Appointment]):
         `occurred_at` defaults to the appointment's `dateUpdated`.
         """
         contact = _resolve_contact_id(appointment, appointment.contactId, contact_id)
-        return cls._from_snapshot(location_id, appointment, contact, **facts)
+        return cls._from_snapshot(payload=appointment, contact_id=contact, **facts)
 
 
 class AppointmentDeleted(DeletedEvent):
@@ -52,11 +52,12 @@ class AppointmentDeleted(DeletedEvent):
     def build(
         cls,
         *,
-        location_id: str,
         appointment_id: str,
         contact_id: str,
         deleted_at: datetime | None = None,
-        **facts: Unpack[EventFacts],
+        **facts: Unpack[_BuildFacts],
     ) -> Self:
         """Make the tombstone event for an appointment; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(location_id, appointment_id, contact_id, deleted_at, **facts)
+        return cls._from_tombstone(
+            entity_id=appointment_id, contact_id=contact_id, deleted_at=deleted_at, **facts
+        )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent
+from schemas._envelope import DeletedEvent, UpsertedEvent
+from schemas._event_fields import _BuildFacts
 from schemas.ghl import Contact
 
 __all__ = ["ContactDeleted", "ContactUpserted"]
@@ -19,12 +20,12 @@ class ContactUpserted(UpsertedEvent[Contact]):
     entity_type: Literal["contact"] = "contact"
 
     @classmethod
-    def build(cls, *, location_id: str, contact: Contact, **facts: Unpack[EventFacts]) -> Self:
+    def build(cls, *, contact: Contact, **facts: Unpack[_BuildFacts]) -> Self:
         """Make the event for a contact snapshot, with its deterministic `event_id`.
 
         `occurred_at` defaults to the contact's `dateUpdated`.
         """
-        return cls._from_snapshot(location_id, contact, contact.id, **facts)
+        return cls._from_snapshot(payload=contact, contact_id=contact.id, **facts)
 
 
 class ContactDeleted(DeletedEvent):
@@ -36,12 +37,9 @@ class ContactDeleted(DeletedEvent):
 
     @classmethod
     def build(
-        cls,
-        *,
-        location_id: str,
-        contact_id: str,
-        deleted_at: datetime | None = None,
-        **facts: Unpack[EventFacts],
+        cls, *, contact_id: str, deleted_at: datetime | None = None, **facts: Unpack[_BuildFacts]
     ) -> Self:
         """Make the tombstone event for a contact; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(location_id, contact_id, contact_id, deleted_at, **facts)
+        return cls._from_tombstone(
+            entity_id=contact_id, contact_id=contact_id, deleted_at=deleted_at, **facts
+        )

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent, _resolve_contact_id
+from schemas._envelope import DeletedEvent, UpsertedEvent, _resolve_contact_id
+from schemas._event_fields import _BuildFacts
 from schemas.ghl import Note
 
 __all__ = ["NoteDeleted", "NoteUpserted"]
@@ -24,12 +25,7 @@ class NoteUpserted(UpsertedEvent[Note]):
 
     @classmethod
     def build(
-        cls,
-        *,
-        location_id: str,
-        note: Note,
-        contact_id: str | None = None,
-        **facts: Unpack[EventFacts],
+        cls, *, note: Note, contact_id: str | None = None, **facts: Unpack[_BuildFacts]
     ) -> Self:
         """Make the event for a note snapshot, with its deterministic `event_id`.
 
@@ -38,7 +34,7 @@ class NoteUpserted(UpsertedEvent[Note]):
         defaults to the note's `dateUpdated`.
         """
         contact = _resolve_contact_id(note, note.contactId, contact_id)
-        return cls._from_snapshot(location_id, note, contact, **facts)
+        return cls._from_snapshot(payload=note, contact_id=contact, **facts)
 
 
 class NoteDeleted(DeletedEvent):
@@ -52,11 +48,12 @@ class NoteDeleted(DeletedEvent):
     def build(
         cls,
         *,
-        location_id: str,
         note_id: str,
         contact_id: str,
         deleted_at: datetime | None = None,
-        **facts: Unpack[EventFacts],
+        **facts: Unpack[_BuildFacts],
     ) -> Self:
         """Make the tombstone event for a note; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(location_id, note_id, contact_id, deleted_at, **facts)
+        return cls._from_tombstone(
+            entity_id=note_id, contact_id=contact_id, deleted_at=deleted_at, **facts
+        )

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Self, Unpack
 
-from schemas._envelope import DeletedEvent, EventFacts, UpsertedEvent, _resolve_contact_id
+from schemas._envelope import DeletedEvent, UpsertedEvent, _resolve_contact_id
+from schemas._event_fields import _BuildFacts
 from schemas.ghl import Task
 
 __all__ = ["TaskDeleted", "TaskUpserted"]
@@ -23,12 +24,7 @@ class TaskUpserted(UpsertedEvent[Task]):
 
     @classmethod
     def build(
-        cls,
-        *,
-        location_id: str,
-        task: Task,
-        contact_id: str | None = None,
-        **facts: Unpack[EventFacts],
+        cls, *, task: Task, contact_id: str | None = None, **facts: Unpack[_BuildFacts]
     ) -> Self:
         """Make the event for a task snapshot, with its deterministic `event_id`.
 
@@ -37,7 +33,7 @@ class TaskUpserted(UpsertedEvent[Task]):
         defaults to the task's `dateUpdated`.
         """
         contact = _resolve_contact_id(task, task.contactId, contact_id)
-        return cls._from_snapshot(location_id, task, contact, **facts)
+        return cls._from_snapshot(payload=task, contact_id=contact, **facts)
 
 
 class TaskDeleted(DeletedEvent):
@@ -51,11 +47,12 @@ class TaskDeleted(DeletedEvent):
     def build(
         cls,
         *,
-        location_id: str,
         task_id: str,
         contact_id: str,
         deleted_at: datetime | None = None,
-        **facts: Unpack[EventFacts],
+        **facts: Unpack[_BuildFacts],
     ) -> Self:
         """Make the tombstone event for a task; `occurred_at` defaults to `deleted_at`."""
-        return cls._from_tombstone(location_id, task_id, contact_id, deleted_at, **facts)
+        return cls._from_tombstone(
+            entity_id=task_id, contact_id=contact_id, deleted_at=deleted_at, **facts
+        )
