@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import applied_rate
+from bench._common import applied_rate, drop_schema
 from services.db.migrate import apply_migrations
 from streams.admin import ensure_topics
 from streams.app import create_app
@@ -79,11 +79,7 @@ async def _load(settings: StreamsSettings, total: int, seed: int) -> float:
 
 
 async def _drop(settings: StreamsSettings) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE')
-    finally:
-        await conn.close()
+    await drop_schema(DATABASE_URL, settings.database_schema)
 
 
 async def _caught_up(settings: StreamsSettings) -> bool:

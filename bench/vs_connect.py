@@ -68,6 +68,7 @@ from pydantic_core import to_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import drop_schema
 from bench.outage import PrivateBroker
 from bench.projections import _cpu_seconds, _loadavg, _peak_rss_mib, pg_backends_of
 from services.db.migrate import apply_migrations
@@ -223,14 +224,6 @@ async def _settle() -> None:
     finally:
         await conn.close()
     await asyncio.sleep(1.0)
-
-
-async def _drop_schema(name: str) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
 
 
 async def _wait_for_leaders(topics: list[str], patience: float = 180.0) -> None:
@@ -476,7 +469,7 @@ async def run_ghl_sync(
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=60)
-        await _drop_schema(schema)
+        await drop_schema(DATABASE_URL, schema)
 
 
 def _free_port() -> int:
@@ -578,7 +571,7 @@ async def run_sink(
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=60)
         log.close()
-        await _drop_schema(schema)
+        await drop_schema(DATABASE_URL, schema)
 
 
 def _line(side: str, r: dict[str, float]) -> str:
