@@ -1,19 +1,24 @@
 """What a poller or a backfill in a test works through: a pool on the test's schema and a
-started sink of canonical events (on a streams settings' events topic, or any other)."""
+started sink of canonical events (on a streams settings' events topic, or any other), and the
+same with the consumers the test polls against running beside it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import asyncpg
+import httpx
 
 from services.poller import EventSink
 from streams.settings import StreamsSettings
 from streams.topics import topic_names
+from tests.factories.tasks import running
 
-__all__ = ["poller_io", "streams_poller_io"]
+__all__ = ["poller_io", "polling", "streams_poller_io"]
 
 
 @contextlib.asynccontextmanager
@@ -44,3 +49,23 @@ def streams_poller_io(
         streams.kafka_bootstrap_servers,
         topic_names(streams).events,
     )
+
+
+@contextlib.asynccontextmanager
+async def polling(
+    streams: StreamsSettings,
+    *runs: Callable[[], Coroutine[Any, Any, Any]],
+    clients: Sequence[httpx.AsyncClient] = (),
+) -> AsyncIterator[tuple[asyncpg.Pool, EventSink, list[asyncio.Task[Any]]]]:
+    """`streams_poller_io(streams)`, and once it is up each of `runs` called and run as a
+    background task (`running`); on the way out the tasks are cancelled, the sink and the pool
+    closed, then each of `clients` closed, whatever happened."""
+    try:
+        async with (
+            streams_poller_io(streams) as (pool, sink),
+            running(*(run() for run in runs)) as tasks,
+        ):
+            yield pool, sink, tasks
+    finally:
+        for client in clients:
+            await client.aclose()

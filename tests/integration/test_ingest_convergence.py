@@ -29,9 +29,8 @@ from streams.projections.consumer import ProjectionConsumer
 from streams.topics import topic_names
 from tests.conftest import StreamsFactory
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
-from tests.factories.poller import streams_poller_io
+from tests.factories.poller import polling
 from tests.factories.streams import end_offsets
-from tests.factories.tasks import running
 from tests.factories.waiting import until
 from tests.integration._ground_truth import assert_events_match_truth, read_events
 
@@ -85,20 +84,16 @@ async def world(
     client, _ = simulator_client(sim_transport, await mint_tokens(admin, state))
     normalize = NormalizeConsumer(streams, ClientFetcher(client))
     projections = ProjectionConsumer(streams)
+    consumers = normalize.run, projections.run
     try:
-        async with (
-            streams_poller_io(streams) as (pool, sink),
-            running(normalize.run(), projections.run()) as tasks,
-        ):
+        async with polling(streams, *consumers, clients=(client, admin)) as (pool, sink, tasks):
             yield {
                 "admin": admin, "client": client, "streams": streams, "normalize": normalize,
                 "projections": projections, "pool": pool, "sink": sink, "state": state,
                 "bootstrap": kafka_bootstrap, "tasks": tasks,
             }  # fmt: skip
     finally:
-        await client.aclose()
         await lifespan.__aexit__(None, None, None)
-        await admin.aclose()
 
 
 async def _settle(world: dict[str, Any]) -> None:

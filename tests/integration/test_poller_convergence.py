@@ -19,9 +19,8 @@ from streams.projections.consumer import ProjectionConsumer
 from streams.topics import topic_names
 from tests.conftest import StreamsFactory
 from tests.factories.ghl import SIM, mint_tokens, simulator_client
-from tests.factories.poller import streams_poller_io
+from tests.factories.poller import polling
 from tests.factories.streams import end_offsets
-from tests.factories.tasks import running
 from tests.factories.waiting import until
 from tests.integration._ground_truth import assert_events_match_truth, read_events
 
@@ -46,16 +45,12 @@ async def world(new_streams: StreamsFactory, kafka_bootstrap: str) -> AsyncItera
     tokens = await mint_tokens(admin, [location_id])
     client, limiter = simulator_client(sim, tokens[location_id], rate_limit_requests=10**6)
     projections = ProjectionConsumer(streams)
-    try:
-        async with streams_poller_io(streams) as (pool, sink), running(projections.run()) as [task]:
-            yield {
-                "admin": admin, "client": client, "limiter": limiter, "streams": streams,
-                "projections": projections, "running": task, "pool": pool, "sink": sink,
-                "location": location_id, "bootstrap": kafka_bootstrap,
-            }  # fmt: skip
-    finally:
-        await client.aclose()
-        await admin.aclose()
+    async with polling(streams, projections.run, clients=(client, admin)) as (pool, sink, [task]):
+        yield {
+            "admin": admin, "client": client, "limiter": limiter, "streams": streams,
+            "projections": projections, "running": task, "pool": pool, "sink": sink,
+            "location": location_id, "bootstrap": kafka_bootstrap,
+        }  # fmt: skip
 
 
 async def _projected(world: dict[str, Any]) -> None:
