@@ -131,6 +131,17 @@ async def make_agency(new_pool: PoolFactory, settings: GhlSettings) -> AsyncIter
         await agency.aclose()
 
 
+Onboarded = tuple[FakeAgencyGhl, Agency]
+
+
+@pytest.fixture
+async def onboarded(make_agency: AgencyFactory) -> Onboarded:
+    """A fake GHL agency of three locations and our agency, every location onboarded from the
+    one consent: `fake, agency = onboarded`."""
+    fake = FakeAgencyGhl(locations=3)
+    return fake, await make_agency(fake, consent=True)
+
+
 def hook(kind: str, at: datetime, **fields: str) -> dict[str, Any]:
     return {"type": kind, "appId": "app0000000000000001", "timestamp": at.isoformat(), **fields}
 
@@ -205,13 +216,12 @@ async def test_install_before_the_code_exchange_is_onboarded_by_the_exchange(
 
 
 async def test_uninstall_stops_at_once_and_reinstall_onboards_again(
-    make_agency: AgencyFactory,
+    onboarded: Onboarded,
     make_providers: ProvidersFactory,
     pg: asyncpg.Connection,
     t0: datetime,
 ) -> None:
-    fake = FakeAgencyGhl(locations=3)
-    agency = await make_agency(fake, consent=True)
+    fake, agency = onboarded
     gone = location_id(2)
     fake.installed.discard(gone)
     await agency.handle(hook("UNINSTALL", t0 + timedelta(minutes=1), locationId=gone))
@@ -270,10 +280,9 @@ async def test_future_location_with_an_install_that_names_no_company(
 
 
 async def test_reconcile_applies_missed_webhooks(
-    make_agency: AgencyFactory, pg: asyncpg.Connection
+    onboarded: Onboarded, pg: asyncpg.Connection
 ) -> None:
-    fake = FakeAgencyGhl(locations=3)
-    agency = await make_agency(fake, consent=True)
+    fake, agency = onboarded
     fake.installed.discard(location_id(1))  # its UNINSTALL was lost
     fake.installed.add(fake.add_location(9))  # its INSTALL was lost
     [found] = await agency.reconcile()
@@ -327,15 +336,14 @@ async def test_a_refused_location_refresh_falls_back_to_minting(
 
 
 async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
-    make_agency: AgencyFactory,
+    onboarded: Onboarded,
     make_providers: ProvidersFactory,
     settings: GhlSettings,
     new_pool: PoolFactory,
     pg: asyncpg.Connection,
     t0: datetime,
 ) -> None:
-    fake = FakeAgencyGhl(locations=3)
-    agency = await make_agency(fake, consent=True)
+    fake, agency = onboarded
     before = await _states(pg), await _active(pg)
     later = t0 + timedelta(hours=1)
 
@@ -391,10 +399,9 @@ async def test_bad_input_is_logged_with_its_reason_and_disturbs_nothing(
 
 
 async def test_agency_level_uninstall_stops_every_location_and_drops_the_company_token(
-    make_agency: AgencyFactory, pg: asyncpg.Connection, t0: datetime
+    onboarded: Onboarded, pg: asyncpg.Connection, t0: datetime
 ) -> None:
-    fake = FakeAgencyGhl(locations=3)
-    agency = await make_agency(fake, consent=True)
+    fake, agency = onboarded
     await agency.handle(hook("UNINSTALL", t0 + timedelta(hours=1), companyId=fake.company))
     assert await _active(pg) == set()
     assert set((await _states(pg)).values()) == {"uninstalled"}
