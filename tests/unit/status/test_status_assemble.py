@@ -10,10 +10,11 @@ from pydantic import SecretStr
 from services.db.settings import DatabaseSettings
 from services.ghl.settings import GhlSettings
 from services.poller.settings import PollerSettings
-from services.status import BudgetState, PollerState, StatusSources, TokenState, assemble
+from services.status import PollerState, StatusSources, assemble
 from services.status._broker import BrokerSnapshot
 from services.status._database import DatabaseSnapshot
 from streams.settings import StreamsSettings
+from tests.factories.status import budget_state, token_state
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 RAW, EVENTS = "p.ghl.raw.v1", "p.ghl.events.v1"
@@ -45,26 +46,11 @@ def _broker() -> BrokerSnapshot:
 
 
 def _db() -> DatabaseSnapshot:
-    token = TokenState(
-        user_type="Location",
-        expires_at=NOW + timedelta(hours=1),
-        expires_in_seconds=3600.0,
-        refresh_count=2,
-        refreshed_at=None,
-    )
+    token = token_state(NOW, timedelta(hours=1), refresh_count=2)
     return DatabaseSnapshot(
         now=NOW,
         tokens={"locA": token, "locE": token},
-        budgets={
-            "locA": BudgetState(
-                window_requests=100,
-                window_seconds=10.0,
-                window_left=40,
-                daily_limit=1000,
-                daily_left=900,
-                next_slot_in_seconds=0.0,
-            )
-        },
+        budgets={"locA": budget_state(window_left=40, daily_limit=1000, daily_left=900)},
         pollers={
             "locB": PollerState(
                 contacts_cursor=NOW,

@@ -10,18 +10,17 @@ from rich.console import Console
 
 from services.status import (
     BackfillState,
-    BudgetState,
     DeadLetters,
     LocationStatus,
     PartitionLag,
     StatusReport,
     TableCount,
-    TokenState,
     WebhookReceipts,
     render_json,
     render_tables,
 )
 from services.status.render import since, span
+from tests.factories.status import budget_state, token_state
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
@@ -42,16 +41,8 @@ def _report(commands: dict[str, int] | None) -> StatusReport:
                     updated_at=NOW,
                     finished_at=None,
                 ),
-                token=TokenState(
-                    user_type="Location",
-                    expires_at=NOW - timedelta(minutes=5),
-                    expires_in_seconds=-300.0,
-                    refresh_count=0,
-                    refreshed_at=None,
-                ),
-                budget=BudgetState(
-                    window_requests=100,
-                    window_seconds=10.0,
+                token=token_state(NOW, -timedelta(minutes=5), refresh_count=0),
+                budget=budget_state(
                     window_left=37,
                     daily_limit=200_000,
                     daily_left=199_000,
