@@ -152,6 +152,14 @@ def redelivered(events: list[Event], rnd: random.Random) -> list[Event]:
 histories = st.builds(history, st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 2))
 """Hypothesis strategy of histories."""
 
+Redelivery = tuple[list[Event], list[Event]]
+"""A history in order and the same history as an at-least-once source delivered it."""
+
+redeliveries = st.tuples(histories, st.randoms(use_true_random=False)).map(
+    lambda drawn: (drawn[0], redelivered(*drawn))
+)
+"""Hypothesis strategy of `Redelivery`s: each history with a `redelivered` copy of it."""
+
 
 def event_stream(
     total: int, *, seed: int = 1, contacts_per_history: int = 50, prefix: str = ""

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from schemas import ContactDeleted, ContactUpserted
 from streams.history.rows import (
@@ -17,7 +15,7 @@ from streams.history.rows import (
     history,
     snapshot_for,
 )
-from tests.factories import T0, histories, redelivered
+from tests.factories import T0, Redelivery, histories, redeliveries
 from tests.factories.events import _contact
 
 
@@ -87,11 +85,9 @@ def test_custom_fields_become_one_field_each_and_nested_objects_dotted_keys() ->
 
 
 @settings(max_examples=200, deadline=None)
-@given(histories, st.randoms(use_true_random=False))
-def test_any_duplication_and_reordering_gives_the_in_order_history(
-    events: list, rnd: random.Random
-) -> None:
-    shuffled = redelivered(events, rnd)
+@given(redeliveries)
+def test_any_duplication_and_reordering_gives_the_in_order_history(delivery: Redelivery) -> None:
+    events, shuffled = delivery
     assert history(snapshot_for(e) for e in shuffled) == history(snapshot_for(e) for e in events)
 
 
