@@ -1,7 +1,7 @@
-"""The keywords every event family's `build` takes besides its entity, declared once.
+"""The keyword arguments every event family's `build` takes besides its entity, declared once.
 
 Each `build` names only its entity, the contact it belongs to and, for a tombstone, when it
-was deleted; the location and how we learnt the fact come in `_BuildFacts`, which
+was deleted; the location and how we learnt the fact come in `_BuildArgs`, which
 `EventEnvelope._assemble` checks.
 """
 
@@ -12,7 +12,7 @@ from typing import Required
 from schemas._envelope import EventFacts
 
 
-class _BuildFacts(EventFacts, total=False):
+class _BuildArgs(EventFacts, total=False):
     """`EventFacts` and the GHL location (sub-account) the entity belongs to."""
 
     location_id: Required[str]

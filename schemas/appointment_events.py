@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal, Self, Unpack
 
 from schemas._envelope import DeletedEvent, UpsertedEvent, _resolve_contact_id
-from schemas._event_fields import _BuildFacts
+from schemas._event_fields import _BuildArgs
 from schemas.ghl import Appointment
 
 __all__ = ["AppointmentDeleted", "AppointmentUpserted"]
@@ -25,11 +25,7 @@ class AppointmentUpserted(UpsertedEvent[Appointment]):
 
     @classmethod
     def build(
-        cls,
-        *,
-        appointment: Appointment,
-        contact_id: str | None = None,
-        **facts: Unpack[_BuildFacts],
+        cls, *, appointment: Appointment, contact_id: str | None = None, **facts: Unpack[_BuildArgs]
     ) -> Self:
         """Make the event for an appointment snapshot, with its deterministic `event_id`.
 
@@ -55,7 +51,7 @@ class AppointmentDeleted(DeletedEvent):
         appointment_id: str,
         contact_id: str,
         deleted_at: datetime | None = None,
-        **facts: Unpack[_BuildFacts],
+        **facts: Unpack[_BuildArgs],
     ) -> Self:
         """Make the tombstone event for an appointment; `occurred_at` defaults to `deleted_at`."""
         return cls._from_tombstone(

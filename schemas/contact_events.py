@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal, Self, Unpack
 
 from schemas._envelope import DeletedEvent, UpsertedEvent
-from schemas._event_fields import _BuildFacts
+from schemas._event_fields import _BuildArgs
 from schemas.ghl import Contact
 
 __all__ = ["ContactDeleted", "ContactUpserted"]
@@ -20,7 +20,7 @@ class ContactUpserted(UpsertedEvent[Contact]):
     entity_type: Literal["contact"] = "contact"
 
     @classmethod
-    def build(cls, *, contact: Contact, **facts: Unpack[_BuildFacts]) -> Self:
+    def build(cls, *, contact: Contact, **facts: Unpack[_BuildArgs]) -> Self:
         """Make the event for a contact snapshot, with its deterministic `event_id`.
 
         `occurred_at` defaults to the contact's `dateUpdated`.
@@ -37,7 +37,7 @@ class ContactDeleted(DeletedEvent):
 
     @classmethod
     def build(
-        cls, *, contact_id: str, deleted_at: datetime | None = None, **facts: Unpack[_BuildFacts]
+        cls, *, contact_id: str, deleted_at: datetime | None = None, **facts: Unpack[_BuildArgs]
     ) -> Self:
         """Make the tombstone event for a contact; `occurred_at` defaults to `deleted_at`."""
         return cls._from_tombstone(

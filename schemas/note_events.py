@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal, Self, Unpack
 
 from schemas._envelope import DeletedEvent, UpsertedEvent, _resolve_contact_id
-from schemas._event_fields import _BuildFacts
+from schemas._event_fields import _BuildArgs
 from schemas.ghl import Note
 
 __all__ = ["NoteDeleted", "NoteUpserted"]
@@ -25,7 +25,7 @@ class NoteUpserted(UpsertedEvent[Note]):
 
     @classmethod
     def build(
-        cls, *, note: Note, contact_id: str | None = None, **facts: Unpack[_BuildFacts]
+        cls, *, note: Note, contact_id: str | None = None, **facts: Unpack[_BuildArgs]
     ) -> Self:
         """Make the event for a note snapshot, with its deterministic `event_id`.
 
@@ -51,7 +51,7 @@ class NoteDeleted(DeletedEvent):
         note_id: str,
         contact_id: str,
         deleted_at: datetime | None = None,
-        **facts: Unpack[_BuildFacts],
+        **facts: Unpack[_BuildArgs],
     ) -> Self:
         """Make the tombstone event for a note; `occurred_at` defaults to `deleted_at`."""
         return cls._from_tombstone(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal, Self, Unpack
 
 from schemas._envelope import DeletedEvent, UpsertedEvent, _resolve_contact_id
-from schemas._event_fields import _BuildFacts
+from schemas._event_fields import _BuildArgs
 from schemas.ghl import Task
 
 __all__ = ["TaskDeleted", "TaskUpserted"]
@@ -24,7 +24,7 @@ class TaskUpserted(UpsertedEvent[Task]):
 
     @classmethod
     def build(
-        cls, *, task: Task, contact_id: str | None = None, **facts: Unpack[_BuildFacts]
+        cls, *, task: Task, contact_id: str | None = None, **facts: Unpack[_BuildArgs]
     ) -> Self:
         """Make the event for a task snapshot, with its deterministic `event_id`.
 
@@ -50,7 +50,7 @@ class TaskDeleted(DeletedEvent):
         task_id: str,
         contact_id: str,
         deleted_at: datetime | None = None,
-        **facts: Unpack[_BuildFacts],
+        **facts: Unpack[_BuildArgs],
     ) -> Self:
         """Make the tombstone event for a task; `occurred_at` defaults to `deleted_at`."""
         return cls._from_tombstone(
