@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, get_args
 
 import pydantic_core
 from pydantic import Field, TypeAdapter, ValidationError
@@ -61,18 +61,10 @@ Event: TypeAlias = Annotated[
 """Any canonical event, discriminated by `event_type`."""
 
 EVENT_TYPES: Mapping[str, type[EventEnvelope]] = MappingProxyType(
-    {
-        "contact.upserted": ContactUpserted,
-        "contact.deleted": ContactDeleted,
-        "task.upserted": TaskUpserted,
-        "task.deleted": TaskDeleted,
-        "note.upserted": NoteUpserted,
-        "note.deleted": NoteDeleted,
-        "appointment.upserted": AppointmentUpserted,
-        "appointment.deleted": AppointmentDeleted,
-    }
+    {cls.model_fields["event_type"].default: cls for cls in get_args(get_args(Event)[0])}
 )
-"""The closed registry: event type -> event class."""
+"""The closed registry: event type -> event class, read from the `Event` union (declared
+once, there)."""
 
 CURRENT_SCHEMA_VERSIONS: Mapping[str, int] = MappingProxyType(
     {name: int(cls.model_fields["schema_version"].default) for name, cls in EVENT_TYPES.items()}
