@@ -35,7 +35,7 @@ async def until(
     """Return once `check()` is true, asked every `every` seconds; `TimeoutError` after
     `within` seconds (for the waits a test cannot go on without)."""
     async with asyncio.timeout(within):
-        for _ in iter(int, 1):  # polls Kafka or the tables: there is no event to wait on
+        while True:  # polls Kafka or the tables: there is no event to wait on
             if await check():
                 return
             await asyncio.sleep(every)
